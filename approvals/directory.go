@@ -1,0 +1,57 @@
+package approvals
+
+import (
+	"context"
+	"time"
+)
+
+// Directory is what tapbot needs from the identity provider (Entra ID through Microsoft Graph).
+// Implementations return *Error with a plain sentence for anything a user should read:
+// NotFound for a missing user, Invalid for a pass the tenant policy refuses, Forbidden when the
+// app may not act on the user, Unavailable for throttling or outages.
+type Directory interface {
+	// FindUser looks a user up by UPN or email address (mail).
+	FindUser(ctx context.Context, emailOrUPN string) (DirectoryUser, error)
+	// HasActivePass reports whether the user already has a Temporary Access Pass that a new one
+	// would replace.
+	HasActivePass(ctx context.Context, userID string) (bool, error)
+	// PassPolicy reads the tenant's Temporary Access Pass policy.
+	PassPolicy(ctx context.Context) (PassPolicy, error)
+	// CreatePass creates a Temporary Access Pass for the user.
+	CreatePass(ctx context.Context, userID string, lifetime time.Duration, usableOnce bool) (Pass, error)
+}
+
+// DirectoryUser is a person in the directory.
+type DirectoryUser struct {
+	ID          string // object ID
+	UPN         string
+	DisplayName string
+}
+
+// PassPolicy is the tenant's Temporary Access Pass configuration.
+type PassPolicy struct {
+	Enabled         bool
+	MinLifetime     time.Duration
+	MaxLifetime     time.Duration
+	DefaultLifetime time.Duration
+	// OneTimeOnly is true when the tenant allows only one-time passes.
+	OneTimeOnly bool
+}
+
+// Pass is a created Temporary Access Pass. Code is the secret: it must never be logged, stored in
+// plaintext or put in an error.
+type Pass struct {
+	Code       string
+	StartsAt   time.Time
+	Lifetime   time.Duration
+	UsableOnce bool
+}
+
+// ExpiresAt is when the pass stops working.
+func (p Pass) ExpiresAt() time.Time { return p.StartsAt.Add(p.Lifetime) }
+
+// String keeps the code out of any accidental %v.
+func (p Pass) String() string { return "Pass{code:[redacted]}" }
+
+// GoString keeps the code out of %#v.
+func (p Pass) GoString() string { return p.String() }

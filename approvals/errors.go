@@ -1,0 +1,73 @@
+package approvals
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an error that a person in Slack may see, so adapters can choose how to show it
+// without parsing strings.
+type Code string
+
+// The codes users may see.
+const (
+	Invalid     Code = "invalid"     // the input is wrong; the message says how to fix it
+	NotFound    Code = "not_found"   // a user, account or request does not exist
+	Forbidden   Code = "forbidden"   // the actor may not do this
+	Conflict    Code = "conflict"    // the request is no longer in a state that allows this
+	Unavailable Code = "unavailable" // a dependency is down or throttling; retrying later may work
+)
+
+// Error is the one error type whose Message is written for people in Slack. Every other error is
+// logged with detail and shown to users as "something went wrong".
+type Error struct {
+	Code    Code
+	Message string // plain sentence for the user; never holds a secret
+	Err     error  // underlying cause, for logs only
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with a user-facing message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// WrapError returns an *Error with a user-facing message that keeps cause for logs.
+func WrapError(code Code, cause error, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Err: cause}
+}
+
+// SomethingWentWrong is what users see for an error that is not an *Error.
+const SomethingWentWrong = "Something went wrong on tapbot's side; nothing was changed. Please try again, and tell your Slack admin if it keeps happening."
+
+// UserMessage returns the sentence to show a person for err.
+func UserMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return SomethingWentWrong
+}
+
+// ErrorCode returns err's Code, or "" when err is not an *Error.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// Sentinel errors returned by stores.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)

@@ -1,0 +1,125 @@
+package approvals
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// MemoryStore is the embedded store for a single replica: everything lives in this process and
+// is lost when it exits. Its semantics match the Redis store's, checked by the same contract
+// tests.
+type MemoryStore struct {
+	mu       sync.Mutex
+	now      func() time.Time
+	requests map[string]memRecord
+	secrets  map[string]memSecret
+}
+
+type memRecord struct {
+	req     *Request
+	expires time.Time
+}
+
+type memSecret struct {
+	sealed  []byte
+	expires time.Time
+}
+
+// NewMemoryStore returns an empty embedded store. now may be nil for the wall clock.
+func NewMemoryStore(now func() time.Time) *MemoryStore {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryStore{now: now, requests: map[string]memRecord{}, secrets: map[string]memSecret{}}
+}
+
+// Create implements Store.
+func (m *MemoryStore) Create(ctx context.Context, r *Request) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.liveRecord(r.ID); ok {
+		return ErrConflict
+	}
+	m.requests[r.ID] = memRecord{req: r.Clone(), expires: m.now().Add(RecordRetention)}
+	return nil
+}
+
+// liveRecord returns the record unless it has expired; m.mu must be held.
+func (m *MemoryStore) liveRecord(id string) (memRecord, bool) {
+	rec, ok := m.requests[id]
+	if ok && !m.now().Before(rec.expires) {
+		delete(m.requests, id)
+		return memRecord{}, false
+	}
+	return rec, ok
+}
+
+// Get implements Store.
+func (m *MemoryStore) Get(ctx context.Context, id string) (*Request, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rec, ok := m.liveRecord(id)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return rec.req.Clone(), nil
+}
+
+// Update implements Store. The lock makes it trivially atomic.
+func (m *MemoryStore) Update(ctx context.Context, id string, change func(*Request) error) (*Request, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rec, ok := m.liveRecord(id)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	next := rec.req.Clone()
+	if err := change(next); err != nil {
+		return nil, err
+	}
+	rec.req = next.Clone()
+	m.requests[id] = rec
+	return next, nil
+}
+
+// PutSecret implements Store.
+func (m *MemoryStore) PutSecret(ctx context.Context, id string, sealed []byte, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.secrets[id] = memSecret{sealed: append([]byte(nil), sealed...), expires: m.now().Add(ttl)}
+	return nil
+}
+
+// TakeSecret implements Store.
+func (m *MemoryStore) TakeSecret(ctx context.Context, id string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.secrets[id]
+	delete(m.secrets, id)
+	if !ok || !m.now().Before(s.expires) {
+		return nil, ErrNotFound
+	}
+	return s.sealed, nil
+}
+
+// Ping implements Store.
+func (m *MemoryStore) Ping(ctx context.Context) error { return ctx.Err() }
+
+// Close implements Store.
+func (m *MemoryStore) Close() error { return nil }

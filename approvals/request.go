@@ -1,0 +1,109 @@
+// Package approvals is tapbot's domain: a request for a Temporary Access Pass, who may ask for and
+// approve one, its states from pending to revealed, where it is stored, and the one-time reveal.
+// It knows nothing of Slack or Microsoft Graph; the bot and graph packages adapt those to it.
+package approvals
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"strings"
+	"time"
+)
+
+// State is where a request is in its life. A request ends exactly once: Denied, Expired, Failed,
+// or Issued (later Revealed).
+type State string
+
+// The states of a request.
+const (
+	Pending  State = "pending"  // waiting for an approver
+	Issuing  State = "issuing"  // approved; the pass is being created in Entra
+	Issued   State = "issued"   // the pass exists and waits for its one reveal
+	Revealed State = "revealed" // the recipient has seen the pass
+	Denied   State = "denied"
+	Expired  State = "expired" // nobody decided within the request TTL
+	Failed   State = "failed"  // approved, but the pass could not be created or kept
+)
+
+// Approved reports whether an approver said yes, whatever happened after.
+func (s State) Approved() bool {
+	return s == Issuing || s == Issued || s == Revealed || s == Failed
+}
+
+// Target is the person the pass is for.
+type Target struct {
+	SlackID     string `json:"slack_id,omitempty"` // empty when the person has no Slack account
+	EntraID     string `json:"entra_id,omitempty"`
+	UPN         string `json:"upn,omitempty"`
+	DisplayName string `json:"display_name,omitempty"`
+}
+
+// MessageRef points at a chat message that tapbot keeps up to date.
+type MessageRef struct {
+	Channel string `json:"channel,omitempty"`
+	TS      string `json:"ts,omitempty"`
+}
+
+// IsZero reports whether the message was never posted.
+func (m MessageRef) IsZero() bool { return m.Channel == "" || m.TS == "" }
+
+// Request is one ask for a Temporary Access Pass and everything decided about it. It never holds
+// the pass itself.
+type Request struct {
+	ID         string        `json:"id,omitempty"`
+	Requester  string        `json:"requester,omitempty"` // chat user ID
+	Target     Target        `json:"target,omitzero"`
+	Recipient  string        `json:"recipient,omitempty"` // chat user ID who may reveal the pass: the target, or the requester when the target has no chat account
+	Lifetime   time.Duration `json:"lifetime,omitempty"`
+	UsableOnce bool          `json:"usable_once,omitempty"`
+	Reason     string        `json:"reason,omitempty"`
+	State      State         `json:"state,omitempty"`
+	CreatedAt  time.Time     `json:"created_at,omitzero"`
+	ExpiresAt  time.Time     `json:"expires_at,omitzero"` // a pending request can no longer be approved after this
+	// ReplacesActivePass is true when the target already had a pass when the request was made;
+	// creating a new one replaces it.
+	ReplacesActivePass bool `json:"replaces_active_pass,omitempty"`
+
+	DecidedBy     string    `json:"decided_by,omitempty"` // approver's chat user ID
+	DecidedAt     time.Time `json:"decided_at,omitzero"`
+	PassExpiresAt time.Time `json:"pass_expires_at,omitzero"`
+	RevealedAt    time.Time `json:"revealed_at,omitzero"`
+	Failure       string    `json:"failure,omitempty"` // plain sentence saying why the request failed
+
+	ApprovalMessage MessageRef `json:"approval_message,omitzero"`
+	RevealMessage   MessageRef `json:"reveal_message,omitzero"`
+}
+
+// RecipientIsRequester reports whether the pass goes to the requester because the target has no
+// chat account.
+func (r *Request) RecipientIsRequester() bool { return r.Target.SlackID == "" }
+
+// Clone returns a deep copy, so callers can change a request without touching a store's copy.
+func (r *Request) Clone() *Request {
+	c := *r
+	return &c
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// NewID returns a random request ID, safe to put in a button value: it grants nothing by itself,
+// since every click is checked against the stored request.
+func NewID() string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return "tap_" + strings.ToLower(idEncoding.EncodeToString(b))
+}
+
+// ValidID reports whether s has the shape of an ID from NewID, so forged values are refused
+// before they reach a store.
+func ValidID(s string) bool {
+	if len(s) != 20 || !strings.HasPrefix(s, "tap_") {
+		return false
+	}
+	for _, c := range s[4:] {
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}

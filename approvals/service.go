@@ -1,0 +1,493 @@
+package approvals
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+// People is what tapbot needs from the chat workspace (Slack).
+type People interface {
+	// Email returns the user's profile email; an *Error with NotFound when the user does not
+	// exist or has no email.
+	Email(ctx context.Context, userID string) (string, error)
+	// FindByEmail returns the ID of the chat user with that email; ErrNotFound when nobody has it.
+	FindByEmail(ctx context.Context, email string) (string, error)
+	// GroupMembers returns the user IDs in a user group.
+	GroupMembers(ctx context.Context, groupID string) ([]string, error)
+}
+
+// Config is the policy an organisation sets for tapbot.
+type Config struct {
+	Approvers       []string // user IDs and user group IDs who may approve
+	Requesters      []string // user IDs and user group IDs who may request; empty means anyone
+	DefaultLifetime time.Duration
+	MaxLifetime     time.Duration
+	RequestTTL      time.Duration // how long a pending request stays approvable
+	GroupCacheTTL   time.Duration // how long user group membership is trusted before it is read again
+}
+
+// Defaults for Config fields left zero.
+const (
+	DefaultLifetime = time.Hour
+	DefaultMaxLife  = 8 * time.Hour
+	DefaultTTL      = 24 * time.Hour
+	DefaultGroupTTL = 5 * time.Minute
+)
+
+// ErrAlreadyRevealed is wrapped by the error Reveal returns when the pass was already claimed:
+// a signal that someone else may have it.
+var ErrAlreadyRevealed = errors.New("pass already revealed")
+
+// Service runs the request -> approve -> issue -> reveal flow. Adapters call it with who did what;
+// it checks the rules, changes state atomically through the Store and calls the Directory.
+type Service struct {
+	cfg    Config
+	store  Store
+	dir    Directory
+	people People
+	sealer *Sealer
+	now    func() time.Time
+	log    *slog.Logger
+
+	groupsMu sync.Mutex
+	groups   map[string]cachedGroup
+}
+
+type cachedGroup struct {
+	members map[string]bool
+	read    time.Time
+}
+
+// Option changes how a Service is built.
+type Option func(*Service)
+
+// WithClock replaces the wall clock, for tests.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithLogger sets the logger; the default discards.
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// NewService returns a Service; zero Config durations take their defaults.
+func NewService(cfg Config, store Store, dir Directory, people People, sealer *Sealer, opts ...Option) *Service {
+	if cfg.DefaultLifetime == 0 {
+		cfg.DefaultLifetime = DefaultLifetime
+	}
+	if cfg.MaxLifetime == 0 {
+		cfg.MaxLifetime = DefaultMaxLife
+	}
+	if cfg.RequestTTL == 0 {
+		cfg.RequestTTL = DefaultTTL
+	}
+	if cfg.GroupCacheTTL == 0 {
+		cfg.GroupCacheTTL = DefaultGroupTTL
+	}
+	s := &Service{
+		cfg: cfg, store: store, dir: dir, people: people, sealer: sealer,
+		now: time.Now, log: slog.New(slog.DiscardHandler), groups: map[string]cachedGroup{},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Config returns the policy the service runs with, defaults filled in.
+func (s *Service) Config() Config { return s.cfg }
+
+// Draft is a request as a requester typed it.
+type Draft struct {
+	Requester    string
+	TargetUserID string        // chat user ID of the target, or
+	TargetEmail  string        // the target's email or UPN
+	Lifetime     time.Duration // zero means the default
+	UsableOnce   bool
+	Reason       string
+}
+
+// Submit checks a draft against the rules and the tenant's policy, resolves the target in the
+// directory and stores a pending request. Nothing is stored when any check fails.
+func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
+	d.Reason = strings.TrimSpace(d.Reason)
+	if d.Reason == "" {
+		return nil, Errorf(Invalid, "A reason is required, so approvers know why the pass is needed.")
+	}
+	if d.TargetUserID == "" && d.TargetEmail == "" {
+		return nil, Errorf(Invalid, "Say who the pass is for: a Slack user or an email address.")
+	}
+	if d.Lifetime == 0 {
+		d.Lifetime = s.cfg.DefaultLifetime
+	}
+	if d.Lifetime < 0 {
+		return nil, Errorf(Invalid, "The lifetime must be positive.")
+	}
+	if d.Lifetime > s.cfg.MaxLifetime {
+		return nil, Errorf(Invalid, "A pass can last at most %s here; you asked for %s.", FormatDuration(s.cfg.MaxLifetime), FormatDuration(d.Lifetime))
+	}
+	if len(s.cfg.Requesters) > 0 {
+		ok, err := s.isMember(ctx, d.Requester, s.cfg.Requesters)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, Errorf(Forbidden, "You are not allowed to request passes. Only the people and groups in TAP_REQUESTERS can; ask your Slack admin.")
+		}
+	}
+
+	policy, err := s.dir.PassPolicy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPolicy(policy, d); err != nil {
+		return nil, err
+	}
+
+	target, err := s.resolveTarget(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	active, err := s.dir.HasActivePass(ctx, target.EntraID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	r := &Request{
+		ID:                 NewID(),
+		Requester:          d.Requester,
+		Target:             target,
+		Recipient:          target.SlackID,
+		Lifetime:           d.Lifetime,
+		UsableOnce:         d.UsableOnce,
+		Reason:             d.Reason,
+		State:              Pending,
+		CreatedAt:          now,
+		ExpiresAt:          now.Add(s.cfg.RequestTTL),
+		ReplacesActivePass: active,
+	}
+	if r.Recipient == "" {
+		r.Recipient = d.Requester
+	}
+	if err := s.store.Create(ctx, r); err != nil {
+		return nil, fmt.Errorf("store request: %w", err)
+	}
+	s.log.InfoContext(ctx, "request submitted", "request_id", r.ID, "requester", r.Requester,
+		"target", r.Target.UPN, "lifetime", r.Lifetime.String(), "usable_once", r.UsableOnce)
+	return r, nil
+}
+
+func checkPolicy(p PassPolicy, d Draft) error {
+	if !p.Enabled {
+		return Errorf(Invalid, "Temporary Access Pass is turned off in your Entra ID tenant. An Entra admin must enable it under Authentication methods before tapbot can make passes.")
+	}
+	if p.MinLifetime > 0 && d.Lifetime < p.MinLifetime || p.MaxLifetime > 0 && d.Lifetime > p.MaxLifetime {
+		return Errorf(Invalid, "Your tenant's Temporary Access Pass policy allows lifetimes from %s to %s; you asked for %s.",
+			FormatDuration(p.MinLifetime), FormatDuration(p.MaxLifetime), FormatDuration(d.Lifetime))
+	}
+	if p.OneTimeOnly && !d.UsableOnce {
+		return Errorf(Invalid, "Your tenant allows only one-time passes; ask for a one-time pass (`once`).")
+	}
+	return nil
+}
+
+func (s *Service) resolveTarget(ctx context.Context, d Draft) (Target, error) {
+	var t Target
+	lookup := d.TargetEmail
+	if d.TargetUserID != "" {
+		email, err := s.people.Email(ctx, d.TargetUserID)
+		if err != nil {
+			return t, err
+		}
+		t.SlackID = d.TargetUserID
+		lookup = email
+	}
+	u, err := s.dir.FindUser(ctx, lookup)
+	if err != nil {
+		return t, err
+	}
+	t.EntraID, t.UPN, t.DisplayName = u.ID, u.UPN, u.DisplayName
+	if t.SlackID == "" {
+		id, err := s.people.FindByEmail(ctx, lookup)
+		switch {
+		case err == nil:
+			t.SlackID = id
+		case errors.Is(err, ErrNotFound):
+			// No Slack account: the requester receives the pass, as the approval message says.
+		default:
+			return t, err
+		}
+	}
+	return t, nil
+}
+
+// Approve records approver's yes, creates the pass in the directory and keeps it sealed for its
+// one reveal. On a directory failure the request ends Failed and the returned request says why.
+func (s *Service) Approve(ctx context.Context, id, approver string) (*Request, error) {
+	r, err := s.decidable(ctx, id, approver)
+	if err != nil {
+		return r, err
+	}
+	now := s.now()
+	r, err = s.transition(ctx, id, Pending, func(r *Request) {
+		r.State, r.DecidedBy, r.DecidedAt = Issuing, approver, now
+	})
+	if err != nil {
+		return r, err
+	}
+	s.log.InfoContext(ctx, "request approved", "request_id", id, "approver", approver)
+
+	pass, err := s.dir.CreatePass(ctx, r.Target.EntraID, r.Lifetime, r.UsableOnce)
+	if err != nil {
+		return s.fail(ctx, r, "Entra ID did not create the pass: "+UserMessage(err), err)
+	}
+	ttl := pass.ExpiresAt().Sub(s.now())
+	if ttl <= 0 {
+		return s.fail(ctx, r, "Entra ID returned a pass that had already expired.", errors.New("pass expired on arrival"))
+	}
+	if err := s.store.PutSecret(ctx, id, s.sealer.Seal(id, []byte(pass.Code)), ttl); err != nil {
+		return s.fail(ctx, r, "The pass was created but could not be stored safely; approve again to replace it.", err)
+	}
+	r, err = s.transition(ctx, id, Issuing, func(r *Request) {
+		r.State, r.PassExpiresAt = Issued, pass.ExpiresAt()
+	})
+	if err != nil {
+		return r, err
+	}
+	s.log.InfoContext(ctx, "pass issued", "request_id", id, "target", r.Target.UPN,
+		"expires_at", r.PassExpiresAt, "usable_once", pass.UsableOnce)
+	return r, nil
+}
+
+// fail ends an Issuing request as Failed with a reason people can read, and returns it with an
+// *Error carrying that reason.
+func (s *Service) fail(ctx context.Context, r *Request, reason string, cause error) (*Request, error) {
+	s.log.ErrorContext(ctx, "issuing failed", "request_id", r.ID, "err", cause)
+	failed, err := s.transition(ctx, r.ID, Issuing, func(r *Request) {
+		r.State, r.Failure = Failed, reason
+	})
+	if err != nil {
+		return r, err
+	}
+	code := ErrorCode(cause)
+	if code == "" {
+		code = Unavailable
+	}
+	return failed, &Error{Code: code, Message: reason, Err: cause}
+}
+
+// Deny records approver's no. The directory is never called.
+func (s *Service) Deny(ctx context.Context, id, approver string) (*Request, error) {
+	r, err := s.decidable(ctx, id, approver)
+	if err != nil {
+		return r, err
+	}
+	now := s.now()
+	r, err = s.transition(ctx, id, Pending, func(r *Request) {
+		r.State, r.DecidedBy, r.DecidedAt = Denied, approver, now
+	})
+	if err == nil {
+		s.log.InfoContext(ctx, "request denied", "request_id", id, "approver", approver)
+	}
+	return r, err
+}
+
+// decidable loads a request and checks that approver may decide it now. A pending request past
+// its TTL is moved to Expired on the way.
+func (s *Service) decidable(ctx context.Context, id, approver string) (*Request, error) {
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.mayDecide(ctx, r, approver); err != nil {
+		return r, err
+	}
+	if r.State != Pending {
+		return r, stateConflict(r)
+	}
+	if !s.now().Before(r.ExpiresAt) {
+		expired, err := s.transition(ctx, id, Pending, func(r *Request) { r.State = Expired })
+		if err != nil {
+			return r, err
+		}
+		s.log.InfoContext(ctx, "request expired", "request_id", id)
+		return expired, stateConflict(expired)
+	}
+	return r, nil
+}
+
+func (s *Service) mayDecide(ctx context.Context, r *Request, approver string) error {
+	switch approver {
+	case r.Requester:
+		return Errorf(Forbidden, "You asked for this pass, so someone else has to approve it.")
+	case r.Target.SlackID:
+		return Errorf(Forbidden, "This pass is for you, so someone else has to approve it.")
+	}
+	ok, err := s.isMember(ctx, approver, s.cfg.Approvers)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return Errorf(Forbidden, "Only the approvers listed in TAP_APPROVERS can approve or deny passes.")
+	}
+	return nil
+}
+
+// stateConflict says, for a person, why a request cannot be decided any more.
+func stateConflict(r *Request) error {
+	switch r.State {
+	case Denied:
+		return Errorf(Conflict, "This request was already denied.")
+	case Expired:
+		return Errorf(Conflict, "This request expired without a decision; ask for a new one with /tap.")
+	case Failed:
+		return Errorf(Conflict, "This request already failed: %s", r.Failure)
+	case Issuing, Issued, Revealed:
+		return Errorf(Conflict, "This request was already approved.")
+	}
+	return Errorf(Conflict, "This request is %s and cannot be changed.", r.State)
+}
+
+// transition moves a request from one state atomically; if another replica moved it first, the
+// returned error explains the state it is in now.
+func (s *Service) transition(ctx context.Context, id string, from State, change func(*Request)) (*Request, error) {
+	var current *Request
+	r, err := s.store.Update(ctx, id, func(r *Request) error {
+		if r.State != from {
+			current = r.Clone()
+			return ErrConflict
+		}
+		change(r)
+		return nil
+	})
+	if errors.Is(err, ErrConflict) && current != nil {
+		return current, stateConflict(current)
+	}
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return r, nil
+}
+
+// Reveal hands the pass to the recipient exactly once: the sealed pass is taken from the store
+// in one atomic step, so of any number of concurrent clicks only one sees it.
+func (s *Service) Reveal(ctx context.Context, id, clicker string) (*Request, string, error) {
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, "", err
+	}
+	if clicker != r.Recipient {
+		s.log.WarnContext(ctx, "reveal refused: not the recipient", "request_id", id, "clicker", clicker)
+		return r, "", Errorf(Forbidden, "This pass is not for you; only the person it was sent to can reveal it.")
+	}
+	if r.State == Revealed {
+		return r, "", s.alreadyRevealed(ctx, r)
+	}
+	if r.State != Issued {
+		return r, "", stateConflict(r)
+	}
+	if !s.now().Before(r.PassExpiresAt) {
+		return r, "", Errorf(Conflict, "This pass expired at %s; ask for a new one.", r.PassExpiresAt.UTC().Format(time.RFC1123))
+	}
+	sealed, err := s.store.TakeSecret(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return r, "", s.alreadyRevealed(ctx, r)
+	}
+	if err != nil {
+		return r, "", storeError(err)
+	}
+	code, err := s.sealer.Open(id, sealed)
+	if err != nil {
+		return r, "", fmt.Errorf("open sealed pass for %s: %w", id, err)
+	}
+	now := s.now()
+	revealed, err := s.transition(ctx, id, Issued, func(r *Request) { r.State, r.RevealedAt = Revealed, now })
+	if err != nil {
+		// The pass is in hand and only this caller has it; show it even if the record lags.
+		s.log.ErrorContext(ctx, "reveal not recorded", "request_id", id, "err", err)
+		revealed = r
+	}
+	s.log.InfoContext(ctx, "pass revealed", "request_id", id, "recipient", clicker)
+	return revealed, string(code), nil
+}
+
+func (s *Service) alreadyRevealed(ctx context.Context, r *Request) error {
+	s.log.WarnContext(ctx, "reveal refused: already revealed", "request_id", r.ID, "target", r.Target.UPN)
+	return &Error{Code: Conflict, Err: ErrAlreadyRevealed,
+		Message: "This pass was already revealed, and a pass is shown only once. If that was not you, tell your IT team now."}
+}
+
+// Get returns a request, with a readable error when it does not exist.
+func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
+	if !ValidID(id) {
+		return nil, Errorf(NotFound, "This request does not exist.")
+	}
+	r, err := s.store.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(NotFound, "This request no longer exists.")
+	}
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return r, nil
+}
+
+// SetApprovalMessage remembers where the approval message is, so any replica can update it.
+func (s *Service) SetApprovalMessage(ctx context.Context, id string, m MessageRef) (*Request, error) {
+	return s.store.Update(ctx, id, func(r *Request) error { r.ApprovalMessage = m; return nil })
+}
+
+// SetRevealMessage remembers where the recipient's reveal message is.
+func (s *Service) SetRevealMessage(ctx context.Context, id string, m MessageRef) (*Request, error) {
+	return s.store.Update(ctx, id, func(r *Request) error { r.RevealMessage = m; return nil })
+}
+
+// storeError turns a store failure into what users see: nothing was done, try later.
+func storeError(err error) error {
+	return WrapError(Unavailable, err, "tapbot's store is temporarily unavailable; nothing was done. Please try again in a minute.")
+}
+
+// isMember reports whether user is listed directly or through a user group.
+func (s *Service) isMember(ctx context.Context, user string, list []string) (bool, error) {
+	for _, id := range list {
+		if id == user {
+			return true, nil
+		}
+	}
+	for _, id := range list {
+		if !strings.HasPrefix(id, "S") {
+			continue
+		}
+		members, err := s.groupMembers(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		if members[user] {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (s *Service) groupMembers(ctx context.Context, group string) (map[string]bool, error) {
+	s.groupsMu.Lock()
+	g, ok := s.groups[group]
+	s.groupsMu.Unlock()
+	if ok && s.now().Sub(g.read) < s.cfg.GroupCacheTTL {
+		return g.members, nil
+	}
+	ids, err := s.people.GroupMembers(ctx, group)
+	if err != nil {
+		return nil, fmt.Errorf("read members of user group %s: %w", group, err)
+	}
+	g = cachedGroup{members: make(map[string]bool, len(ids)), read: s.now()}
+	for _, id := range ids {
+		g.members[id] = true
+	}
+	s.groupsMu.Lock()
+	s.groups[group] = g
+	s.groupsMu.Unlock()
+	return g.members, nil
+}

@@ -1,0 +1,35 @@
+package approvals
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps requests and sealed passes where every replica can see them.
+//
+// Implementations must make Update and TakeSecret atomic across processes: two replicas updating
+// the same request never both succeed from the same starting state, and exactly one TakeSecret
+// caller gets a secret.
+type Store interface {
+	// Create stores a new request; ErrConflict if the ID exists.
+	Create(ctx context.Context, r *Request) error
+	// Get returns a copy of the request; ErrNotFound if there is none.
+	Get(ctx context.Context, id string) (*Request, error)
+	// Update reads the request, lets change modify a copy, and writes it back only if nobody wrote
+	// in between (retrying change on a concurrent write). An error from change aborts the update
+	// and is returned as is. It returns the request as written.
+	Update(ctx context.Context, id string, change func(*Request) error) (*Request, error)
+	// PutSecret stores a sealed pass for the request, gone after ttl.
+	PutSecret(ctx context.Context, id string, sealed []byte, ttl time.Duration) error
+	// TakeSecret returns the sealed pass and deletes it in one atomic step; ErrNotFound when it
+	// was already taken or has expired.
+	TakeSecret(ctx context.Context, id string) ([]byte, error)
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+	// Close releases connections.
+	Close() error
+}
+
+// RecordRetention is how long a request record (never the pass) is kept after creation, so late
+// clicks still get a precise answer.
+const RecordRetention = 30 * 24 * time.Hour

@@ -1,0 +1,260 @@
+// Package storetest is the contract every approvals.Store must meet. The embedded store and the
+// Redis store both run it, so a deployment behaves the same whichever it uses.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapbot/tapbot/approvals"
+)
+
+// Factory returns a fresh, empty store and a function that lets time pass for it (a fake clock
+// for the embedded store, a real wait for Redis, whose TTLs run on its own clock).
+type Factory func(t *testing.T) (store approvals.Store, elapse func(time.Duration))
+
+// Run runs the contract against stores from newStore.
+func Run(t *testing.T, newStore Factory) {
+	t.Run("CreateGetRoundTrip", func(t *testing.T) { testRoundTrip(t, newStore) })
+	t.Run("CreateTwiceConflicts", func(t *testing.T) { testCreateTwice(t, newStore) })
+	t.Run("GetMissing", func(t *testing.T) { testGetMissing(t, newStore) })
+	t.Run("UpdateAbortsOnError", func(t *testing.T) { testUpdateAbort(t, newStore) })
+	t.Run("ConcurrentUpdatesLoseNothing", func(t *testing.T) { testNoLostUpdates(t, newStore) })
+	t.Run("ConcurrentTransitionOneWinner", func(t *testing.T) { testOneTransitionWinner(t, newStore) })
+	t.Run("SecretTakenOnce", func(t *testing.T) { testSecretOnce(t, newStore) })
+	t.Run("ConcurrentTakesOneWinner", func(t *testing.T) { testConcurrentTakes(t, newStore) })
+	t.Run("SecretExpires", func(t *testing.T) { testSecretExpires(t, newStore) })
+}
+
+func sample() *approvals.Request {
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	return &approvals.Request{
+		ID:        approvals.NewID(),
+		Requester: "U0MANAGER",
+		Target: approvals.Target{SlackID: "U0TARGET", EntraID: "6f1c-entra", UPN: "ada@example.com",
+			DisplayName: "Ada Lovelace"},
+		Recipient:          "U0TARGET",
+		Lifetime:           90 * time.Minute,
+		UsableOnce:         true,
+		Reason:             "lost phone <!channel> & more",
+		State:              approvals.Pending,
+		CreatedAt:          now,
+		ExpiresAt:          now.Add(24 * time.Hour),
+		ReplacesActivePass: true,
+		ApprovalMessage:    approvals.MessageRef{Channel: "C0APPROVE", TS: "1700000000.000100"},
+	}
+}
+
+func testRoundTrip(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	want := sample()
+	if err := s.Create(ctx, want); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	got, err := s.Get(ctx, want.ID)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if fmt.Sprintf("%+v", *got) != fmt.Sprintf("%+v", *want) {
+		t.Fatalf("Get returned\n%+v\nwant\n%+v", *got, *want)
+	}
+	got.Reason = "changed by caller"
+	again, _ := s.Get(ctx, want.ID)
+	if again.Reason != want.Reason {
+		t.Fatalf("changing a returned request changed the stored one")
+	}
+}
+
+func testCreateTwice(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	r := sample()
+	if err := s.Create(ctx, r); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if err := s.Create(ctx, r); !errors.Is(err, approvals.ErrConflict) {
+		t.Fatalf("second Create = %v, want ErrConflict", err)
+	}
+}
+
+func testGetMissing(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	if _, err := s.Get(ctx, approvals.NewID()); !errors.Is(err, approvals.ErrNotFound) {
+		t.Fatalf("Get of a missing request = %v, want ErrNotFound", err)
+	}
+	_, err := s.Update(ctx, approvals.NewID(), func(*approvals.Request) error { return nil })
+	if !errors.Is(err, approvals.ErrNotFound) {
+		t.Fatalf("Update of a missing request = %v, want ErrNotFound", err)
+	}
+	if _, err := s.TakeSecret(ctx, approvals.NewID()); !errors.Is(err, approvals.ErrNotFound) {
+		t.Fatalf("TakeSecret of a missing pass = %v, want ErrNotFound", err)
+	}
+}
+
+func testUpdateAbort(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	r := sample()
+	if err := s.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("stop")
+	_, err := s.Update(ctx, r.ID, func(r *approvals.Request) error {
+		r.State = approvals.Denied
+		return stop
+	})
+	if !errors.Is(err, stop) {
+		t.Fatalf("Update = %v, want the change's own error", err)
+	}
+	got, _ := s.Get(ctx, r.ID)
+	if got.State != approvals.Pending {
+		t.Fatalf("aborted Update wrote state %q", got.State)
+	}
+	updated, err := s.Update(ctx, r.ID, func(r *approvals.Request) error {
+		r.State = approvals.Denied
+		return nil
+	})
+	if err != nil || updated.State != approvals.Denied {
+		t.Fatalf("Update = %v, %v; want the written request", updated, err)
+	}
+	if got, _ := s.Get(ctx, r.ID); got.State != approvals.Denied {
+		t.Fatalf("state after Update = %q, want denied", got.State)
+	}
+}
+
+func testNoLostUpdates(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	r := sample()
+	r.Reason = ""
+	if err := s.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	const writers = 20
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			if _, err := s.Update(ctx, r.ID, func(r *approvals.Request) error {
+				r.Reason += "x"
+				return nil
+			}); err != nil {
+				t.Errorf("Update: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	got, _ := s.Get(ctx, r.ID)
+	if got.Reason != strings.Repeat("x", writers) {
+		t.Fatalf("after %d concurrent appends reason is %q: updates were lost", writers, got.Reason)
+	}
+}
+
+func testOneTransitionWinner(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	for round := range 20 {
+		r := sample()
+		if err := s.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		winners := 0
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Go(func() {
+				_, err := s.Update(ctx, r.ID, func(r *approvals.Request) error {
+					if r.State != approvals.Pending {
+						return approvals.ErrConflict
+					}
+					r.State = approvals.Issuing
+					return nil
+				})
+				if err == nil {
+					mu.Lock()
+					winners++
+					mu.Unlock()
+				} else if !errors.Is(err, approvals.ErrConflict) {
+					t.Errorf("Update: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if winners != 1 {
+			t.Fatalf("round %d: %d callers moved the request out of pending, want exactly 1", round, winners)
+		}
+	}
+}
+
+func testSecretOnce(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	id := approvals.NewID()
+	if err := s.PutSecret(ctx, id, []byte("sealed-bytes"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.TakeSecret(ctx, id)
+	if err != nil || string(got) != "sealed-bytes" {
+		t.Fatalf("TakeSecret = %q, %v", got, err)
+	}
+	if _, err := s.TakeSecret(ctx, id); !errors.Is(err, approvals.ErrNotFound) {
+		t.Fatalf("second TakeSecret = %v, want ErrNotFound", err)
+	}
+}
+
+// testConcurrentTakes is the race one-time secret services have shipped: many readers at once,
+// and exactly one may see the secret, round after round.
+func testConcurrentTakes(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	const rounds, readers = 50, 20
+	for round := range rounds {
+		id := approvals.NewID()
+		if err := s.PutSecret(ctx, id, []byte("sealed"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		winners := 0
+		start := make(chan struct{})
+		for range readers {
+			wg.Go(func() {
+				<-start
+				b, err := s.TakeSecret(ctx, id)
+				switch {
+				case err == nil && string(b) == "sealed":
+					mu.Lock()
+					winners++
+					mu.Unlock()
+				case errors.Is(err, approvals.ErrNotFound):
+				default:
+					t.Errorf("TakeSecret = %q, %v", b, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if winners != 1 {
+			t.Fatalf("round %d: %d of %d concurrent readers got the secret, want exactly 1", round, winners, readers)
+		}
+	}
+}
+
+func testSecretExpires(t *testing.T, newStore Factory) {
+	s, elapse := newStore(t)
+	ctx := context.Background()
+	id := approvals.NewID()
+	if err := s.PutSecret(ctx, id, []byte("sealed"), 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	elapse(100 * time.Millisecond)
+	if _, err := s.TakeSecret(ctx, id); !errors.Is(err, approvals.ErrNotFound) {
+		t.Fatalf("TakeSecret after the TTL = %v, want ErrNotFound", err)
+	}
+}
