@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// State is where a request is in its life. A request ends exactly once: Denied, Expired, Failed,
-// or Issued (later Revealed).
+// State is where a request is in its life. A request ends exactly once: Denied, Expired,
+// Cancelled, Failed, or Issued (later Revealed).
 type State string
 
 // The states of a request.
@@ -23,6 +23,8 @@ const (
 	Denied   State = "denied"
 	Expired  State = "expired" // nobody decided within the request TTL
 	Failed   State = "failed"  // approved, but the pass could not be created or kept
+	// Cancelled means the request never reached a decision: the approvers could not be asked.
+	Cancelled State = "cancelled"
 )
 
 // Approved reports whether an approver said yes, whatever happened after.

@@ -39,6 +39,14 @@ const (
 	DefaultGroupTTL = 5 * time.Minute
 )
 
+// ErrIssueFailed is wrapped by the error Approve returns when this approval ended the request
+// Failed, so the caller knows to tell the requester.
+var ErrIssueFailed = errors.New("issuing the pass failed")
+
+// ErrExpiredNow is wrapped by the error Approve and Deny return when the click found the request
+// past its TTL and ended it Expired.
+var ErrExpiredNow = errors.New("request expired")
+
 // ErrAlreadyRevealed is wrapped by the error Reveal returns when the pass was already claimed:
 // a signal that someone else may have it.
 var ErrAlreadyRevealed = errors.New("pass already revealed")
@@ -275,7 +283,7 @@ func (s *Service) fail(ctx context.Context, r *Request, reason string, cause err
 	if code == "" {
 		code = Unavailable
 	}
-	return failed, &Error{Code: code, Message: reason, Err: cause}
+	return failed, &Error{Code: code, Message: reason, Err: fmt.Errorf("%w: %w", ErrIssueFailed, cause)}
 }
 
 // Deny records approver's no. The directory is never called.
@@ -313,7 +321,8 @@ func (s *Service) decidable(ctx context.Context, id, approver string) (*Request,
 			return r, err
 		}
 		s.log.InfoContext(ctx, "request expired", "request_id", id)
-		return expired, stateConflict(expired)
+		return expired, &Error{Code: Conflict, Err: ErrExpiredNow,
+			Message: "This request expired without a decision; ask the requester to make a new one with /tap."}
 	}
 	return r, nil
 }
@@ -342,6 +351,8 @@ func stateConflict(r *Request) error {
 		return Errorf(Conflict, "This request was already denied.")
 	case Expired:
 		return Errorf(Conflict, "This request expired without a decision; ask for a new one with /tap.")
+	case Cancelled:
+		return Errorf(Conflict, "This request was cancelled: %s", r.Failure)
 	case Failed:
 		return Errorf(Conflict, "This request already failed: %s", r.Failure)
 	case Issuing, Issued, Revealed:
@@ -432,6 +443,15 @@ func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
 		return nil, storeError(err)
 	}
 	return r, nil
+}
+
+// Cancel ends a pending request that could not be put before the approvers, with reason.
+func (s *Service) Cancel(ctx context.Context, id, reason string) (*Request, error) {
+	r, err := s.transition(ctx, id, Pending, func(r *Request) { r.State, r.Failure = Cancelled, reason })
+	if err == nil {
+		s.log.InfoContext(ctx, "request cancelled", "request_id", id, "reason", reason)
+	}
+	return r, err
 }
 
 // SetApprovalMessage remembers where the approval message is, so any replica can update it.

@@ -1,0 +1,335 @@
+package approvals_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapbot/tapbot/approvals"
+)
+
+// fakeDirectory is a hand-written Directory whose behaviour each test sets through function fields.
+type fakeDirectory struct {
+	mu      sync.Mutex
+	created int
+	policy  approvals.PassPolicy
+	users   map[string]approvals.DirectoryUser
+	active  bool
+	createFn func(userID string, lifetime time.Duration, once bool) (approvals.Pass, error)
+}
+
+func (d *fakeDirectory) FindUser(_ context.Context, q string) (approvals.DirectoryUser, error) {
+	if u, ok := d.users[q]; ok {
+		return u, nil
+	}
+	return approvals.DirectoryUser{}, approvals.Errorf(approvals.NotFound, "No Entra ID account found for %s.", q)
+}
+func (d *fakeDirectory) HasActivePass(context.Context, string) (bool, error) { return d.active, nil }
+func (d *fakeDirectory) PassPolicy(context.Context) (approvals.PassPolicy, error) {
+	return d.policy, nil
+}
+func (d *fakeDirectory) CreatePass(_ context.Context, id string, l time.Duration, once bool) (approvals.Pass, error) {
+	d.mu.Lock()
+	d.created++
+	d.mu.Unlock()
+	return d.createFn(id, l, once)
+}
+
+type fakePeople struct {
+	emails map[string]string
+	groups map[string][]string
+}
+
+func (p fakePeople) Email(_ context.Context, id string) (string, error) {
+	if e, ok := p.emails[id]; ok {
+		return e, nil
+	}
+	return "", approvals.Errorf(approvals.NotFound, "no email for %s", id)
+}
+func (p fakePeople) FindByEmail(_ context.Context, email string) (string, error) {
+	for id, e := range p.emails {
+		if e == email {
+			return id, nil
+		}
+	}
+	return "", approvals.ErrNotFound
+}
+func (p fakePeople) GroupMembers(_ context.Context, g string) ([]string, error) {
+	return p.groups[g], nil
+}
+
+type harness struct {
+	svc   *approvals.Service
+	dir   *fakeDirectory
+	store *approvals.MemoryStore
+	now   time.Time
+	mu    sync.Mutex
+}
+
+func (h *harness) clock() time.Time { h.mu.Lock(); defer h.mu.Unlock(); return h.now }
+func (h *harness) advance(d time.Duration) {
+	h.mu.Lock()
+	h.now = h.now.Add(d)
+	h.mu.Unlock()
+}
+
+const passCode = "Qz8!x2Lk"
+
+func newHarness(t *testing.T, cfg approvals.Config) *harness {
+	t.Helper()
+	h := &harness{now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	h.dir = &fakeDirectory{
+		policy: approvals.PassPolicy{Enabled: true, MinLifetime: time.Hour, MaxLifetime: 8 * time.Hour, DefaultLifetime: time.Hour},
+		users: map[string]approvals.DirectoryUser{
+			"ada@example.com":  {ID: "entra-ada", UPN: "ada@example.com", DisplayName: "Ada"},
+			"ext@example.com":  {ID: "entra-ext", UPN: "ext@example.com", DisplayName: "Contractor"},
+			"boss@example.com": {ID: "entra-boss", UPN: "boss@example.com"},
+		},
+	}
+	h.dir.createFn = func(_ string, l time.Duration, once bool) (approvals.Pass, error) {
+		return approvals.Pass{Code: passCode, StartsAt: h.clock(), Lifetime: l, UsableOnce: once}, nil
+	}
+	people := fakePeople{
+		emails: map[string]string{"UADA": "ada@example.com", "UBOSS": "boss@example.com", "UAPPR": "appr@example.com"},
+		groups: map[string][]string{"SAPPROVERS": {"UGROUPAPPR"}},
+	}
+	if cfg.Approvers == nil {
+		cfg.Approvers = []string{"UAPPR", "SAPPROVERS", "UBOSS"}
+	}
+	h.store = approvals.NewMemoryStore(h.clock)
+	h.svc = approvals.NewService(cfg, h.store, h.dir, people, approvals.NewRandomSealer(), approvals.WithClock(h.clock))
+	return h
+}
+
+func (h *harness) submit(t *testing.T) *approvals.Request {
+	t.Helper()
+	r, err := h.svc.Submit(context.Background(), approvals.Draft{Requester: "UBOSS", TargetUserID: "UADA", Reason: "lost phone", UsableOnce: true})
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	return r
+}
+
+func TestSubmitRefusesBadDrafts(t *testing.T) {
+	tests := []struct {
+		name   string
+		cfg    approvals.Config
+		policy *approvals.PassPolicy
+		draft  approvals.Draft
+		code   approvals.Code
+		msg    string
+	}{
+		{name: "no reason", draft: approvals.Draft{Requester: "UBOSS", TargetUserID: "UADA", Reason: "  "},
+			code: approvals.Invalid, msg: "reason is required"},
+		{name: "over max lifetime", draft: approvals.Draft{Requester: "UBOSS", TargetUserID: "UADA", Reason: "x", Lifetime: 9 * time.Hour},
+			code: approvals.Invalid, msg: "at most 8h"},
+		{name: "under tenant minimum", draft: approvals.Draft{Requester: "UBOSS", TargetUserID: "UADA", Reason: "x", Lifetime: 30 * time.Minute},
+			code: approvals.Invalid, msg: "from 1h to 8h"},
+		{name: "policy disabled", policy: &approvals.PassPolicy{Enabled: false},
+			draft: approvals.Draft{Requester: "UBOSS", TargetUserID: "UADA", Reason: "x"}, code: approvals.Invalid, msg: "turned off"},
+		{name: "tenant one-time only", policy: &approvals.PassPolicy{Enabled: true, OneTimeOnly: true},
+			draft: approvals.Draft{Requester: "UBOSS", TargetUserID: "UADA", Reason: "x"}, code: approvals.Invalid, msg: "only one-time"},
+		{name: "requester not allowed", cfg: approvals.Config{Requesters: []string{"UADA"}},
+			draft: approvals.Draft{Requester: "UBOSS", TargetUserID: "UADA", Reason: "x", UsableOnce: true}, code: approvals.Forbidden, msg: "TAP_REQUESTERS"},
+		{name: "target without slack email", draft: approvals.Draft{Requester: "UBOSS", TargetUserID: "UNOMAIL", Reason: "x", UsableOnce: true},
+			code: approvals.NotFound, msg: "no email"},
+		{name: "target not in entra", draft: approvals.Draft{Requester: "UBOSS", TargetEmail: "ghost@example.com", Reason: "x", UsableOnce: true},
+			code: approvals.NotFound, msg: "No Entra ID account"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.cfg)
+			if tt.policy != nil {
+				h.dir.policy = *tt.policy
+			}
+			r, err := h.svc.Submit(context.Background(), tt.draft)
+			if err == nil {
+				t.Fatalf("Submit accepted %+v: %+v", tt.draft, r)
+			}
+			if approvals.ErrorCode(err) != tt.code || !strings.Contains(approvals.UserMessage(err), tt.msg) {
+				t.Fatalf("Submit error = %q (%s), want code %s containing %q", approvals.UserMessage(err), approvals.ErrorCode(err), tt.code, tt.msg)
+			}
+		})
+	}
+}
+
+func TestSubmitResolvesTargets(t *testing.T) {
+	h := newHarness(t, approvals.Config{})
+	ctx := context.Background()
+	r := h.submit(t)
+	if r.State != approvals.Pending || r.Target.EntraID != "entra-ada" || r.Recipient != "UADA" || r.Lifetime != time.Hour {
+		t.Fatalf("request = %+v", r)
+	}
+	ext, err := h.svc.Submit(ctx, approvals.Draft{Requester: "UBOSS", TargetEmail: "ext@example.com", Reason: "contractor", UsableOnce: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ext.RecipientIsRequester() || ext.Recipient != "UBOSS" {
+		t.Fatalf("target without Slack: recipient = %q, want the requester", ext.Recipient)
+	}
+	h.dir.active = true
+	again := h.submit(t)
+	if !again.ReplacesActivePass {
+		t.Fatal("an active pass in Entra should be flagged on the request")
+	}
+}
+
+func TestApproveRules(t *testing.T) {
+	tests := []struct {
+		name     string
+		approver string
+		code     approvals.Code
+		msg      string
+	}{
+		{"requester approves own request", "UBOSS", approvals.Forbidden, "someone else"},
+		{"target approves own pass", "UADA", approvals.Forbidden, "This pass is for you"},
+		{"not an approver", "URANDOM", approvals.Forbidden, "TAP_APPROVERS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, approvals.Config{Approvers: []string{"UBOSS", "UADA", "UAPPR"}})
+			r := h.submit(t)
+			_, err := h.svc.Approve(context.Background(), r.ID, tt.approver)
+			if approvals.ErrorCode(err) != tt.code || !strings.Contains(approvals.UserMessage(err), tt.msg) {
+				t.Fatalf("Approve by %s = %v, want %s containing %q", tt.approver, err, tt.code, tt.msg)
+			}
+			got, _ := h.svc.Get(context.Background(), r.ID)
+			if got.State != approvals.Pending || h.dir.created != 0 {
+				t.Fatalf("refused approval changed things: state %s, %d passes created", got.State, h.dir.created)
+			}
+		})
+	}
+}
+
+func TestApproveThroughGroupThenRevealOnce(t *testing.T) {
+	h := newHarness(t, approvals.Config{})
+	ctx := context.Background()
+	r := h.submit(t)
+	issued, err := h.svc.Approve(ctx, r.ID, "UGROUPAPPR")
+	if err != nil {
+		t.Fatalf("Approve by a user group member: %v", err)
+	}
+	if issued.State != approvals.Issued || issued.DecidedBy != "UGROUPAPPR" || !issued.PassExpiresAt.Equal(h.clock().Add(time.Hour)) {
+		t.Fatalf("after approval: %+v", issued)
+	}
+	if _, err := h.svc.Approve(ctx, r.ID, "UAPPR"); approvals.ErrorCode(err) != approvals.Conflict {
+		t.Fatalf("second approval = %v, want a conflict", err)
+	}
+	if _, _, err := h.svc.Reveal(ctx, r.ID, "UBOSS"); approvals.ErrorCode(err) != approvals.Forbidden {
+		t.Fatalf("reveal by someone else = %v, want forbidden", err)
+	}
+	revealed, code, err := h.svc.Reveal(ctx, r.ID, "UADA")
+	if err != nil || code != passCode || revealed.State != approvals.Revealed {
+		t.Fatalf("Reveal = %q, %v, state %s", code, err, revealed.State)
+	}
+	_, code, err = h.svc.Reveal(ctx, r.ID, "UADA")
+	if code != "" || !errors.Is(err, approvals.ErrAlreadyRevealed) {
+		t.Fatalf("second reveal = %q, %v; want no pass and ErrAlreadyRevealed", code, err)
+	}
+	if h.dir.created != 1 {
+		t.Fatalf("%d passes created, want 1", h.dir.created)
+	}
+}
+
+func TestConcurrentRevealsShowThePassOnce(t *testing.T) {
+	h := newHarness(t, approvals.Config{})
+	ctx := context.Background()
+	for round := range 20 {
+		r := h.submit(t)
+		if _, err := h.svc.Approve(ctx, r.ID, "UAPPR"); err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var seen int
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				_, code, err := h.svc.Reveal(ctx, r.ID, "UADA")
+				if err == nil && code == passCode {
+					mu.Lock()
+					seen++
+					mu.Unlock()
+				} else if !errors.Is(err, approvals.ErrAlreadyRevealed) {
+					t.Errorf("Reveal: %q, %v", code, err)
+				}
+			})
+		}
+		wg.Wait()
+		if seen != 1 {
+			t.Fatalf("round %d: the pass was shown %d times, want once", round, seen)
+		}
+	}
+}
+
+func TestDenyNeverCreatesAPass(t *testing.T) {
+	h := newHarness(t, approvals.Config{})
+	r := h.submit(t)
+	denied, err := h.svc.Deny(context.Background(), r.ID, "UAPPR")
+	if err != nil || denied.State != approvals.Denied || denied.DecidedBy != "UAPPR" {
+		t.Fatalf("Deny = %+v, %v", denied, err)
+	}
+	if _, err := h.svc.Approve(context.Background(), r.ID, "UAPPR"); approvals.ErrorCode(err) != approvals.Conflict {
+		t.Fatalf("approve after deny = %v, want conflict", err)
+	}
+	if h.dir.created != 0 {
+		t.Fatal("a denied request created a pass")
+	}
+}
+
+func TestExpiredRequestCannotBeApproved(t *testing.T) {
+	h := newHarness(t, approvals.Config{RequestTTL: time.Hour})
+	r := h.submit(t)
+	h.advance(time.Hour)
+	got, err := h.svc.Approve(context.Background(), r.ID, "UAPPR")
+	if !errors.Is(err, approvals.ErrExpiredNow) || got.State != approvals.Expired || !strings.Contains(approvals.UserMessage(err), "expired") {
+		t.Fatalf("Approve after TTL = %v (state %v), want expired", err, got.State)
+	}
+	if _, err := h.svc.Approve(context.Background(), r.ID, "UAPPR"); approvals.ErrorCode(err) != approvals.Conflict || errors.Is(err, approvals.ErrExpiredNow) {
+		t.Fatalf("second click = %v, want a plain conflict", err)
+	}
+	if h.dir.created != 0 {
+		t.Fatal("an expired request created a pass")
+	}
+}
+
+func TestDirectoryFailureEndsRequestFailed(t *testing.T) {
+	h := newHarness(t, approvals.Config{})
+	h.dir.createFn = func(string, time.Duration, bool) (approvals.Pass, error) {
+		return approvals.Pass{}, approvals.Errorf(approvals.Forbidden, "Entra ID does not allow tapbot to create a pass for this user.")
+	}
+	r := h.submit(t)
+	failed, err := h.svc.Approve(context.Background(), r.ID, "UAPPR")
+	if !errors.Is(err, approvals.ErrIssueFailed) || approvals.ErrorCode(err) != approvals.Forbidden {
+		t.Fatalf("Approve = %v, want ErrIssueFailed with forbidden", err)
+	}
+	if failed.State != approvals.Failed || !strings.Contains(failed.Failure, "does not allow") {
+		t.Fatalf("request = %s %q, want failed with the reason", failed.State, failed.Failure)
+	}
+	if _, _, err := h.svc.Reveal(context.Background(), r.ID, "UADA"); err == nil {
+		t.Fatal("a failed request revealed something")
+	}
+}
+
+func TestRevealAfterPassExpiry(t *testing.T) {
+	h := newHarness(t, approvals.Config{})
+	r := h.submit(t)
+	if _, err := h.svc.Approve(context.Background(), r.ID, "UAPPR"); err != nil {
+		t.Fatal(err)
+	}
+	h.advance(time.Hour)
+	if _, code, err := h.svc.Reveal(context.Background(), r.ID, "UADA"); code != "" || !strings.Contains(approvals.UserMessage(err), "expired") {
+		t.Fatalf("reveal after expiry = %q, %v", code, err)
+	}
+}
+
+func TestForgedIDsAreRefused(t *testing.T) {
+	h := newHarness(t, approvals.Config{})
+	for _, id := range []string{"", "tap_", "../../etc", "tap_AAAAAAAAAAAAAAAA", approvals.NewID()} {
+		if _, err := h.svc.Approve(context.Background(), id, "UAPPR"); approvals.ErrorCode(err) != approvals.NotFound {
+			t.Errorf("Approve(%q) = %v, want not found", id, err)
+		}
+	}
+}

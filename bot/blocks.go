@@ -1,0 +1,278 @@
+package bot
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/tapbot/tapbot/approvals"
+)
+
+// Action IDs of tapbot's buttons and the callback ID of its request form. Button values carry
+// only a request ID; every click is checked against the stored request.
+const (
+	ActionApprove = "tap_approve"
+	ActionDeny    = "tap_deny"
+	ActionReveal  = "tap_reveal"
+	CallbackForm  = "tap_request"
+)
+
+// SecurityInfoURL is where a person registers a passkey or Authenticator with their pass.
+const SecurityInfoURL = "https://aka.ms/mysecurityinfo"
+
+func mrkdwn(text string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, text, false, false)
+}
+
+func plain(text string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.PlainTextType, text, false, false)
+}
+
+func section(text string) *slack.SectionBlock {
+	return slack.NewSectionBlock(mrkdwn(text), nil, nil)
+}
+
+func note(text string) *slack.ContextBlock {
+	return slack.NewContextBlock("", mrkdwn(text))
+}
+
+// slackDate renders a time in each reader's own time zone, with a UTC fallback.
+func slackDate(t time.Time) string {
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} at {time}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04 UTC"))
+}
+
+func usage(r *approvals.Request) string {
+	if r.UsableOnce {
+		return "one-time"
+	}
+	return "multi-use"
+}
+
+// targetText names the target for approvers: the Slack mention when there is one, and always the
+// Entra identity the pass will be made for.
+func targetText(t approvals.Target) string {
+	entra := escape(t.UPN)
+	if t.DisplayName != "" {
+		entra = escape(t.DisplayName) + " (" + entra + ")"
+	}
+	if t.SlackID == "" {
+		return entra
+	}
+	return fmt.Sprintf("<@%s> · %s", t.SlackID, entra)
+}
+
+// ApprovalBlocks renders the message approvers see in the approval channel, for any state.
+func ApprovalBlocks(r *approvals.Request) []slack.Block {
+	blocks := []slack.Block{
+		slack.NewHeaderBlock(plain("Temporary Access Pass request")),
+		section(fmt.Sprintf("*Requested by:* <@%s>\n*For:* %s\n*Lifetime:* %s, %s\n*Reason:* %s",
+			r.Requester, targetText(r.Target), approvals.FormatDuration(r.Lifetime), usage(r), escape(r.Reason))),
+	}
+	if r.ReplacesActivePass {
+		blocks = append(blocks, note(":warning: This person already has an active Temporary Access Pass; approving replaces it."))
+	}
+	if r.RecipientIsRequester() {
+		blocks = append(blocks, note(fmt.Sprintf(":information_source: %s has no Slack account, so the pass will be sent to <@%s> to hand over.",
+			escape(r.Target.UPN), r.Requester)))
+	}
+	switch r.State {
+	case approvals.Pending:
+		blocks = append(blocks,
+			slack.NewActionBlock("decision",
+				slack.NewButtonBlockElement(ActionApprove, r.ID, plain("Approve")).WithStyle(slack.StylePrimary),
+				slack.NewButtonBlockElement(ActionDeny, r.ID, plain("Deny")).WithStyle(slack.StyleDanger)),
+			note(fmt.Sprintf("Request `%s` · can be approved until %s", r.ID, slackDate(r.ExpiresAt))))
+	default:
+		blocks = append(blocks, note(fmt.Sprintf("%s · request `%s`", outcomeText(r), r.ID)))
+	}
+	return blocks
+}
+
+// ApprovalText is the notification text of the approval message.
+func ApprovalText(r *approvals.Request) string {
+	return fmt.Sprintf("Temporary Access Pass request for %s: %s", escape(r.Target.UPN), outcomeText(r))
+}
+
+// outcomeText says where a request stands, in a few words for a message footer.
+func outcomeText(r *approvals.Request) string {
+	switch r.State {
+	case approvals.Pending:
+		return "waiting for approval"
+	case approvals.Issuing:
+		return fmt.Sprintf(":hourglass_flowing_sand: Approved by <@%s>; creating the pass…", r.DecidedBy)
+	case approvals.Issued:
+		return fmt.Sprintf(":white_check_mark: Approved by <@%s>; pass sent to <@%s>, valid until %s", r.DecidedBy, r.Recipient, slackDate(r.PassExpiresAt))
+	case approvals.Revealed:
+		return fmt.Sprintf(":white_check_mark: Approved by <@%s>; revealed by <@%s> %s", r.DecidedBy, r.Recipient, slackDate(r.RevealedAt))
+	case approvals.Denied:
+		return fmt.Sprintf(":no_entry_sign: Denied by <@%s>", r.DecidedBy)
+	case approvals.Expired:
+		return ":hourglass: Expired without a decision"
+	case approvals.Failed:
+		return fmt.Sprintf(":x: Approved by <@%s>, but failed: %s", r.DecidedBy, r.Failure)
+	case approvals.Cancelled:
+		return ":heavy_minus_sign: Cancelled: " + r.Failure
+	}
+	return string(r.State)
+}
+
+// RevealBlocks renders the recipient's DM. It never holds the pass: the button opens a modal,
+// which Slack keeps no history of.
+func RevealBlocks(r *approvals.Request) []slack.Block {
+	var intro string
+	if r.RecipientIsRequester() {
+		intro = fmt.Sprintf("Your request for a Temporary Access Pass for %s was approved by <@%s>. %s has no Slack account, so the pass comes to you: hand it over in person or by phone, never by chat or email.",
+			targetText(r.Target), r.DecidedBy, escape(r.Target.UPN))
+	} else {
+		intro = fmt.Sprintf("<@%s> asked for a Temporary Access Pass for you and <@%s> approved it. Use it to sign in without a password and set up a passkey, security key or the Authenticator app at %s.",
+			r.Requester, r.DecidedBy, SecurityInfoURL)
+	}
+	blocks := []slack.Block{section(intro)}
+	switch r.State {
+	case approvals.Issued:
+		blocks = append(blocks,
+			slack.NewActionBlock("reveal",
+				slack.NewButtonBlockElement(ActionReveal, r.ID, plain("Reveal pass")).WithStyle(slack.StylePrimary)),
+			note(fmt.Sprintf("%s pass, valid until %s. It is shown once, only to you, and Slack keeps no copy.", capitalize(usage(r)), slackDate(r.PassExpiresAt))))
+	case approvals.Revealed:
+		blocks = append(blocks, note(fmt.Sprintf(":lock: Revealed %s. It cannot be shown again.", slackDate(r.RevealedAt))))
+	default:
+		blocks = append(blocks, note(outcomeText(r)))
+	}
+	return blocks
+}
+
+// RevealText is the notification text of the recipient's DM.
+func RevealText(r *approvals.Request) string {
+	if r.State == approvals.Revealed {
+		return "Your Temporary Access Pass was revealed."
+	}
+	return "You have a Temporary Access Pass to reveal."
+}
+
+// PassModal shows the pass itself. Modals leave no history in Slack.
+func PassModal(r *approvals.Request, code string) slack.ModalViewRequest {
+	uses := "It works for one sign-in."
+	if !r.UsableOnce {
+		uses = "It works for any number of sign-ins until it expires."
+	}
+	return slack.ModalViewRequest{
+		Type:  slack.VTModal,
+		Title: plain("Your access pass"),
+		Close: plain("Done"),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			section("Your Temporary Access Pass:"),
+			slack.NewRichTextBlock("pass", &slack.RichTextPreformatted{
+				Type:     slack.RTEPreformatted,
+				Elements: []slack.RichTextSectionElement{slack.NewRichTextSectionTextElement(code, nil)},
+			}),
+			section(fmt.Sprintf("*Valid until:* %s\n%s\n\n*Next:* go to %s, sign in with your account and this pass instead of a password, then add a passkey, security key or the Microsoft Authenticator app.",
+				slackDate(r.PassExpiresAt), uses, SecurityInfoURL)),
+			note("This is the only time the pass is shown. Do not paste it anywhere. Close this window when you are done."),
+		}},
+	}
+}
+
+// MessageModal is a modal with one message, for the outcome of a reveal click.
+func MessageModal(title, text string) slack.ModalViewRequest {
+	return slack.ModalViewRequest{
+		Type:   slack.VTModal,
+		Title:  plain(title),
+		Close:  plain("Close"),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{section(text)}},
+	}
+}
+
+// lifetimeChoices are the options of the request form, bounded by the configured maximum.
+func lifetimeChoices(max time.Duration) []time.Duration {
+	var out []time.Duration
+	for _, d := range []time.Duration{time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 24 * time.Hour, 72 * time.Hour} {
+		if d <= max {
+			out = append(out, d)
+		}
+	}
+	if len(out) == 0 || out[len(out)-1] != max {
+		out = append(out, max)
+	}
+	return out
+}
+
+// Form block and action IDs, read back on submission.
+const (
+	formTarget   = "target"
+	formLifetime = "lifetime"
+	formUsage    = "usage"
+	formReason   = "reason"
+)
+
+// RequestForm is the modal /tap opens.
+func RequestForm(def, max time.Duration) slack.ModalViewRequest {
+	var opts []*slack.OptionBlockObject
+	var initial *slack.OptionBlockObject
+	for _, d := range lifetimeChoices(max) {
+		o := slack.NewOptionBlockObject(approvals.FormatDuration(d), plain(approvals.FormatDuration(d)), nil)
+		opts = append(opts, o)
+		if d == def {
+			initial = o
+		}
+	}
+	lifetime := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Lifetime"), formLifetime, opts...)
+	if initial != nil {
+		lifetime.InitialOption = initial
+	}
+	once := slack.NewOptionBlockObject("once", plain("One-time: works for one sign-in"), nil)
+	multi := slack.NewOptionBlockObject("multi", plain("Multi-use: works until it expires"), nil)
+	usage := slack.NewRadioButtonsBlockElement(formUsage, once, multi)
+	usage.InitialOption = once
+	reason := slack.NewPlainTextInputBlockElement(plain("e.g. new laptop, setting up a passkey"), formReason)
+	reason.Multiline = true
+	reason.MaxLength = 2000
+	return slack.ModalViewRequest{
+		Type:       slack.VTModal,
+		CallbackID: CallbackForm,
+		Title:      plain("Request a pass"),
+		Submit:     plain("Request"),
+		Close:      plain("Cancel"),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			slack.NewInputBlock(formTarget, plain("Who is the pass for?"), nil,
+				slack.NewOptionsSelectBlockElement(slack.OptTypeUser, plain("Pick a person"), formTarget)),
+			slack.NewInputBlock(formLifetime, plain("Lifetime"), nil, lifetime),
+			slack.NewInputBlock(formUsage, plain("Usage"), nil, usage),
+			slack.NewInputBlock(formReason, plain("Reason"), plain("Approvers see this."), reason),
+		}},
+	}
+}
+
+// confirmation tells a requester their request is on its way to the approvers.
+func confirmation(r *approvals.Request) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Your request for a %s, %s Temporary Access Pass for %s was sent to the approvers (request `%s`).",
+		approvals.FormatDuration(r.Lifetime), usage(r), targetText(r.Target), r.ID)
+	if r.RecipientIsRequester() {
+		fmt.Fprintf(&b, " %s has no Slack account, so the pass will come to you once approved.", escape(r.Target.UPN))
+	} else {
+		fmt.Fprintf(&b, " Once approved, <@%s> gets a DM to reveal it.", r.Recipient)
+	}
+	return b.String()
+}
+
+// requesterUpdate tells a requester how their request ended.
+func requesterUpdate(r *approvals.Request) string {
+	who := targetText(r.Target)
+	switch r.State {
+	case approvals.Issued:
+		if r.RecipientIsRequester() {
+			return fmt.Sprintf("Your request for %s was approved by <@%s>; the pass is in the message below.", who, r.DecidedBy)
+		}
+		return fmt.Sprintf("Your request for %s was approved by <@%s>. <@%s> got a DM to reveal the pass.", who, r.DecidedBy, r.Recipient)
+	case approvals.Denied:
+		return fmt.Sprintf("Your request for a Temporary Access Pass for %s was denied by <@%s>.", who, r.DecidedBy)
+	case approvals.Failed:
+		return fmt.Sprintf("Your request for %s was approved by <@%s>, but the pass could not be made: %s", who, r.DecidedBy, r.Failure)
+	case approvals.Expired:
+		return fmt.Sprintf("Your request for %s expired without a decision. Ask again with /tap if it is still needed.", who)
+	}
+	return fmt.Sprintf("Your request for %s is now %s.", who, r.State)
+}

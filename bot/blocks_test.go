@@ -1,0 +1,142 @@
+package bot
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/tapbot/tapbot/approvals"
+)
+
+func sampleRequest(state approvals.State) *approvals.Request {
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	return &approvals.Request{
+		ID: "tap_abcdefghijklmnop", Requester: "UMANAGER",
+		Target:    approvals.Target{SlackID: "UTARGET", EntraID: "e1", UPN: "ada@example.com", DisplayName: "Ada <@UEVIL>"},
+		Recipient: "UTARGET", Lifetime: 2 * time.Hour, UsableOnce: true,
+		Reason: "new laptop <!channel> <@UBOSS> <https://evil.example|click> & more", State: state,
+		CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour), DecidedBy: "UAPPROVER",
+		PassExpiresAt: now.Add(2 * time.Hour), RevealedAt: now.Add(time.Minute),
+	}
+}
+
+func renderJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// buttons returns label -> value of every button in blocks.
+func buttons(blocks []slack.Block) map[string]string {
+	out := map[string]string{}
+	for _, b := range blocks {
+		if a, ok := b.(*slack.ActionBlock); ok {
+			for _, e := range a.Elements.ElementSet {
+				if btn, ok := e.(*slack.ButtonBlockElement); ok {
+					out[btn.Text.Text] = btn.Value
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestApprovalBlocks(t *testing.T) {
+	tests := []struct {
+		state       approvals.State
+		wantButtons map[string]string
+		wantText    string
+	}{
+		{approvals.Pending, map[string]string{"Approve": "tap_abcdefghijklmnop", "Deny": "tap_abcdefghijklmnop"}, "can be approved until"},
+		{approvals.Issued, map[string]string{}, "Approved by <@UAPPROVER>"},
+		{approvals.Denied, map[string]string{}, "Denied by <@UAPPROVER>"},
+		{approvals.Expired, map[string]string{}, "Expired"},
+		{approvals.Failed, map[string]string{}, "but failed"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.state), func(t *testing.T) {
+			r := sampleRequest(tt.state)
+			blocks := ApprovalBlocks(r)
+			if got := buttons(blocks); len(got) != len(tt.wantButtons) || renderJSON(t, got) != renderJSON(t, tt.wantButtons) {
+				t.Fatalf("buttons = %v, want %v", got, tt.wantButtons)
+			}
+			js := renderJSON(t, blocks)
+			for _, want := range []string{tt.wantText, "<@UMANAGER>", "<@UTARGET>", "ada@example.com", "2h, one-time",
+				"new laptop &lt;!channel&gt; &lt;@UBOSS&gt; &lt;https://evil.example|click&gt; &amp; more", "Ada &lt;@UEVIL&gt;"} {
+				if !strings.Contains(js, jsonText(want)) {
+					t.Errorf("approval message lacks %q:\n%s", want, js)
+				}
+			}
+			for _, ping := range []string{"<!channel>", "<@UBOSS>", "<@UEVIL>", "<https://evil"} {
+				if strings.Contains(js, jsonText(ping)) {
+					t.Errorf("approval message lets user text through unescaped: %q", ping)
+				}
+			}
+		})
+	}
+}
+
+// jsonText is s as it appears inside a JSON string.
+func jsonText(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b[1 : len(b)-1])
+}
+
+func TestApprovalBlocksWarnings(t *testing.T) {
+	r := sampleRequest(approvals.Pending)
+	r.ReplacesActivePass = true
+	r.Target.SlackID = ""
+	r.Recipient = r.Requester
+	js := renderJSON(t, ApprovalBlocks(r))
+	for _, want := range []string{"already has an active Temporary Access Pass", "has no Slack account", "sent to <@UMANAGER>"} {
+		if !strings.Contains(js, jsonText(want)) {
+			t.Errorf("approval message lacks %q", want)
+		}
+	}
+}
+
+func TestRevealBlocksHoldNoPass(t *testing.T) {
+	r := sampleRequest(approvals.Issued)
+	blocks := RevealBlocks(r)
+	if got := buttons(blocks); got["Reveal pass"] != r.ID || len(got) != 1 {
+		t.Fatalf("reveal DM buttons = %v, want only Reveal pass", got)
+	}
+	r.State = approvals.Revealed
+	revealed := RevealBlocks(r)
+	if len(buttons(revealed)) != 0 || !strings.Contains(renderJSON(t, revealed), "Revealed") {
+		t.Fatalf("revealed DM should say so and have no button: %s", renderJSON(t, revealed))
+	}
+}
+
+func TestPassModal(t *testing.T) {
+	r := sampleRequest(approvals.Issued)
+	m := PassModal(r, "Xy7#k<2&")
+	js := renderJSON(t, m)
+	if len(m.Title.Text) > 24 {
+		t.Fatalf("modal title %q is over Slack's 24 characters", m.Title.Text)
+	}
+	for _, want := range []string{jsonText("Xy7#k<2&"), SecurityInfoURL, "one sign-in", "Valid until"} {
+		if !strings.Contains(js, want) {
+			t.Errorf("pass modal lacks %q: %s", want, js)
+		}
+	}
+	for _, title := range []string{RequestForm(time.Hour, 8*time.Hour).Title.Text, MessageModal("Cannot show the pass", "x").Title.Text} {
+		if len(title) > 24 {
+			t.Errorf("modal title %q is over 24 characters", title)
+		}
+	}
+}
+
+func TestLifetimeChoices(t *testing.T) {
+	got := lifetimeChoices(3 * time.Hour)
+	want := []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour}
+	if renderJSON(t, got) != renderJSON(t, want) {
+		t.Fatalf("lifetimeChoices(3h) = %v, want %v", got, want)
+	}
+}

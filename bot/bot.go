@@ -1,0 +1,459 @@
+// Package bot is tapbot's Slack side: it takes /tap commands, button clicks and form submissions
+// over socket mode, hands them to the approvals service, and renders what each person sees.
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/tapbot/tapbot/approvals"
+)
+
+// handlerTimeout bounds the slow work after an ack (Graph calls with retries, Slack updates).
+const handlerTimeout = 3 * time.Minute
+
+// Config is what the bot needs; every field but Logger and HTTPClient is required.
+type Config struct {
+	API             *slack.Client
+	Socket          *socketmode.Client
+	Service         *approvals.Service
+	ApprovalChannel string
+	Logger          *slog.Logger
+	HTTPClient      *http.Client // for response_url replies; default http.DefaultClient
+	Metrics         *Metrics     // optional
+}
+
+// Bot routes socket-mode envelopes to handlers. Each envelope is acknowledged first, with a small
+// payload, and the slow work happens after.
+type Bot struct {
+	api       *slack.Client
+	sm        *socketmode.Client
+	svc       *approvals.Service
+	channel   string
+	log       *slog.Logger
+	http      *http.Client
+	metrics   *Metrics
+	connected atomic.Bool
+	ctx       context.Context
+	inflight  sync.WaitGroup
+}
+
+// New returns a Bot; Run starts it.
+func New(cfg Config) *Bot {
+	b := &Bot{api: cfg.API, sm: cfg.Socket, svc: cfg.Service, channel: cfg.ApprovalChannel,
+		log: cfg.Logger, http: cfg.HTTPClient, metrics: cfg.Metrics}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	if b.http == nil {
+		b.http = http.DefaultClient
+	}
+	if b.metrics == nil {
+		b.metrics = NewMetrics(nil)
+	}
+	return b
+}
+
+// Connected reports whether the socket-mode connection is up, for /readyz.
+func (b *Bot) Connected() bool { return b.connected.Load() }
+
+// Run serves socket mode until ctx ends, then waits for handlers already running to finish.
+func (b *Bot) Run(ctx context.Context) error {
+	b.ctx = ctx
+	h := socketmode.NewSocketmodeHandler(b.sm)
+	h.HandleSlashCommand("/tap", b.tracked(b.onSlashCommand))
+	h.HandleInteractionBlockAction(ActionApprove, b.tracked(b.onDecision(true)))
+	h.HandleInteractionBlockAction(ActionDeny, b.tracked(b.onDecision(false)))
+	h.HandleInteractionBlockAction(ActionReveal, b.tracked(b.onReveal))
+	h.HandleViewSubmission(CallbackForm, b.tracked(b.onFormSubmission))
+	h.Handle(socketmode.EventTypeConnected, func(*socketmode.Event, *socketmode.Client) {
+		b.connected.Store(true)
+		b.log.Info("connected to Slack")
+	})
+	for _, t := range []socketmode.EventType{socketmode.EventTypeConnecting, socketmode.EventTypeConnectionError, socketmode.EventTypeDisconnect} {
+		h.Handle(t, func(evt *socketmode.Event, c *socketmode.Client) {
+			b.connected.Store(false)
+			if evt.Request != nil {
+				b.ack(evt, nil)
+			}
+			b.log.Info("Slack connection", "state", string(evt.Type))
+		})
+	}
+	h.Handle(socketmode.EventTypeInvalidAuth, func(*socketmode.Event, *socketmode.Client) {
+		b.connected.Store(false)
+		b.log.Error("Slack refused the app token (invalid_auth); check SLACK_APP_TOKEN")
+	})
+	h.HandleDefault(b.onOther)
+	err := h.RunEventLoopContext(ctx)
+	b.connected.Store(false)
+	b.inflight.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// tracked counts a handler as in flight, so Run returns only after it finished.
+func (b *Bot) tracked(f socketmode.SocketmodeHandlerFunc) socketmode.SocketmodeHandlerFunc {
+	return func(evt *socketmode.Event, c *socketmode.Client) {
+		b.inflight.Add(1)
+		defer b.inflight.Done()
+		defer func() {
+			if p := recover(); p != nil {
+				b.log.Error("handler panicked", "panic", fmt.Sprint(p), "event", string(evt.Type))
+			}
+		}()
+		f(evt, c)
+	}
+}
+
+// onOther acknowledges envelopes no handler claims (unknown actions, events), so Slack does not
+// retry them, and logs them: an unknown action may be a forged payload.
+func (b *Bot) onOther(evt *socketmode.Event, c *socketmode.Client) {
+	if evt.Request == nil {
+		return
+	}
+	b.ack(evt, nil)
+	attrs := []any{"type", string(evt.Type)}
+	if cb, ok := evt.Data.(slack.InteractionCallback); ok {
+		attrs = append(attrs, "interaction", string(cb.Type), "user", cb.User.ID)
+		for _, a := range cb.ActionCallback.BlockActions {
+			attrs = append(attrs, "action_id", a.ActionID)
+		}
+	}
+	b.log.Warn("ignored unknown socket-mode envelope", attrs...)
+}
+
+// ack acknowledges an envelope at once; payload may be nil.
+func (b *Bot) ack(evt *socketmode.Event, payload any) {
+	start := time.Now()
+	var err error
+	if payload == nil {
+		err = b.sm.Ack(*evt.Request)
+	} else {
+		err = b.sm.Ack(*evt.Request, payload)
+	}
+	b.metrics.AckDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		b.log.Error("ack failed", "envelope_id", evt.Request.EnvelopeID, "err", err)
+	}
+}
+
+// work returns the context for the slow part of a handler.
+func (b *Bot) work() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(b.ctx), handlerTimeout)
+}
+
+// ephemeralAck is an ack payload for a slash command that only its author sees.
+func ephemeralAck(text string) map[string]any {
+	return map[string]any{"response_type": "ephemeral", "text": text}
+}
+
+func (b *Bot) usageText() string {
+	c := b.svc.Config()
+	return fmt.Sprintf(Usage, approvals.FormatDuration(c.DefaultLifetime), approvals.FormatDuration(c.MaxLifetime))
+}
+
+func (b *Bot) onSlashCommand(evt *socketmode.Event, _ *socketmode.Client) {
+	cmd, ok := evt.Data.(slack.SlashCommand)
+	if !ok {
+		b.ack(evt, nil)
+		return
+	}
+	parsed, err := ParseCommand(cmd.Text)
+	switch {
+	case err != nil:
+		b.ack(evt, ephemeralAck(":warning: "+approvals.UserMessage(err)+"\n\n"+b.usageText()))
+		return
+	case parsed.Help:
+		b.ack(evt, ephemeralAck(b.usageText()))
+		return
+	}
+	b.ack(evt, nil)
+	ctx, cancel := b.work()
+	defer cancel()
+
+	if parsed.Modal {
+		c := b.svc.Config()
+		if _, err := b.api.OpenViewContext(ctx, cmd.TriggerID, RequestForm(c.DefaultLifetime, c.MaxLifetime)); err != nil {
+			b.log.Error("open request form", "user", cmd.UserID, "err", err)
+			b.respond(ctx, cmd.ResponseURL, "I could not open the request form. Try `/tap @person 1h once reason` instead.\n\n"+b.usageText())
+		}
+		return
+	}
+	r, err := b.submit(ctx, approvals.Draft{
+		Requester: cmd.UserID, TargetUserID: parsed.TargetUserID, TargetEmail: parsed.TargetEmail,
+		Lifetime: parsed.Lifetime, UsableOnce: parsed.UsableOnce, Reason: parsed.Reason,
+	})
+	if err != nil {
+		text := ":warning: " + approvals.UserMessage(err)
+		if approvals.ErrorCode(err) == approvals.Invalid {
+			text += "\n\n" + b.usageText()
+		}
+		b.respond(ctx, cmd.ResponseURL, text)
+		return
+	}
+	b.respond(ctx, cmd.ResponseURL, ":outbox_tray: "+confirmation(r))
+}
+
+// submit stores a request and puts it before the approvers. A request the approvers cannot see
+// is cancelled, so nothing stays pending unseen.
+func (b *Bot) submit(ctx context.Context, d approvals.Draft) (*approvals.Request, error) {
+	r, err := b.svc.Submit(ctx, d)
+	if err != nil {
+		b.metrics.Requests.WithLabelValues("rejected").Inc()
+		if approvals.ErrorCode(err) == "" {
+			b.log.Error("submit request", "requester", d.Requester, "err", err)
+		}
+		return nil, err
+	}
+	channel, ts, err := b.api.PostMessageContext(ctx, b.channel,
+		slack.MsgOptionText(ApprovalText(r), false), slack.MsgOptionBlocks(ApprovalBlocks(r)...))
+	if err != nil {
+		b.log.Error("post approval request", "request_id", r.ID, "channel", b.channel, "err", err)
+		if _, cerr := b.svc.Cancel(ctx, r.ID, "the approvers could not be asked"); cerr != nil {
+			b.log.Error("cancel unseen request", "request_id", r.ID, "err", cerr)
+		}
+		b.metrics.Requests.WithLabelValues("cancelled").Inc()
+		return nil, approvals.WrapError(approvals.Unavailable, err,
+			"I could not post your request to the approvers' channel, so nothing was requested. Ask your Slack admin to check that tapbot is in that channel.")
+	}
+	if _, err := b.svc.SetApprovalMessage(ctx, r.ID, approvals.MessageRef{Channel: channel, TS: ts}); err != nil {
+		b.log.Error("remember approval message", "request_id", r.ID, "err", err)
+	}
+	b.metrics.Requests.WithLabelValues("submitted").Inc()
+	return r, nil
+}
+
+// respond replies to a slash command through its response_url, visible only to its author.
+func (b *Bot) respond(ctx context.Context, responseURL, text string) {
+	err := slack.PostWebhookCustomHTTPContext(ctx, responseURL, b.http, &slack.WebhookMessage{
+		ResponseType: slack.ResponseTypeEphemeral, Text: text,
+	})
+	if err != nil {
+		b.log.Error("reply to slash command", "err", err)
+	}
+}
+
+func (b *Bot) onFormSubmission(evt *socketmode.Event, _ *socketmode.Client) {
+	cb, ok := evt.Data.(slack.InteractionCallback)
+	if !ok {
+		b.ack(evt, nil)
+		return
+	}
+	d, fieldErrs := readForm(cb)
+	if len(fieldErrs) > 0 {
+		b.ack(evt, slack.NewErrorsViewSubmissionResponse(fieldErrs))
+		return
+	}
+	b.ack(evt, nil)
+	ctx, cancel := b.work()
+	defer cancel()
+	var text string
+	if r, err := b.submit(ctx, d); err != nil {
+		text = ":warning: Your Temporary Access Pass request was not sent: " + approvals.UserMessage(err)
+	} else {
+		text = ":outbox_tray: " + confirmation(r)
+	}
+	if _, err := b.dm(ctx, d.Requester, text, nil); err != nil {
+		b.log.Error("tell requester", "user", d.Requester, "err", err)
+	}
+}
+
+// readForm turns the request form into a draft, or into errors shown beside the fields.
+func readForm(cb slack.InteractionCallback) (approvals.Draft, map[string]string) {
+	values := cb.View.State.Values
+	errs := map[string]string{}
+	d := approvals.Draft{Requester: cb.User.ID, UsableOnce: true}
+	d.TargetUserID = values[formTarget][formTarget].SelectedUser
+	if d.TargetUserID == "" {
+		errs[formTarget] = "Pick the person the pass is for."
+	}
+	if v := values[formLifetime][formLifetime].SelectedOption.Value; v != "" {
+		l, err := approvals.ParseLifetime(v)
+		if err != nil {
+			errs[formLifetime] = "Pick one of the lifetimes offered."
+		}
+		d.Lifetime = l
+	}
+	d.UsableOnce = values[formUsage][formUsage].SelectedOption.Value != "multi"
+	d.Reason = values[formReason][formReason].Value
+	switch {
+	case len(d.Reason) > 2000:
+		errs[formReason] = "Keep the reason under 2,000 characters."
+	case strings.TrimSpace(d.Reason) == "":
+		errs[formReason] = "A reason is required, so approvers know why the pass is needed."
+	}
+	return d, errs
+}
+
+func (b *Bot) onDecision(approve bool) socketmode.SocketmodeHandlerFunc {
+	return func(evt *socketmode.Event, _ *socketmode.Client) {
+		b.ack(evt, nil)
+		cb, id, ok := b.clicked(evt)
+		if !ok {
+			return
+		}
+		ctx, cancel := b.work()
+		defer cancel()
+		clicker := cb.User.ID
+		var r *approvals.Request
+		var err error
+		if approve {
+			start := time.Now()
+			r, err = b.svc.Approve(ctx, id, clicker)
+			defer func() { b.metrics.IssueDuration.Observe(time.Since(start).Seconds()) }()
+		} else {
+			r, err = b.svc.Deny(ctx, id, clicker)
+		}
+		endedNow := err == nil || errors.Is(err, approvals.ErrIssueFailed) || errors.Is(err, approvals.ErrExpiredNow)
+		if err != nil {
+			b.tellClicker(ctx, cb, ":warning: "+approvals.UserMessage(err))
+		}
+		if r == nil || !endedNow {
+			return
+		}
+		b.metrics.Requests.WithLabelValues(string(r.State)).Inc()
+		if r.State == approvals.Issued {
+			r = b.sendReveal(ctx, r)
+		}
+		b.updateApproval(ctx, r)
+		if !(r.State == approvals.Issued && r.RecipientIsRequester()) {
+			// When the pass comes to the requester, the reveal DM already tells them.
+			if _, err := b.dm(ctx, r.Requester, requesterUpdate(r), nil); err != nil {
+				b.log.Error("tell requester", "request_id", r.ID, "err", err)
+			}
+		}
+	}
+}
+
+// clicked reads a button click; a payload that is not one of our buttons with a well-formed
+// request ID is refused here, with a log line and no effect.
+func (b *Bot) clicked(evt *socketmode.Event) (slack.InteractionCallback, string, bool) {
+	cb, ok := evt.Data.(slack.InteractionCallback)
+	if !ok || len(cb.ActionCallback.BlockActions) != 1 {
+		b.log.Warn("refused malformed block action", "type", string(evt.Type))
+		return cb, "", false
+	}
+	id := cb.ActionCallback.BlockActions[0].Value
+	if !approvals.ValidID(id) {
+		b.log.Warn("refused block action with a forged request ID", "user", cb.User.ID,
+			"action_id", cb.ActionCallback.BlockActions[0].ActionID, "value_len", len(id))
+		return cb, "", false
+	}
+	return cb, id, true
+}
+
+// tellClicker answers the person who clicked, visible only to them, where they clicked.
+func (b *Bot) tellClicker(ctx context.Context, cb slack.InteractionCallback, text string) {
+	if _, err := b.api.PostEphemeralContext(ctx, cb.Channel.ID, cb.User.ID, slack.MsgOptionText(text, false)); err != nil {
+		b.log.Error("tell clicker", "user", cb.User.ID, "err", err)
+	}
+}
+
+// updateApproval rewrites the approval message for the request's current state, buttons gone
+// once decided. chat.update, unlike response_url, has no use limit.
+func (b *Bot) updateApproval(ctx context.Context, r *approvals.Request) {
+	m := r.ApprovalMessage
+	if m.IsZero() {
+		return
+	}
+	if _, _, _, err := b.api.UpdateMessageContext(ctx, m.Channel, m.TS,
+		slack.MsgOptionText(ApprovalText(r), false), slack.MsgOptionBlocks(ApprovalBlocks(r)...)); err != nil {
+		b.log.Error("update approval message", "request_id", r.ID, "err", err)
+	}
+}
+
+// sendReveal DMs the recipient a Reveal button. The message holds no pass.
+func (b *Bot) sendReveal(ctx context.Context, r *approvals.Request) *approvals.Request {
+	ref, err := b.dm(ctx, r.Recipient, RevealText(r), RevealBlocks(r))
+	if err != nil {
+		b.log.Error("send reveal message", "request_id", r.ID, "recipient", r.Recipient, "err", err)
+		return r
+	}
+	updated, err := b.svc.SetRevealMessage(ctx, r.ID, ref)
+	if err != nil {
+		b.log.Error("remember reveal message", "request_id", r.ID, "err", err)
+		return r
+	}
+	return updated
+}
+
+// dm posts to a person's DM with the app.
+func (b *Bot) dm(ctx context.Context, user, text string, blocks []slack.Block) (approvals.MessageRef, error) {
+	ch, _, _, err := b.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}})
+	if err != nil {
+		return approvals.MessageRef{}, fmt.Errorf("conversations.open %s: %w", user, err)
+	}
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
+	if len(blocks) > 0 {
+		opts = append(opts, slack.MsgOptionBlocks(blocks...))
+	}
+	channel, ts, err := b.api.PostMessageContext(ctx, ch.ID, opts...)
+	if err != nil {
+		return approvals.MessageRef{}, fmt.Errorf("chat.postMessage to %s: %w", user, err)
+	}
+	return approvals.MessageRef{Channel: channel, TS: ts}, nil
+}
+
+// onReveal shows the pass once. It opens a modal with the click's trigger first and only then
+// claims the pass, so a trigger that cannot be used never costs the person their pass.
+func (b *Bot) onReveal(evt *socketmode.Event, _ *socketmode.Client) {
+	b.ack(evt, nil)
+	cb, id, ok := b.clicked(evt)
+	if !ok {
+		return
+	}
+	ctx, cancel := b.work()
+	defer cancel()
+	view, err := b.api.OpenViewContext(ctx, cb.TriggerID, MessageModal("Your access pass", "Unsealing your pass…"))
+	if err != nil {
+		b.log.Error("open reveal modal", "request_id", id, "err", err)
+		b.tellClicker(ctx, cb, ":warning: Slack did not let me open a window for your pass; nothing was revealed. Click *Reveal pass* again.")
+		b.metrics.Reveals.WithLabelValues("error").Inc()
+		return
+	}
+	r, code, err := b.svc.Reveal(ctx, id, cb.User.ID)
+	if err != nil {
+		outcome := "refused"
+		if errors.Is(err, approvals.ErrAlreadyRevealed) {
+			outcome = "already_revealed"
+		}
+		b.metrics.Reveals.WithLabelValues(outcome).Inc()
+		if approvals.ErrorCode(err) == "" {
+			b.log.Error("reveal", "request_id", id, "err", err)
+		}
+		b.updateView(ctx, view.ID, MessageModal("Cannot show the pass", ":no_entry: "+approvals.UserMessage(err)))
+		return
+	}
+	b.metrics.Reveals.WithLabelValues("revealed").Inc()
+	if !b.updateView(ctx, view.ID, PassModal(r, code)) {
+		b.log.Error("the pass was claimed but could not be shown; the recipient needs a new one", "request_id", id)
+		b.tellClicker(ctx, cb, ":warning: Slack did not let me show your pass, and it cannot be shown again. Ask for a new one with /tap.")
+	}
+	if m := r.RevealMessage; !m.IsZero() {
+		if _, _, _, err := b.api.UpdateMessageContext(ctx, m.Channel, m.TS,
+			slack.MsgOptionText(RevealText(r), false), slack.MsgOptionBlocks(RevealBlocks(r)...)); err != nil {
+			b.log.Error("update reveal message", "request_id", id, "err", err)
+		}
+	}
+	b.updateApproval(ctx, r)
+}
+
+func (b *Bot) updateView(ctx context.Context, viewID string, v slack.ModalViewRequest) bool {
+	if _, err := b.api.UpdateViewContext(ctx, v, "", "", viewID); err != nil {
+		b.log.Error("update modal", "view_id", viewID, "err", err)
+		return false
+	}
+	return true
+}
