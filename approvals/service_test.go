@@ -13,11 +13,11 @@ import (
 
 // fakeDirectory is a hand-written Directory whose behaviour each test sets through function fields.
 type fakeDirectory struct {
-	mu      sync.Mutex
-	created int
-	policy  approvals.PassPolicy
-	users   map[string]approvals.DirectoryUser
-	active  bool
+	mu       sync.Mutex
+	created  int
+	policy   approvals.PassPolicy
+	users    map[string]approvals.DirectoryUser
+	active   bool
 	createFn func(userID string, lifetime time.Duration, once bool) (approvals.Pass, error)
 }
 
