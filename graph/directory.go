@@ -1,0 +1,242 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+	"github.com/microsoftgraph/msgraph-sdk-go/users"
+
+	"github.com/tapbot/tapbot/approvals"
+)
+
+// tapConfigurationID is the id of the Temporary Access Pass entry in the authentication methods
+// policy.
+const tapConfigurationID = "TemporaryAccessPass"
+
+var userFields = []string{"id", "userPrincipalName", "displayName", "mail"}
+
+func (c *Client) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// FindUser looks a user up by user principal name and, when no user has that UPN, by mail (people
+// often know a colleague's email address, which need not equal the UPN).
+func (c *Client) FindUser(ctx context.Context, emailOrUPN string) (approvals.DirectoryUser, error) {
+	who := strings.TrimSpace(emailOrUPN)
+	if err := checkAddress(who); err != nil {
+		return approvals.DirectoryUser{}, err
+	}
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+
+	u, err := c.svc.Users().ByUserId(who).Get(ctx, &users.UserItemRequestBuilderGetRequestConfiguration{
+		QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: userFields},
+	})
+	if err == nil {
+		return toDirectoryUser(u, who)
+	}
+	// Graph answers 404 for an unknown UPN, and 400 for some UPN shapes it cannot take in a path;
+	// either way the $filter query can still find the person by mail or UPN.
+	if apiErr, ok := asAPIError(err); !ok || (apiErr.StatusCode != 404 && apiErr.StatusCode != 400) {
+		return approvals.DirectoryUser{}, classify(ctx, opFindUser, who, err)
+	}
+
+	filter := fmt.Sprintf("mail eq '%s' or userPrincipalName eq '%s'", odataString(who), odataString(who))
+	top := int32(2) // two is enough to tell "one match" from "ambiguous"
+	res, err := c.svc.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
+		QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Filter: &filter, Select: userFields, Top: &top},
+	})
+	if err != nil {
+		return approvals.DirectoryUser{}, classify(ctx, opFindUser, who, err)
+	}
+	var found []models.Userable
+	if res != nil {
+		found = res.GetValue()
+	}
+	switch len(found) {
+	case 0:
+		return approvals.DirectoryUser{}, approvals.Errorf(approvals.NotFound, "No Entra ID account found for %s.", who)
+	case 1:
+		return toDirectoryUser(found[0], who)
+	default:
+		return approvals.DirectoryUser{}, approvals.Errorf(approvals.Invalid,
+			"More than one Entra ID account uses %s; give the person's user principal name instead.", who)
+	}
+}
+
+// HasActivePass reports whether the user has a Temporary Access Pass that a new one would
+// replace: one that is usable now or has not yet expired.
+func (c *Client) HasActivePass(ctx context.Context, userID string) (bool, error) {
+	uid := strings.TrimSpace(userID)
+	if uid == "" {
+		return false, approvals.Errorf(approvals.Invalid, "No Entra ID user was given.")
+	}
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	res, err := c.svc.Users().ByUserId(uid).Authentication().TemporaryAccessPassMethods().Get(ctx, nil)
+	if err != nil {
+		return false, classify(ctx, opListPasses, userSubject(uid), err)
+	}
+	if res == nil {
+		return false, nil
+	}
+	now := c.now()
+	for _, m := range res.GetValue() {
+		if m != nil && wouldReplace(m, now) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// wouldReplace decides from Graph's usability fields whether an existing pass still matters.
+// When Graph does not say, it assumes so: warning about a replacement that does not happen is
+// cheaper than silently killing a pass someone is about to use.
+func wouldReplace(m models.TemporaryAccessPassAuthenticationMethodable, now time.Time) bool {
+	if r := m.GetMethodUsabilityReason(); r != nil {
+		switch strings.ToLower(*r) {
+		case "expired", "onetimeused":
+			return false
+		case "enabledbypolicy", "notyetvalid":
+			return true
+		}
+	}
+	if u := m.GetIsUsable(); u != nil && *u {
+		return true
+	}
+	if start, life := m.GetStartDateTime(), m.GetLifetimeInMinutes(); start != nil && life != nil {
+		return now.Before(start.Add(time.Duration(*life) * time.Minute))
+	}
+	return true
+}
+
+// PassPolicy reads the tenant's Temporary Access Pass policy. Missing limits take Entra ID's
+// documented defaults (60 to 480 minutes, default 60).
+func (c *Client) PassPolicy(ctx context.Context) (approvals.PassPolicy, error) {
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	cfg, err := c.svc.Policies().AuthenticationMethodsPolicy().AuthenticationMethodConfigurations().
+		ByAuthenticationMethodConfigurationId(tapConfigurationID).Get(ctx, nil)
+	if err != nil {
+		return approvals.PassPolicy{}, classify(ctx, opReadPolicy, "", err)
+	}
+	tap, ok := cfg.(models.TemporaryAccessPassAuthenticationMethodConfigurationable)
+	if !ok || tap == nil {
+		return approvals.PassPolicy{}, fmt.Errorf("graph: the %s policy entry is a %T, not a Temporary Access Pass configuration", tapConfigurationID, cfg)
+	}
+	minutes := func(v *int32, def int32) time.Duration {
+		if v == nil || *v <= 0 {
+			return time.Duration(def) * time.Minute
+		}
+		return time.Duration(*v) * time.Minute
+	}
+	p := approvals.PassPolicy{
+		MinLifetime:     minutes(tap.GetMinimumLifetimeInMinutes(), 60),
+		MaxLifetime:     minutes(tap.GetMaximumLifetimeInMinutes(), 480),
+		DefaultLifetime: minutes(tap.GetDefaultLifetimeInMinutes(), 60),
+	}
+	if s := tap.GetState(); s != nil {
+		p.Enabled = *s == models.ENABLED_AUTHENTICATIONMETHODSTATE
+	}
+	if once := tap.GetIsUsableOnce(); once != nil {
+		p.OneTimeOnly = *once
+	}
+	return p, nil
+}
+
+// CreatePass creates a Temporary Access Pass. Entra ID keeps one pass per user, so this replaces
+// any existing one. The returned Pass holds the code, which only this response ever contains.
+func (c *Client) CreatePass(ctx context.Context, userID string, lifetime time.Duration, usableOnce bool) (approvals.Pass, error) {
+	uid := strings.TrimSpace(userID)
+	if uid == "" {
+		return approvals.Pass{}, approvals.Errorf(approvals.Invalid, "No Entra ID user was given.")
+	}
+	if lifetime <= 0 || lifetime%time.Minute != 0 || lifetime/time.Minute > math.MaxInt32 {
+		return approvals.Pass{}, approvals.Errorf(approvals.Invalid,
+			"A Temporary Access Pass lifetime must be a positive whole number of minutes (got %s).", lifetime)
+	}
+	minutes := int32(lifetime / time.Minute)
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+
+	body := models.NewTemporaryAccessPassAuthenticationMethod()
+	body.SetLifetimeInMinutes(&minutes)
+	body.SetIsUsableOnce(&usableOnce)
+	res, err := c.svc.Users().ByUserId(uid).Authentication().TemporaryAccessPassMethods().Post(ctx, body, nil)
+	if err != nil {
+		return approvals.Pass{}, classify(ctx, opCreatePass, userSubject(uid), err)
+	}
+	if res == nil || res.GetTemporaryAccessPass() == nil || *res.GetTemporaryAccessPass() == "" {
+		return approvals.Pass{}, approvals.WrapError(approvals.Unavailable, errors.New("graph: create answered without temporaryAccessPass"),
+			"Entra ID created the pass but did not return its code; create it again to replace it.")
+	}
+	pass := approvals.Pass{
+		Code:       *res.GetTemporaryAccessPass(),
+		Lifetime:   lifetime,
+		UsableOnce: usableOnce,
+	}
+	switch {
+	case res.GetStartDateTime() != nil:
+		pass.StartsAt = *res.GetStartDateTime()
+	case res.GetCreatedDateTime() != nil:
+		pass.StartsAt = *res.GetCreatedDateTime()
+	default:
+		pass.StartsAt = c.now()
+	}
+	if l := res.GetLifetimeInMinutes(); l != nil && *l > 0 {
+		pass.Lifetime = time.Duration(*l) * time.Minute
+	}
+	if once := res.GetIsUsableOnce(); once != nil {
+		pass.UsableOnce = *once
+	}
+	return pass, nil
+}
+
+func toDirectoryUser(u models.Userable, fallbackUPN string) (approvals.DirectoryUser, error) {
+	if u == nil || u.GetId() == nil || *u.GetId() == "" {
+		return approvals.DirectoryUser{}, errors.New("graph: user answer without an id")
+	}
+	out := approvals.DirectoryUser{ID: *u.GetId(), UPN: fallbackUPN}
+	if upn := u.GetUserPrincipalName(); upn != nil && *upn != "" {
+		out.UPN = *upn
+	}
+	if dn := u.GetDisplayName(); dn != nil {
+		out.DisplayName = *dn
+	}
+	return out, nil
+}
+
+// checkAddress rejects input that cannot be a UPN or email address before spending a Graph call.
+func checkAddress(s string) error {
+	if s == "" {
+		return approvals.Errorf(approvals.Invalid, "Give the person's email address or user principal name, like ana@contoso.com.")
+	}
+	at := strings.Count(s, "@")
+	bad := len(s) > 320 || at != 1 || strings.HasPrefix(s, "@") || strings.HasSuffix(s, "@") ||
+		strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0
+	if bad {
+		shown := s
+		if r := []rune(shown); len(r) > 80 {
+			shown = string(r[:80]) + "…"
+		}
+		return approvals.Errorf(approvals.Invalid, "%s does not look like an email address or user principal name.",
+			strings.Map(func(r rune) rune {
+				if unicode.IsControl(r) {
+					return ' '
+				}
+				return r
+			}, shown))
+	}
+	return nil
+}
+
+// odataString escapes a value for a single-quoted OData string literal.
+func odataString(s string) string { return strings.ReplaceAll(s, "'", "''") }
+
+func userSubject(id string) string { return "the user with ID " + id }

@@ -1,0 +1,209 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"unicode"
+
+	abs "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+
+	"github.com/tapbot/tapbot/approvals"
+)
+
+// APIError is an error answer from Microsoft Graph, after the SDK's retries. It carries what logs
+// and support tickets need (status, OData code and message, request-id) and unwraps to the SDK's
+// own error (*odataerrors.ODataError or *abstractions.ApiError).
+//
+// It exists because the SDK's ODataError.Error() dereferences the error body without checking
+// and panics when Graph (or a proxy in front of it) answers without an OData error object.
+type APIError struct {
+	StatusCode int
+	Code       string // OData error code, e.g. "Request_ResourceNotFound"; may be empty
+	Message    string // Graph's message; may be empty
+	RequestID  string // Graph's request-id, for Microsoft support
+	err        error
+}
+
+// Error describes the answer for logs; it never panics, unlike the SDK error it wraps.
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Microsoft Graph answered %d", e.StatusCode)
+	if e.Code != "" {
+		b.WriteString(" " + e.Code)
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	if e.RequestID != "" {
+		b.WriteString(" (request-id " + e.RequestID + ")")
+	}
+	return b.String()
+}
+
+// Unwrap returns the SDK's error.
+func (e *APIError) Unwrap() error { return e.err }
+
+// asAPIError extracts status, code and message from whatever the SDK returned for an HTTP error.
+func asAPIError(err error) (*APIError, bool) {
+	var already *APIError
+	if errors.As(err, &already) {
+		return already, true
+	}
+	var apiErr abs.ApiErrorable
+	if !errors.As(err, &apiErr) {
+		return nil, false
+	}
+	out := &APIError{StatusCode: apiErr.GetStatusCode(), err: err}
+	if h := apiErr.GetResponseHeaders(); h != nil {
+		if ids := h.Get("request-id"); len(ids) > 0 {
+			out.RequestID = ids[0]
+		}
+	}
+	var odata *odataerrors.ODataError
+	if errors.As(err, &odata) {
+		if main := odata.GetErrorEscaped(); main != nil {
+			if c := main.GetCode(); c != nil {
+				out.Code = *c
+			}
+			if m := main.GetMessage(); m != nil {
+				out.Message = *m
+			}
+			if out.RequestID == "" {
+				if inner := main.GetInnerError(); inner != nil && inner.GetRequestId() != nil {
+					out.RequestID = *inner.GetRequestId()
+				}
+			}
+		}
+	} else {
+		var plain *abs.ApiError
+		if errors.As(err, &plain) {
+			out.Message = plain.Message
+		}
+	}
+	return out, true
+}
+
+// operation says what a Directory call was doing, for the sentences people read.
+type operation int
+
+const (
+	opFindUser operation = iota
+	opListPasses
+	opReadPolicy
+	opCreatePass
+)
+
+const (
+	msgThrottled = "Microsoft Graph is throttling or unavailable; try again in a few minutes."
+	msgTimeout   = "Microsoft Graph did not answer in time; try again in a few minutes."
+	msgSignIn    = "tapbot could not sign in to Microsoft Graph; an admin should check its Entra ID app registration and credentials."
+	msgReach     = "tapbot could not reach Microsoft Graph; try again in a few minutes."
+)
+
+func forbiddenMessage(op operation) string {
+	switch op {
+	case opFindUser:
+		return "Entra ID does not allow tapbot to look up users (the app lacks User.Read.All)."
+	case opListPasses:
+		return "Entra ID does not allow tapbot to read this user's Temporary Access Passes (privileged accounts need a higher admin role, or the app lacks UserAuthenticationMethod.ReadWrite.All)."
+	case opReadPolicy:
+		return "Entra ID does not allow tapbot to read the Temporary Access Pass policy (the app lacks Policy.Read.All)."
+	default:
+		return "Entra ID does not allow tapbot to create a pass for this user (privileged accounts need a higher admin role, or the app lacks UserAuthenticationMethod.ReadWrite.All)."
+	}
+}
+
+// classify turns an SDK error into what tapbot shows: an *approvals.Error for anything a person
+// can act on, a plain wrapped error otherwise. subject names the user the call was about. ctx is
+// the call's own context, whose deadline tells a timeout apart from other failures whatever the
+// layer that noticed it.
+func classify(ctx context.Context, op operation, subject string, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return approvals.WrapError(approvals.Unavailable, safe(err), msgTimeout)
+	}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("graph: call cancelled: %w", safe(err))
+	}
+	var tokErr *tokenError
+	if errors.As(err, &tokErr) {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return approvals.WrapError(approvals.Unavailable, err, msgTimeout)
+		}
+		return approvals.WrapError(approvals.Unavailable, err, msgSignIn)
+	}
+	if apiErr, ok := asAPIError(err); ok {
+		return classifyStatus(op, subject, apiErr)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		if ne.Timeout() {
+			return approvals.WrapError(approvals.Unavailable, err, msgTimeout)
+		}
+		return approvals.WrapError(approvals.Unavailable, err, msgReach)
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return approvals.WrapError(approvals.Unavailable, err, msgReach)
+	}
+	return fmt.Errorf("graph: unexpected failure: %w", err)
+}
+
+func classifyStatus(op operation, subject string, e *APIError) error {
+	switch status := e.StatusCode; {
+	case status == 401:
+		return approvals.WrapError(approvals.Unavailable, e, msgSignIn)
+	case status == 403:
+		return approvals.WrapError(approvals.Forbidden, e, "%s", forbiddenMessage(op))
+	case status == 404 && op != opReadPolicy:
+		return approvals.WrapError(approvals.NotFound, e, "No Entra ID account found for %s.", subject)
+	case status == 400 && op == opCreatePass:
+		return approvals.WrapError(approvals.Invalid, e, "%s", refusalMessage(e.Message))
+	case status == 408 || status == 429 || status >= 500:
+		return approvals.WrapError(approvals.Unavailable, e, msgThrottled)
+	}
+	return fmt.Errorf("graph: %w", e)
+}
+
+// refusalMessage explains a 400 on create. Graph's message is included: it describes a request
+// that was refused, so it cannot hold the pass code (none was issued), and it tells the admin
+// which policy limit was hit.
+func refusalMessage(graphMsg string) string {
+	detail := sentenceFragment(graphMsg)
+	what := "the pass does not fit the tenant's Temporary Access Pass policy"
+	if strings.Contains(strings.ToLower(graphMsg), "lifetime") {
+		what = "the lifetime is outside the tenant's Temporary Access Pass policy"
+	}
+	if detail == "" {
+		return "Entra ID refused the pass: " + what + "."
+	}
+	return "Entra ID refused the pass: " + what + " (" + detail + ")."
+}
+
+// sentenceFragment makes a remote message fit inside a sentence: one line, printable, bounded,
+// without a trailing full stop.
+func sentenceFragment(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > 240 {
+		s = string(r[:240]) + "…"
+	}
+	return strings.TrimRight(s, ". ")
+}
+
+// safe makes an SDK error whose Error() might panic (an ODataError without a body) safe to print.
+func safe(err error) error {
+	if e, ok := asAPIError(err); ok {
+		return e
+	}
+	return err
+}

@@ -1,0 +1,339 @@
+package graphfake_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapbot/tapbot/internal/graphfake"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type harness struct {
+	t     *testing.T
+	s     *graphfake.Server
+	http  *http.Client
+	clock *clock
+}
+
+func newHarness(t *testing.T) *harness {
+	clk := &clock{t: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}
+	s, err := graphfake.New(graphfake.Options{Now: clk.Now, Hostnames: []string{"graph.example.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return &harness{t: t, s: s, http: &http.Client{Transport: s.Transport(), Timeout: 10 * time.Second}, clock: clk}
+}
+
+func (h *harness) do(req *http.Request) (int, http.Header, map[string]any) {
+	h.t.Helper()
+	resp, err := h.http.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &body); err != nil {
+			h.t.Fatalf("answer is not JSON (%d): %s", resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode, resp.Header, body
+}
+
+func (h *harness) tokenRequest(secret, scope string) (int, map[string]any) {
+	form := url.Values{
+		"grant_type":    {"client_credentials"},
+		"client_id":     {h.s.ClientID()},
+		"client_secret": {secret},
+		"scope":         {scope},
+	}
+	req, _ := http.NewRequest(http.MethodPost, h.s.AuthorityHost()+h.s.TenantID()+"/oauth2/v2.0/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	code, _, body := h.do(req)
+	return code, body
+}
+
+func (h *harness) token() string {
+	h.t.Helper()
+	code, body := h.tokenRequest(h.s.ClientSecret(), "https://graph.microsoft.com/.default")
+	if code != 200 || body["token_type"] != "Bearer" {
+		h.t.Fatalf("token request: %d %v", code, body)
+	}
+	return body["access_token"].(string)
+}
+
+func (h *harness) graph(method, path, token string, body []byte, header map[string]string) (int, http.Header, map[string]any) {
+	h.t.Helper()
+	req, _ := http.NewRequest(method, h.s.GraphURL()+path, bytes.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	return h.do(req)
+}
+
+func errorCode(body map[string]any) string {
+	e, _ := body["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+func TestDiscoveryMatchesAuthority(t *testing.T) {
+	h := newHarness(t)
+	req, _ := http.NewRequest(http.MethodGet, h.s.AuthorityHost()+h.s.TenantID()+"/v2.0/.well-known/openid-configuration", nil)
+	code, _, body := h.do(req)
+	if code != 200 {
+		t.Fatalf("%d %v", code, body)
+	}
+	base := strings.TrimSuffix(h.s.AuthorityHost(), "/") + "/" + h.s.TenantID()
+	if body["issuer"] != base+"/v2.0" || body["token_endpoint"] != base+"/oauth2/v2.0/token" {
+		t.Errorf("discovery = %v", body)
+	}
+}
+
+func TestTokenEndpoint(t *testing.T) {
+	h := newHarness(t)
+	cases := []struct {
+		name, secret, scope string
+		status              int
+		errCode             string
+		violation           bool
+	}{
+		{"ok", h.s.ClientSecret(), "https://graph.microsoft.com/.default", 200, "", false},
+		{"wrong secret", "nope", "https://graph.microsoft.com/.default", 401, "invalid_client", false},
+		{"wrong scope", h.s.ClientSecret(), "https://management.azure.com/.default", 400, "invalid_scope", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(h.s.Violations())
+			code, body := h.tokenRequest(tc.secret, tc.scope)
+			if code != tc.status {
+				t.Fatalf("status %d, want %d: %v", code, tc.status, body)
+			}
+			if tc.errCode != "" {
+				if body["error"] != tc.errCode || !strings.HasPrefix(body["error_description"].(string), "AADSTS") {
+					t.Errorf("error body %v", body)
+				}
+				if strings.Contains(body["error_description"].(string), tc.secret) {
+					t.Errorf("the error echoes the secret")
+				}
+			}
+			if got := len(h.s.Violations()) > before; got != tc.violation {
+				t.Errorf("violation recorded = %v, want %v (%v)", got, tc.violation, h.s.Violations())
+			}
+		})
+	}
+}
+
+func TestGraphRequiresIssuedBearer(t *testing.T) {
+	h := newHarness(t)
+	u := h.s.AddUser(graphfake.User{UPN: "alice@contoso.com", DisplayName: "Alice"})
+	for _, tok := range []string{"", "not-a-token-the-fake-issued"} {
+		code, hdr, body := h.graph(http.MethodGet, "/users/"+u.ID, tok, nil, nil)
+		if code != 401 || errorCode(body) != "InvalidAuthenticationToken" || hdr.Get("WWW-Authenticate") == "" {
+			t.Errorf("token %q: %d %v", tok, code, body)
+		}
+	}
+	if v := h.s.Violations(); len(v) != 2 || strings.Contains(strings.Join(v, " "), "not-a-token") {
+		t.Errorf("violations %q (want two, without the token text)", v)
+	}
+	code, _, body := h.graph(http.MethodGet, "/users/ALICE@contoso.com", h.token(), nil, nil)
+	if code != 200 || body["id"] != u.ID {
+		t.Errorf("%d %v", code, body)
+	}
+}
+
+func TestFilterAndNotFound(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token()
+	pat := h.s.AddUser(graphfake.User{UPN: "pobrien@contoso.com", Mail: "pat.o'brien@contoso.com"})
+	code, _, body := h.graph(http.MethodGet, "/users/pat.o'brien@contoso.com", tok, nil, nil)
+	if code != 404 || errorCode(body) != "Request_ResourceNotFound" {
+		t.Errorf("GET by mail should 404 like Graph: %d %v", code, body)
+	}
+	q := url.Values{"$filter": {"mail eq 'pat.o''brien@contoso.com' or userPrincipalName eq 'pat.o''brien@contoso.com'"}}
+	code, _, body = h.graph(http.MethodGet, "/users?"+q.Encode(), tok, nil, nil)
+	vals, _ := body["value"].([]any)
+	if code != 200 || len(vals) != 1 || vals[0].(map[string]any)["id"] != pat.ID {
+		t.Errorf("%d %v", code, body)
+	}
+	q = url.Values{"$filter": {"startswith(mail,'pat')"}}
+	if code, _, _ := h.graph(http.MethodGet, "/users?"+q.Encode(), tok, nil, nil); code != 400 {
+		t.Errorf("unsupported filter: %d", code)
+	}
+	if len(h.s.Violations()) != 1 {
+		t.Errorf("violations %v", h.s.Violations())
+	}
+}
+
+func gzipped(b []byte) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
+func TestCreatePassAndExpiry(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token()
+	u := h.s.AddUser(graphfake.User{UPN: "alice@contoso.com"})
+	path := "/users/" + u.ID + "/authentication/temporaryAccessPassMethods"
+	body := []byte(`{"@odata.type":"#microsoft.graph.temporaryAccessPassAuthenticationMethod","lifetimeInMinutes":60,"isUsableOnce":false}`)
+	jsonHdr := map[string]string{"Content-Type": "application/json"}
+	gzipHdr := map[string]string{"Content-Type": "application/json", "Content-Encoding": "gzip"}
+
+	code, _, created := h.graph(http.MethodPost, path, tok, gzipped(body), gzipHdr)
+	if code != 201 {
+		t.Fatalf("%d %v", code, created)
+	}
+	passCode, _ := created["temporaryAccessPass"].(string)
+	if len(passCode) < 8 || created["methodUsabilityReason"] != "EnabledByPolicy" || created["isUsable"] != true {
+		t.Errorf("created %v", created)
+	}
+	if p := h.s.Passes(u.ID); len(p) != 1 || p[0].Code != passCode || p[0].LifetimeMinutes != 60 {
+		t.Errorf("recorded %+v", p)
+	}
+
+	code, _, list := h.graph(http.MethodGet, path, tok, nil, nil)
+	vals, _ := list["value"].([]any)
+	if code != 200 || len(vals) != 1 {
+		t.Fatalf("%d %v", code, list)
+	}
+	m := vals[0].(map[string]any)
+	if m["temporaryAccessPass"] != nil || m["@odata.type"] != "#microsoft.graph.temporaryAccessPassAuthenticationMethod" {
+		t.Errorf("list shows %v", m)
+	}
+
+	h.clock.Advance(time.Hour)
+	_, _, list = h.graph(http.MethodGet, path, tok, nil, nil)
+	if m := list["value"].([]any)[0].(map[string]any); m["methodUsabilityReason"] != "Expired" || m["isUsable"] != false {
+		t.Errorf("after the lifetime: %v", m)
+	}
+
+	// Refusals by policy, and a body that says gzip but is not.
+	cases := []struct {
+		name      string
+		body      []byte
+		hdr       map[string]string
+		status    int
+		violation bool
+	}{
+		{"lifetime too long", []byte(`{"lifetimeInMinutes":481}`), jsonHdr, 400, false},
+		{"lifetime too short", []byte(`{"lifetimeInMinutes":59}`), jsonHdr, 400, false},
+		{"unknown property", []byte(`{"lifetimeInMinutes":60,"code":"x"}`), jsonHdr, 400, true},
+		{"mislabelled gzip", body, gzipHdr, 400, true},
+		{"not JSON", []byte(`lifetime=60`), jsonHdr, 400, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(h.s.Violations())
+			code, _, resp := h.graph(http.MethodPost, path, tok, tc.body, tc.hdr)
+			if code != tc.status || errorCode(resp) == "" {
+				t.Errorf("%d %v", code, resp)
+			}
+			if got := len(h.s.Violations()) > before; got != tc.violation {
+				t.Errorf("violation = %v, want %v: %v", got, tc.violation, h.s.Violations())
+			}
+		})
+	}
+	if n := len(h.s.Passes(u.ID)); n != 1 {
+		t.Errorf("%d passes after refusals", n)
+	}
+
+	h.s.SetPolicy(graphfake.Policy{Enabled: true, MinLifetimeMinutes: 10, MaxLifetimeMinutes: 60, DefaultLifetimeMinutes: 10, IsUsableOnce: true})
+	if code, _, resp := h.graph(http.MethodPost, path, tok, []byte(`{"isUsableOnce":false}`), jsonHdr); code != 400 {
+		t.Errorf("reusable pass under a one-time policy: %d %v", code, resp)
+	}
+	code, _, created = h.graph(http.MethodPost, path, tok, []byte(`{}`), jsonHdr)
+	if code != 201 || created["lifetimeInMinutes"] != float64(10) || created["isUsableOnce"] != true {
+		t.Errorf("policy defaults: %d %v", code, created)
+	}
+	ps := h.s.Passes(u.ID)
+	if len(ps) != 2 || !ps[0].Replaced || ps[1].Replaced {
+		t.Errorf("replacement: %+v", ps)
+	}
+	if !h.s.SignIn(u.ID, ps[1].Code) || h.s.SignIn(u.ID, ps[1].Code) {
+		t.Errorf("a one-time pass should work exactly once")
+	}
+}
+
+func TestFailNextAndHang(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token()
+	h.s.FailNext(graphfake.OpGetPolicy, 429, 2, "7")
+	h.s.FailNext(graphfake.OpGetPolicy, 503, 1, "")
+	path := "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass"
+	for i, want := range []int{429, 429, 503, 200} {
+		code, hdr, body := h.graph(http.MethodGet, path, tok, nil, nil)
+		if code != want {
+			t.Fatalf("call %d: %d, want %d (%v)", i, code, want, body)
+		}
+		if want == 429 && (hdr.Get("Retry-After") != "7" || errorCode(body) != "TooManyRequests") {
+			t.Errorf("throttle answer: %v %v", hdr, body)
+		}
+		if want == 200 && (body["@odata.type"] != "#microsoft.graph.temporaryAccessPassAuthenticationMethodConfiguration" || body["state"] != "enabled") {
+			t.Errorf("policy %v", body)
+		}
+	}
+	if n := h.s.Calls(graphfake.OpGetPolicy); n != 4 {
+		t.Errorf("calls %d", n)
+	}
+
+	h.s.Hang(graphfake.OpGetPolicy, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.s.GraphURL()+path, nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	start := time.Now()
+	if resp, err := h.http.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("a hanging call answered")
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Error("the client's deadline did not end the hang")
+	}
+}
+
+func TestTransportOnlyReachesTheFake(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token()
+	h.s.AddUser(graphfake.User{UPN: "alice@contoso.com"})
+	req, _ := http.NewRequest(http.MethodGet, "https://graph.example.test/v1.0/users/alice@contoso.com", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if code, _, body := h.do(req); code != 200 {
+		t.Errorf("extra host name: %d %v", code, body)
+	}
+	resp, err := h.http.Get("https://login.microsoftonline.com/common/discovery/instance")
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("the transport reached a real host")
+	}
+	if v := h.s.Violations(); len(v) != 1 || !strings.Contains(v[0], "login.microsoftonline.com") {
+		t.Errorf("violations %v", v)
+	}
+}
