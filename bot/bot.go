@@ -83,9 +83,6 @@ func (b *Bot) Run(ctx context.Context) error {
 	for _, t := range []socketmode.EventType{socketmode.EventTypeConnecting, socketmode.EventTypeConnectionError, socketmode.EventTypeDisconnect} {
 		h.Handle(t, func(evt *socketmode.Event, c *socketmode.Client) {
 			b.connected.Store(false)
-			if evt.Request != nil {
-				b.ack(evt, nil)
-			}
 			b.log.Info("Slack connection", "state", string(evt.Type))
 		})
 	}
@@ -120,8 +117,8 @@ func (b *Bot) tracked(f socketmode.SocketmodeHandlerFunc) socketmode.SocketmodeH
 // onOther acknowledges envelopes no handler claims (unknown actions, events), so Slack does not
 // retry them, and logs them: an unknown action may be a forged payload.
 func (b *Bot) onOther(evt *socketmode.Event, c *socketmode.Client) {
-	if evt.Request == nil {
-		return
+	if evt.Request == nil || evt.Request.EnvelopeID == "" {
+		return // hello and other control frames need no ack
 	}
 	b.ack(evt, nil)
 	attrs := []any{"type", string(evt.Type)}
@@ -324,6 +321,10 @@ func (b *Bot) onDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 			return
 		}
 		b.metrics.Requests.WithLabelValues(string(r.State)).Inc()
+		if r.ApprovalMessage.IsZero() && cb.Channel.ID == b.channel {
+			// A click can beat the store write that remembers the message it was made on.
+			r.ApprovalMessage = approvals.MessageRef{Channel: cb.Channel.ID, TS: cb.Container.MessageTs}
+		}
 		if r.State == approvals.Issued {
 			r = b.sendReveal(ctx, r)
 		}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/tapbot/tapbot/approvals"
+	"github.com/tapbot/tapbot/bot"
+	"github.com/tapbot/tapbot/config"
+	"github.com/tapbot/tapbot/graph"
+	"github.com/tapbot/tapbot/redisstore"
+)
+
+// startupTimeout bounds each check made before serving: a dependency that does not answer in
+// this time makes tapbot exit with a message rather than hang.
+const startupTimeout = 30 * time.Second
+
+// Options are the seams end-to-end tests use; production leaves them zero.
+type Options struct {
+	// Transport carries every outbound HTTPS call (Slack Web API, Entra, Graph); nil is the
+	// default transport. Tests pass one that trusts their fakes' certificate.
+	Transport http.RoundTripper
+	Logger    *slog.Logger
+	// Listening, when set, receives the address the health server listens on.
+	Listening func(addr string)
+	// Now replaces the wall clock of the approval rules (request TTL, pass expiry), so tests can
+	// let a day pass.
+	Now func() time.Time
+}
+
+// Main is the whole bot, built from a Config, so tests can run it in-process.
+type Main struct {
+	cfg   config.Config
+	opts  Options
+	log   *slog.Logger
+	store approvals.Store
+
+	closeOnce sync.Once
+}
+
+// NewMain returns a Main; Run starts it.
+func NewMain(cfg config.Config, opts Options) *Main {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	return &Main{cfg: cfg, opts: opts, log: log}
+}
+
+// Run connects to everything, checks it answers, and serves until ctx ends.
+func (m *Main) Run(ctx context.Context) error {
+	cfg := m.cfg
+	httpClient := &http.Client{Transport: m.opts.Transport, Timeout: 30 * time.Second}
+	if httpClient.Transport == nil {
+		httpClient.Transport = http.DefaultTransport
+	}
+
+	store, sealer, err := m.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	m.store = store
+
+	cred, err := graph.NewCredential(m.opts.Transport)
+	if err != nil {
+		return fmt.Errorf("AZURE_*: %w", err)
+	}
+	dir, err := graph.New(cred, graph.Options{BaseURL: cfg.GraphBaseURL, Transport: m.opts.Transport})
+	if err != nil {
+		return fmt.Errorf("GRAPH_BASE_URL: %w", err)
+	}
+	if err := dir.CheckSignIn(ctx); err != nil {
+		return fmt.Errorf("AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET: %w", err)
+	}
+
+	api := slack.New(cfg.SlackBotToken, slack.OptionAppLevelToken(cfg.SlackAppToken),
+		slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(httpClient))
+	authCtx, cancel := context.WithTimeout(ctx, startupTimeout)
+	auth, err := api.AuthTestContext(authCtx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("SLACK_BOT_TOKEN: Slack did not accept the bot token at %s: %w", cfg.SlackAPIURL, err)
+	}
+	m.log.Info("Slack bot token accepted", "team", auth.Team, "bot_user", auth.UserID)
+
+	svcOpts := []approvals.Option{approvals.WithLogger(m.log)}
+	if m.opts.Now != nil {
+		svcOpts = append(svcOpts, approvals.WithClock(m.opts.Now))
+	}
+	svc := approvals.NewService(approvals.Config{
+		Approvers: cfg.Approvers, Requesters: cfg.Requesters,
+		DefaultLifetime: cfg.DefaultLifetime, MaxLifetime: cfg.MaxLifetime, RequestTTL: cfg.RequestTTL,
+	}, store, dir, bot.People{API: api}, sealer, svcOpts...)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	b := bot.New(bot.Config{
+		API: api, Socket: socketmode.New(api), Service: svc, ApprovalChannel: cfg.ApprovalChannel,
+		Logger: m.log, HTTPClient: httpClient, Metrics: bot.NewMetrics(reg),
+	})
+
+	srv, err := m.serveHTTP(b, reg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}()
+
+	m.log.Info("tapbot started", "approval_channel", cfg.ApprovalChannel, "store", storeKind(cfg), "graph", cfg.GraphBaseURL)
+	err = b.Run(ctx)
+	m.log.Info("tapbot stopped")
+	return err
+}
+
+func storeKind(cfg config.Config) string {
+	if cfg.RedisURL == "" {
+		return "embedded"
+	}
+	return "redis"
+}
+
+func (m *Main) openStore(ctx context.Context) (approvals.Store, *approvals.Sealer, error) {
+	if m.cfg.RedisURL == "" {
+		m.log.Warn("REDIS_URL is not set: using the embedded store. Requests and unrevealed passes are lost when tapbot stops, and only one replica may run.")
+		return approvals.NewMemoryStore(nil), approvals.NewRandomSealer(), nil
+	}
+	sealer, err := approvals.NewSealer(m.cfg.EncryptionKeys...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("TAP_ENCRYPTION_KEY: %w", err)
+	}
+	openCtx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	store, err := redisstore.Open(openCtx, m.cfg.RedisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("REDIS_URL: cannot reach Redis: %w", err)
+	}
+	return store, sealer, nil
+}
+
+// serveHTTP starts /healthz, /readyz and /metrics. Ready means the socket is connected and the
+// store answers.
+func (m *Main) serveHTTP(b *bot.Bot, reg *prometheus.Registry) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		var problems []string
+		if !b.Connected() {
+			problems = append(problems, "Slack socket mode is not connected")
+		}
+		if err := m.store.Ping(ctx); err != nil {
+			problems = append(problems, "store unreachable")
+		}
+		if len(problems) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, strings.Join(problems, "; "))
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("TAP_HTTP_ADDR: cannot listen on %s: %w", m.cfg.HTTPAddr, err)
+	}
+	if m.opts.Listening != nil {
+		m.opts.Listening(ln.Addr().String())
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.log.Error("health server stopped", "err", err)
+		}
+	}()
+	return srv, nil
+}
+
+// Close releases the store. It is safe to call more than once.
+func (m *Main) Close() error {
+	var err error
+	m.closeOnce.Do(func() {
+		if m.store != nil {
+			err = m.store.Close()
+		}
+	})
+	return err
+}

@@ -1,0 +1,115 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapbot/tapbot/config"
+)
+
+const key = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+
+func env(overrides map[string]string) func(string) string {
+	base := map[string]string{
+		"SLACK_APP_TOKEN":      "xapp-1-A-1-abc",
+		"SLACK_BOT_TOKEN":      "xoxb-1-abc",
+		"TAP_APPROVAL_CHANNEL": "C0APPROVE",
+		"TAP_APPROVERS":        "U0AAA, S0GROUP",
+	}
+	for k, v := range overrides {
+		base[k] = v
+	}
+	return func(k string) string { return base[k] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SlackAPIURL != "https://slack.com/api/" || c.GraphBaseURL != "https://graph.microsoft.com/v1.0" ||
+		c.DefaultLifetime != time.Hour || c.MaxLifetime != 8*time.Hour || c.RequestTTL != 24*time.Hour ||
+		c.HTTPAddr != ":8080" || c.RedisURL != "" || len(c.Approvers) != 2 || c.Requesters != nil {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+func TestLoadNamesTheBadVariable(t *testing.T) {
+	tests := []struct {
+		name string
+		set  map[string]string
+		want string // start of the one-line error
+	}{
+		{"no app token", map[string]string{"SLACK_APP_TOKEN": ""}, "SLACK_APP_TOKEN: required"},
+		{"bot token as app token", map[string]string{"SLACK_APP_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN: must be an app-level token"},
+		{"no bot token", map[string]string{"SLACK_BOT_TOKEN": ""}, "SLACK_BOT_TOKEN: required"},
+		{"bad slack url", map[string]string{"SLACK_API_URL": "slack.com"}, "SLACK_API_URL:"},
+		{"bad graph url", map[string]string{"GRAPH_BASE_URL": "ftp://x"}, "GRAPH_BASE_URL:"},
+		{"secret without tenant", map[string]string{"AZURE_CLIENT_SECRET": "s", "AZURE_CLIENT_ID": "c"}, "AZURE_TENANT_ID: required"},
+		{"channel name instead of ID", map[string]string{"TAP_APPROVAL_CHANNEL": "#approvals"}, "TAP_APPROVAL_CHANNEL:"},
+		{"no approvers", map[string]string{"TAP_APPROVERS": " , "}, "TAP_APPROVERS: required"},
+		{"handle as approver", map[string]string{"TAP_APPROVERS": "@ada"}, "TAP_APPROVERS:"},
+		{"bad requester", map[string]string{"TAP_REQUESTERS": "ada"}, "TAP_REQUESTERS:"},
+		{"zero default", map[string]string{"TAP_DEFAULT_LIFETIME": "0m"}, "TAP_DEFAULT_LIFETIME:"},
+		{"default over max", map[string]string{"TAP_DEFAULT_LIFETIME": "9h"}, "TAP_DEFAULT_LIFETIME: 9h is longer"},
+		{"max over Entra's limit", map[string]string{"TAP_MAX_LIFETIME": "31d"}, "TAP_MAX_LIFETIME:"},
+		{"bad ttl", map[string]string{"TAP_REQUEST_TTL": "soon"}, "TAP_REQUEST_TTL:"},
+		{"redis without key", map[string]string{"REDIS_URL": "redis://localhost:6379"}, "TAP_ENCRYPTION_KEY: required when REDIS_URL"},
+		{"short key", map[string]string{"REDIS_URL": "redis://localhost:6379", "TAP_ENCRYPTION_KEY": "c2hvcnQ="}, "TAP_ENCRYPTION_KEY:"},
+		{"bad redis url", map[string]string{"REDIS_URL": "localhost:6379", "TAP_ENCRYPTION_KEY": key}, "REDIS_URL:"},
+		{"bad listen address", map[string]string{"TAP_HTTP_ADDR": "8080"}, "TAP_HTTP_ADDR:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(env(tt.set))
+			if err == nil {
+				t.Fatalf("Load accepted %v", tt.set)
+			}
+			if !strings.HasPrefix(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error = %q, want one line starting %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadRedisWithKeys(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"REDIS_URL": "rediss://:pw@redis:6380/1", "TAP_ENCRYPTION_KEY": key + "," + key}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.EncryptionKeys) != 2 {
+		t.Fatalf("keys = %d, want 2", len(c.EncryptionKeys))
+	}
+}
+
+func TestLoadDotEnvNeverOverridesTheEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, ".env")
+	content := "# comment\nTAPBOT_TEST_A=from-file\nexport TAPBOT_TEST_B=\"quoted value\"\nTAPBOT_TEST_C=file\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TAPBOT_TEST_C", "env")
+	t.Setenv("TAPBOT_TEST_A", "")
+	os.Unsetenv("TAPBOT_TEST_A")
+	t.Setenv("TAPBOT_TEST_B", "")
+	os.Unsetenv("TAPBOT_TEST_B")
+	if err := config.LoadDotEnv(path); err != nil {
+		t.Fatal(err)
+	}
+	if a, b, c := os.Getenv("TAPBOT_TEST_A"), os.Getenv("TAPBOT_TEST_B"), os.Getenv("TAPBOT_TEST_C"); a != "from-file" || b != "quoted value" || c != "env" {
+		t.Fatalf("after .env: A=%q B=%q C=%q", a, b, c)
+	}
+	if err := config.LoadDotEnv(filepath.Join(dir, "missing")); err != nil {
+		t.Fatalf("a missing .env is not an error: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("NOEQUALS\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := config.LoadDotEnv(path); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("bad line error = %v", err)
+	}
+}
