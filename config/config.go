@@ -224,6 +224,8 @@ func LoadDotEnv(path string) error {
 		value = strings.TrimSpace(value)
 		if len(value) >= 2 && (value[0] == '"' || value[0] == '\'') && value[len(value)-1] == value[0] {
 			value = value[1 : len(value)-1]
+		} else if i := strings.Index(value, " #"); i >= 0 {
+			value = strings.TrimSpace(value[:i]) // an unquoted value ends at a comment
 		}
 		if _, set := os.LookupEnv(key); !set {
 			if err := os.Setenv(key, value); err != nil {

@@ -88,7 +88,7 @@ func TestLoadRedisWithKeys(t *testing.T) {
 func TestLoadDotEnvNeverOverridesTheEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, ".env")
-	content := "# comment\nTAPBOT_TEST_A=from-file\nexport TAPBOT_TEST_B=\"quoted value\"\nTAPBOT_TEST_C=file\n"
+	content := "# comment\nTAPBOT_TEST_A=from-file\nexport TAPBOT_TEST_B=\"quoted value\"\nTAPBOT_TEST_C=file\nTAPBOT_TEST_D=value   # a comment\n"
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -97,11 +97,16 @@ func TestLoadDotEnvNeverOverridesTheEnvironment(t *testing.T) {
 	os.Unsetenv("TAPBOT_TEST_A")
 	t.Setenv("TAPBOT_TEST_B", "")
 	os.Unsetenv("TAPBOT_TEST_B")
+	t.Setenv("TAPBOT_TEST_D", "")
+	os.Unsetenv("TAPBOT_TEST_D")
 	if err := config.LoadDotEnv(path); err != nil {
 		t.Fatal(err)
 	}
 	if a, b, c := os.Getenv("TAPBOT_TEST_A"), os.Getenv("TAPBOT_TEST_B"), os.Getenv("TAPBOT_TEST_C"); a != "from-file" || b != "quoted value" || c != "env" {
 		t.Fatalf("after .env: A=%q B=%q C=%q", a, b, c)
+	}
+	if d := os.Getenv("TAPBOT_TEST_D"); d != "value" {
+		t.Fatalf("an inline comment stayed in the value: %q", d)
 	}
 	if err := config.LoadDotEnv(filepath.Join(dir, "missing")); err != nil {
 		t.Fatalf("a missing .env is not an error: %v", err)

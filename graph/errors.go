@@ -109,11 +109,11 @@ func forbiddenMessage(op operation) string {
 	case opFindUser:
 		return "Entra ID does not allow tapbot to look up users (the app lacks User.Read.All)."
 	case opListPasses:
-		return "Entra ID does not allow tapbot to read this user's Temporary Access Passes (privileged accounts need a higher admin role, or the app lacks UserAuthenticationMethod.ReadWrite.All)."
+		return "Entra ID does not allow tapbot to read this user's Temporary Access Passes (privileged accounts need a higher admin role, or the app lacks UserAuthMethod-TAP.ReadWrite.All)."
 	case opReadPolicy:
-		return "Entra ID does not allow tapbot to read the Temporary Access Pass policy (the app lacks Policy.Read.All)."
+		return "Entra ID does not allow tapbot to read the Temporary Access Pass policy (the app lacks Policy.Read.AuthenticationMethod)."
 	default:
-		return "Entra ID does not allow tapbot to create a pass for this user (privileged accounts need a higher admin role, or the app lacks UserAuthenticationMethod.ReadWrite.All)."
+		return "Entra ID does not allow tapbot to create a pass for this user (privileged accounts need a higher admin role, or the app lacks UserAuthMethod-TAP.ReadWrite.All)."
 	}
 }
 

@@ -259,7 +259,7 @@ func TestPassPolicy(t *testing.T) {
 		e.fake.FailNext(graphfake.OpGetPolicy, http.StatusForbidden, 1, "")
 		_, err := c.PassPolicy(ctx)
 		ae := wantCode(t, e.note(err), approvals.Forbidden)
-		if !strings.Contains(ae.Message, "Policy.Read.All") {
+		if !strings.Contains(ae.Message, "Policy.Read.AuthenticationMethod") {
 			t.Errorf("message %q", ae.Message)
 		}
 	})
@@ -402,7 +402,7 @@ func TestCreatePass(t *testing.T) {
 		e.fake.FailNext(graphfake.OpCreatePass, http.StatusForbidden, 1, "")
 		_, err := c.CreatePass(ctx, e.bob.ID, time.Hour, false)
 		ae := wantCode(t, e.note(err), approvals.Forbidden)
-		if ae.Message != "Entra ID does not allow tapbot to create a pass for this user (privileged accounts need a higher admin role, or the app lacks UserAuthenticationMethod.ReadWrite.All)." {
+		if ae.Message != "Entra ID does not allow tapbot to create a pass for this user (privileged accounts need a higher admin role, or the app lacks UserAuthMethod-TAP.ReadWrite.All)." {
 			t.Errorf("message %q", ae.Message)
 		}
 	})

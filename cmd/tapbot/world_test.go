@@ -53,9 +53,13 @@ type world struct {
 	done     chan error
 	main     *Main
 	httpAddr string
+	noStart  bool
 }
 
 type worldOption func(*world)
+
+// withoutStart builds the world but leaves starting tapbot to the test.
+func withoutStart(w *world) { w.noStart = true }
 
 // withRedis runs the bot on a real redis-server instead of the embedded store.
 func withRedis(w *world) {
@@ -112,7 +116,9 @@ func newWorld(t *testing.T, opts ...worldOption) *world {
 	for _, o := range opts {
 		o(w)
 	}
-	w.start()
+	if !w.noStart {
+		w.start()
+	}
 	t.Cleanup(func() {
 		w.stop()
 		if v := w.slack.Violations(); len(v) > 0 {
@@ -135,8 +141,8 @@ func (w *world) advance(d time.Duration) {
 	w.clockMu.Unlock()
 }
 
-// start runs tapbot in-process with the world's environment and waits until it is connected.
-func (w *world) start() {
+// newMain builds tapbot from the world's environment, as cmd/tapbot does from the real one.
+func (w *world) newMain(listening func(string)) *Main {
 	w.t.Helper()
 	for k, v := range w.env {
 		w.t.Setenv(k, v)
@@ -145,14 +151,30 @@ func (w *world) start() {
 	if err != nil {
 		w.t.Fatalf("config: %v", err)
 	}
-	addr := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	w.main = NewMain(cfg, Options{
+	return NewMain(cfg, Options{
 		Transport: hostRouter{w.graph.Addr(): w.graph.Transport()},
 		Logger:    slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Listening: func(a string) { addr <- a },
+		Listening: listening,
 		Now:       w.clock,
 	})
+}
+
+// run starts tapbot and returns what Run returned, for start-ups that must fail.
+func (w *world) run() error {
+	w.t.Helper()
+	m := w.newMain(nil)
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	return m.Run(ctx)
+}
+
+// start runs tapbot in-process with the world's environment and waits until it is connected.
+func (w *world) start() {
+	w.t.Helper()
+	addr := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	w.main = w.newMain(func(a string) { addr <- a })
 	w.cancel, w.done = cancel, make(chan error, 1)
 	before := w.slack.TotalConnections()
 	go func() { w.done <- w.main.Run(ctx) }()

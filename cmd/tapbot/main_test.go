@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestMain lets a test run this very binary as the tapbot command, so start-up behaviour is
+// checked on the real main without a separate build.
+func TestMain(m *testing.M) {
+	if os.Getenv("TAPBOT_TEST_RUN_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestBadConfigurationExitsWithOneLine(t *testing.T) {
+	full := map[string]string{
+		"SLACK_APP_TOKEN": "xapp-1", "SLACK_BOT_TOKEN": "xoxb-1",
+		"TAP_APPROVAL_CHANNEL": "C0APPROVE", "TAP_APPROVERS": "U0AAA",
+		"TAP_HTTP_ADDR": "127.0.0.1:0",
+	}
+	tests := []struct {
+		name string
+		set  map[string]string
+		want string
+	}{
+		{"missing bot token", map[string]string{"SLACK_BOT_TOKEN": ""}, "tapbot: SLACK_BOT_TOKEN: required"},
+		{"missing approvers", map[string]string{"TAP_APPROVERS": ""}, "tapbot: TAP_APPROVERS: required"},
+		{"redis without key", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379"}, "tapbot: TAP_ENCRYPTION_KEY: required"},
+		{"channel name", map[string]string{"TAP_APPROVAL_CHANNEL": "#approvals"}, "tapbot: TAP_APPROVAL_CHANNEL:"},
+		{"bad lifetime", map[string]string{"TAP_MAX_LIFETIME": "forever"}, "tapbot: TAP_MAX_LIFETIME:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Dir = t.TempDir() // no .env here
+			cmd.Env = []string{"TAPBOT_TEST_RUN_MAIN=1", "PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+			for k, v := range full {
+				if o, ok := tt.set[k]; ok {
+					v = o
+				}
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			for k, v := range tt.set {
+				if _, ok := full[k]; !ok {
+					cmd.Env = append(cmd.Env, k+"="+v)
+				}
+			}
+			var stderr, stdout bytes.Buffer
+			cmd.Stderr, cmd.Stdout = &stderr, &stdout
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("exit = %v, want status 1; stderr:\n%s", err, stderr.String())
+			}
+			lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+			last := lines[len(lines)-1]
+			if !strings.HasPrefix(last, tt.want) || strings.Contains(stderr.String(), "goroutine ") {
+				t.Fatalf("stderr last line = %q, want it to start %q (full stderr:\n%s)", last, tt.want, stderr.String())
+			}
+		})
+	}
+}
+
+// TestStartupRefusalsNameTheVariable starts tapbot against the fakes with one credential wrong:
+// it must stop at once and say which variable to fix, without echoing the secret.
+func TestStartupRefusalsNameTheVariable(t *testing.T) {
+	tests := []struct {
+		name string
+		opt  worldOption
+		want string
+	}{
+		{"wrong bot token", withEnv("SLACK_BOT_TOKEN", "xoxb-wrong"), "SLACK_BOT_TOKEN: Slack did not accept the bot token"},
+		{"wrong client secret", withEnv("AZURE_CLIENT_SECRET", "not-the-secret-123"), "AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET:"},
+		{"unreachable redis", func(w *world) {
+			withRedis(w)
+			w.env["REDIS_URL"] = "unix://" + t.TempDir() + "/nothing.sock"
+		}, "REDIS_URL: cannot reach Redis"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, tt.opt, withoutStart)
+			err := w.run()
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("Run = %v, want an error starting %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "not-the-secret-123") || strings.Contains(err.Error(), "xoxb-wrong") {
+				t.Fatalf("the start-up error shows a secret: %v", err)
+			}
+			w.slack.ResetViolations() // the refused auth.test is the point of the test
+		})
+	}
+}
