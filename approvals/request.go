@@ -16,20 +16,23 @@ type State string
 
 // The states of a request.
 const (
-	Pending  State = "pending"  // waiting for an approver
-	Issuing  State = "issuing"  // approved; the pass is being created in Entra
-	Issued   State = "issued"   // the pass exists and waits for its one reveal
-	Revealed State = "revealed" // the recipient has seen the pass
-	Denied   State = "denied"
-	Expired  State = "expired" // nobody decided within the request TTL
-	Failed   State = "failed"  // approved, but the pass could not be created or kept
+	Pending State = "pending" // waiting for an approver
+	Issuing State = "issuing" // approved; the pass is being created in Entra
+	Issued  State = "issued"  // the pass exists and waits for its one reveal
+	// Revealing means one click has claimed the pass and is putting it on the recipient's
+	// screen; it ends Revealed when that worked, or back at Issued with the pass returned.
+	Revealing State = "revealing"
+	Revealed  State = "revealed" // the recipient has seen the pass
+	Denied    State = "denied"
+	Expired   State = "expired" // nobody decided within the request TTL
+	Failed    State = "failed"  // approved, but the pass could not be created or kept
 	// Cancelled means the request never reached a decision: the approvers could not be asked.
 	Cancelled State = "cancelled"
 )
 
 // Approved reports whether an approver said yes, whatever happened after.
 func (s State) Approved() bool {
-	return s == Issuing || s == Issued || s == Revealed || s == Failed
+	return s == Issuing || s == Issued || s == Revealing || s == Revealed || s == Failed
 }
 
 // Target is the person the pass is for.
@@ -37,6 +40,7 @@ type Target struct {
 	SlackID     string `json:"slack_id,omitempty"` // empty when the person has no Slack account
 	EntraID     string `json:"entra_id,omitempty"`
 	UPN         string `json:"upn,omitempty"`
+	Email       string `json:"email,omitempty"` // the address the requester gave or Slack showed
 	DisplayName string `json:"display_name,omitempty"`
 }
 

@@ -216,18 +216,22 @@ func (s *Service) resolveTarget(ctx context.Context, d Draft) (Target, error) {
 	if err != nil {
 		return t, err
 	}
-	t.EntraID, t.UPN, t.DisplayName = u.ID, u.UPN, u.DisplayName
-	if t.SlackID == "" {
-		id, err := s.people.FindByEmail(ctx, lookup)
+	t.EntraID, t.UPN, t.DisplayName, t.Email = u.ID, u.UPN, u.DisplayName, lookup
+	if t.SlackID != "" {
+		return t, nil
+	}
+	// The person may be in Slack under their UPN rather than the address typed.
+	for _, email := range uniqueFold(lookup, u.UPN) {
+		id, err := s.people.FindByEmail(ctx, email)
 		switch {
 		case err == nil:
 			t.SlackID = id
-		case errors.Is(err, ErrNotFound):
-			// No Slack account: the requester receives the pass, as the approval message says.
-		default:
+			return t, nil
+		case !errors.Is(err, ErrNotFound):
 			return t, err
 		}
 	}
+	// No Slack account: the requester receives the pass, as the approval message says.
 	return t, nil
 }
 
@@ -256,7 +260,7 @@ func (s *Service) Approve(ctx context.Context, id, approver string) (*Request, e
 		return s.fail(ctx, r, "Entra ID returned a pass that had already expired.", errors.New("pass expired on arrival"))
 	}
 	if err := s.store.PutSecret(ctx, id, s.sealer.Seal(id, []byte(pass.Code)), ttl); err != nil {
-		return s.fail(ctx, r, "The pass was created but could not be stored safely; approve again to replace it.", err)
+		return s.fail(ctx, r, "The pass was created in Entra ID but could not be stored safely, so nobody can reveal it; ask for a new pass with /tap (a new pass replaces it).", err)
 	}
 	r, err = s.transition(ctx, id, Issuing, func(r *Request) {
 		r.State, r.PassExpiresAt = Issued, pass.ExpiresAt()
@@ -341,7 +345,36 @@ func (s *Service) mayDecide(ctx context.Context, r *Request, approver string) er
 	if !ok {
 		return Errorf(Forbidden, "Only the approvers listed in TAP_APPROVERS can approve or deny passes.")
 	}
+	if r.Target.SlackID == "" {
+		// The target was not found in Slack by email; make sure the approver is not them under
+		// another Slack account that carries the same address.
+		email, err := s.people.Email(ctx, approver)
+		if err != nil && ErrorCode(err) == "" {
+			return err
+		}
+		if email != "" && (strings.EqualFold(email, r.Target.UPN) || strings.EqualFold(email, r.Target.Email)) {
+			return Errorf(Forbidden, "This pass is for you, so someone else has to approve it.")
+		}
+	}
 	return nil
+}
+
+// uniqueFold returns the non-empty strings, without case-insensitive repeats.
+func uniqueFold(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s == "" {
+			continue
+		}
+		dup := false
+		for _, o := range out {
+			dup = dup || strings.EqualFold(o, s)
+		}
+		if !dup {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // stateConflict says, for a person, why a request cannot be decided any more.
@@ -382,8 +415,14 @@ func (s *Service) transition(ctx context.Context, id string, from State, change 
 	return r, nil
 }
 
-// Reveal hands the pass to the recipient exactly once: the sealed pass is taken from the store
-// in one atomic step, so of any number of concurrent clicks only one sees it.
+// ErrRevealInProgress is wrapped by the error Reveal returns while another click of the same
+// recipient is putting the pass on screen.
+var ErrRevealInProgress = errors.New("reveal in progress")
+
+// Reveal claims the pass for the recipient. Only the click that moves the request from Issued
+// to Revealing takes the sealed pass, and it takes it with one atomic step, so of any number of
+// concurrent clicks on any number of replicas only one gets it. The caller must then call
+// ConfirmReveal once the pass is on screen, or ReturnPass if it could not be shown.
 func (s *Service) Reveal(ctx context.Context, id, clicker string) (*Request, string, error) {
 	r, err := s.Get(ctx, id)
 	if err != nil {
@@ -393,35 +432,115 @@ func (s *Service) Reveal(ctx context.Context, id, clicker string) (*Request, str
 		s.log.WarnContext(ctx, "reveal refused: not the recipient", "request_id", id, "clicker", clicker)
 		return r, "", Errorf(Forbidden, "This pass is not for you; only the person it was sent to can reveal it.")
 	}
-	if r.State == Revealed {
-		return r, "", s.alreadyRevealed(ctx, r)
+	if err := s.revealable(ctx, r); err != nil {
+		return r, "", err
 	}
-	if r.State != Issued {
-		return r, "", stateConflict(r)
+	var current *Request
+	r, err = s.store.Update(ctx, id, func(r *Request) error {
+		if r.State != Issued {
+			current = r.Clone()
+			return ErrConflict
+		}
+		r.State = Revealing
+		return nil
+	})
+	if errors.Is(err, ErrConflict) && current != nil {
+		return current, "", s.revealable(ctx, current)
 	}
-	if !s.now().Before(r.PassExpiresAt) {
-		return r, "", Errorf(Conflict, "This pass expired at %s; ask for a new one.", r.PassExpiresAt.UTC().Format(time.RFC1123))
+	if err != nil {
+		return nil, "", storeError(err)
 	}
 	sealed, err := s.store.TakeSecret(ctx, id)
 	if errors.Is(err, ErrNotFound) {
-		return r, "", s.alreadyRevealed(ctx, r)
+		// Nothing left to show: the pass expired in the store, or it was taken outside this
+		// state machine. Either way it must not look revealable again.
+		return s.endReveal(ctx, r, s.alreadyRevealed(ctx, r))
 	}
 	if err != nil {
+		if _, rerr := s.transition(ctx, id, Revealing, func(r *Request) { r.State = Issued }); rerr != nil {
+			s.log.ErrorContext(ctx, "reveal: could not release the claim", "request_id", id, "err", rerr)
+		}
 		return r, "", storeError(err)
 	}
 	code, err := s.sealer.Open(id, sealed)
 	if err != nil {
-		return r, "", fmt.Errorf("open sealed pass for %s: %w", id, err)
+		s.log.ErrorContext(ctx, "reveal: sealed pass does not open", "request_id", id, "err", err)
+		failed, ferr := s.transition(ctx, id, Revealing, func(r *Request) {
+			r.State, r.Failure = Failed, "the stored pass could not be decrypted (TAP_ENCRYPTION_KEY changed?); ask for a new pass"
+		})
+		if ferr != nil {
+			failed = r
+		}
+		return failed, "", &Error{Code: Unavailable, Err: err,
+			Message: "Your pass could not be decrypted, so it cannot be shown. Ask for a new one with /tap; the IT team has been told in tapbot's logs."}
 	}
+	s.log.InfoContext(ctx, "pass claimed for reveal", "request_id", id, "recipient", clicker)
+	return r, string(code), nil
+}
+
+// revealable explains, for a click, why a request cannot be revealed now; nil when it can.
+func (s *Service) revealable(ctx context.Context, r *Request) error {
+	switch r.State {
+	case Issued:
+		if !s.now().Before(r.PassExpiresAt) {
+			return Errorf(Conflict, "This pass expired at %s; ask for a new one.", r.PassExpiresAt.UTC().Format(time.RFC1123))
+		}
+		return nil
+	case Revealed:
+		return s.alreadyRevealed(ctx, r)
+	case Revealing:
+		return &Error{Code: Conflict, Err: ErrRevealInProgress,
+			Message: "Your pass is being shown in another window right now. If it does not appear, close this and click *Reveal pass* again in a few seconds."}
+	}
+	return stateConflict(r)
+}
+
+// endReveal records that nothing can be shown any more and returns cause.
+func (s *Service) endReveal(ctx context.Context, r *Request, cause error) (*Request, string, error) {
 	now := s.now()
-	revealed, err := s.transition(ctx, id, Issued, func(r *Request) { r.State, r.RevealedAt = Revealed, now })
+	ended, err := s.transition(ctx, r.ID, Revealing, func(r *Request) { r.State, r.RevealedAt = Revealed, now })
 	if err != nil {
-		// The pass is in hand and only this caller has it; show it even if the record lags.
-		s.log.ErrorContext(ctx, "reveal not recorded", "request_id", id, "err", err)
-		revealed = r
+		ended = r
 	}
-	s.log.InfoContext(ctx, "pass revealed", "request_id", id, "recipient", clicker)
-	return revealed, string(code), nil
+	return ended, "", cause
+}
+
+// ConfirmReveal records that the recipient has seen the pass.
+func (s *Service) ConfirmReveal(ctx context.Context, id string) (*Request, error) {
+	now := s.now()
+	r, err := s.transition(ctx, id, Revealing, func(r *Request) { r.State, r.RevealedAt = Revealed, now })
+	if err == nil {
+		s.log.InfoContext(ctx, "pass revealed", "request_id", id, "recipient", r.Recipient)
+	}
+	return r, err
+}
+
+// ReturnPass puts a claimed pass back when it could not be put on screen (Slack refused the
+// window), so the recipient can click again instead of losing it.
+func (s *Service) ReturnPass(ctx context.Context, id, code string) (*Request, error) {
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ttl := r.PassExpiresAt.Sub(s.now())
+	if ttl <= 0 {
+		return s.transition(ctx, id, Revealing, func(r *Request) { r.State = Issued })
+	}
+	if err := s.store.PutSecret(ctx, id, s.sealer.Seal(id, []byte(code)), ttl); err != nil {
+		s.log.ErrorContext(ctx, "reveal: could not return the pass; it is lost", "request_id", id, "err", err)
+		failed, ferr := s.transition(ctx, id, Revealing, func(r *Request) {
+			r.State, r.Failure = Failed, "the pass could not be shown and could not be kept; ask for a new one"
+		})
+		if ferr != nil {
+			return r, ferr
+		}
+		return failed, storeError(err)
+	}
+	r, err = s.transition(ctx, id, Revealing, func(r *Request) { r.State = Issued })
+	if err == nil {
+		s.log.InfoContext(ctx, "pass returned unseen", "request_id", id)
+	}
+	return r, err
 }
 
 func (s *Service) alreadyRevealed(ctx context.Context, r *Request) error {

@@ -40,11 +40,16 @@ func (d *fakeDirectory) CreatePass(_ context.Context, id string, l time.Duration
 
 type fakePeople struct {
 	emails map[string]string
-	groups map[string][]string
+	// unlisted are users whose profile shows an email that users.lookupByEmail does not find.
+	unlisted map[string]string
+	groups   map[string][]string
 }
 
 func (p fakePeople) Email(_ context.Context, id string) (string, error) {
 	if e, ok := p.emails[id]; ok {
+		return e, nil
+	}
+	if e, ok := p.unlisted[id]; ok {
 		return e, nil
 	}
 	return "", approvals.Errorf(approvals.NotFound, "no email for %s", id)
@@ -93,8 +98,9 @@ func newHarness(t *testing.T, cfg approvals.Config) *harness {
 		return approvals.Pass{Code: passCode, StartsAt: h.clock(), Lifetime: l, UsableOnce: once}, nil
 	}
 	people := fakePeople{
-		emails: map[string]string{"UADA": "ada@example.com", "UBOSS": "boss@example.com", "UAPPR": "appr@example.com"},
-		groups: map[string][]string{"SAPPROVERS": {"UGROUPAPPR"}},
+		emails:   map[string]string{"UADA": "ada@example.com", "UBOSS": "boss@example.com", "UAPPR": "appr@example.com"},
+		unlisted: map[string]string{"UEXT": "EXT@example.com"},
+		groups:   map[string][]string{"SAPPROVERS": {"UGROUPAPPR", "UEXT"}},
 	}
 	if cfg.Approvers == nil {
 		cfg.Approvers = []string{"UAPPR", "SAPPROVERS", "UBOSS"}
@@ -221,9 +227,16 @@ func TestApproveThroughGroupThenRevealOnce(t *testing.T) {
 	if _, _, err := h.svc.Reveal(ctx, r.ID, "UBOSS"); approvals.ErrorCode(err) != approvals.Forbidden {
 		t.Fatalf("reveal by someone else = %v, want forbidden", err)
 	}
-	revealed, code, err := h.svc.Reveal(ctx, r.ID, "UADA")
-	if err != nil || code != passCode || revealed.State != approvals.Revealed {
-		t.Fatalf("Reveal = %q, %v, state %s", code, err, revealed.State)
+	claimed, code, err := h.svc.Reveal(ctx, r.ID, "UADA")
+	if err != nil || code != passCode || claimed.State != approvals.Revealing {
+		t.Fatalf("Reveal = %q, %v, state %s", code, err, claimed.State)
+	}
+	if _, _, err := h.svc.Reveal(ctx, r.ID, "UADA"); !errors.Is(err, approvals.ErrRevealInProgress) {
+		t.Fatalf("a click while the pass is on its way = %v, want ErrRevealInProgress", err)
+	}
+	revealed, err := h.svc.ConfirmReveal(ctx, r.ID)
+	if err != nil || revealed.State != approvals.Revealed || revealed.RevealedAt.IsZero() {
+		t.Fatalf("ConfirmReveal = %+v, %v", revealed, err)
 	}
 	_, code, err = h.svc.Reveal(ctx, r.ID, "UADA")
 	if code != "" || !errors.Is(err, approvals.ErrAlreadyRevealed) {
@@ -252,7 +265,10 @@ func TestConcurrentRevealsShowThePassOnce(t *testing.T) {
 					mu.Lock()
 					seen++
 					mu.Unlock()
-				} else if !errors.Is(err, approvals.ErrAlreadyRevealed) {
+					if _, err := h.svc.ConfirmReveal(ctx, r.ID); err != nil {
+						t.Errorf("ConfirmReveal: %v", err)
+					}
+				} else if !errors.Is(err, approvals.ErrAlreadyRevealed) && !errors.Is(err, approvals.ErrRevealInProgress) {
 					t.Errorf("Reveal: %q, %v", code, err)
 				}
 			})
@@ -331,5 +347,61 @@ func TestForgedIDsAreRefused(t *testing.T) {
 		if _, err := h.svc.Approve(context.Background(), id, "UAPPR"); approvals.ErrorCode(err) != approvals.NotFound {
 			t.Errorf("Approve(%q) = %v, want not found", id, err)
 		}
+	}
+}
+
+func TestReturnedPassCanBeRevealedAgain(t *testing.T) {
+	h := newHarness(t, approvals.Config{})
+	ctx := context.Background()
+	r := h.submit(t)
+	if _, err := h.svc.Approve(ctx, r.ID, "UAPPR"); err != nil {
+		t.Fatal(err)
+	}
+	_, code, err := h.svc.Reveal(ctx, r.ID, "UADA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := h.svc.ReturnPass(ctx, r.ID, code)
+	if err != nil || back.State != approvals.Issued {
+		t.Fatalf("ReturnPass = %+v, %v; want the request issued again", back, err)
+	}
+	_, again, err := h.svc.Reveal(ctx, r.ID, "UADA")
+	if err != nil || again != passCode {
+		t.Fatalf("Reveal after ReturnPass = %q, %v; want the same pass", again, err)
+	}
+}
+
+func TestUndecryptablePassFailsTheRequest(t *testing.T) {
+	h := newHarness(t, approvals.Config{})
+	ctx := context.Background()
+	r := h.submit(t)
+	if _, err := h.svc.Approve(ctx, r.ID, "UAPPR"); err != nil {
+		t.Fatal(err)
+	}
+	// As if TAP_ENCRYPTION_KEY changed between issue and reveal.
+	if err := h.store.PutSecret(ctx, r.ID, approvals.NewRandomSealer().Seal(r.ID, []byte(passCode)), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	got, code, err := h.svc.Reveal(ctx, r.ID, "UADA")
+	if code != "" || err == nil || !strings.Contains(approvals.UserMessage(err), "could not be decrypted") {
+		t.Fatalf("Reveal = %q, %v", code, err)
+	}
+	if got.State != approvals.Failed {
+		t.Fatalf("state = %s, want failed so nobody keeps clicking", got.State)
+	}
+}
+
+func TestTargetWithoutSlackMatchCannotApproveOwnPass(t *testing.T) {
+	h := newHarness(t, approvals.Config{})
+	ctx := context.Background()
+	r, err := h.svc.Submit(ctx, approvals.Draft{Requester: "UBOSS", TargetEmail: "ext@example.com", Reason: "x", UsableOnce: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Approve(ctx, r.ID, "UEXT"); approvals.ErrorCode(err) != approvals.Forbidden {
+		t.Fatalf("the target approved their own pass through an account Slack did not match: %v", err)
+	}
+	if _, err := h.svc.Approve(ctx, r.ID, "UAPPR"); err != nil {
+		t.Fatalf("another approver: %v", err)
 	}
 }
