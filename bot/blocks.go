@@ -22,8 +22,10 @@ const (
 // SecurityInfoURL is where a person registers a passkey or Authenticator with their pass.
 const SecurityInfoURL = "https://aka.ms/mysecurityinfo"
 
+// mrkdwn is verbatim so Slack does not auto-parse bare @channel, @here or #channel in user text;
+// tapbot writes every mention and date it means as explicit <...> markup.
 func mrkdwn(text string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.MarkdownType, text, false, false)
+	return slack.NewTextBlockObject(slack.MarkdownType, text, false, true)
 }
 
 func plain(text string) *slack.TextBlockObject {
@@ -102,7 +104,10 @@ func outcomeText(r *approvals.Request) string {
 		return "waiting for approval"
 	case approvals.Issuing:
 		return fmt.Sprintf(":hourglass_flowing_sand: Approved by <@%s>; creating the pass…", r.DecidedBy)
-	case approvals.Issued:
+	case approvals.Issued, approvals.Revealing:
+		if r.RevealMessage.IsZero() {
+			return fmt.Sprintf(":warning: Approved by <@%s>; the pass was created, but the DM to <@%s> could not be delivered. Nobody has seen it; it expires %s", r.DecidedBy, r.Recipient, slackDate(r.PassExpiresAt))
+		}
 		return fmt.Sprintf(":white_check_mark: Approved by <@%s>; pass sent to <@%s>, valid until %s", r.DecidedBy, r.Recipient, slackDate(r.PassExpiresAt))
 	case approvals.Revealed:
 		return fmt.Sprintf(":white_check_mark: Approved by <@%s>; revealed by <@%s> %s", r.DecidedBy, r.Recipient, slackDate(r.RevealedAt))
@@ -111,9 +116,9 @@ func outcomeText(r *approvals.Request) string {
 	case approvals.Expired:
 		return ":hourglass: Expired without a decision"
 	case approvals.Failed:
-		return fmt.Sprintf(":x: Approved by <@%s>, but failed: %s", r.DecidedBy, r.Failure)
+		return fmt.Sprintf(":x: Approved by <@%s>, but failed: %s", r.DecidedBy, escape(r.Failure))
 	case approvals.Cancelled:
-		return ":heavy_minus_sign: Cancelled: " + r.Failure
+		return ":heavy_minus_sign: Cancelled: " + escape(r.Failure)
 	}
 	return string(r.State)
 }
@@ -270,7 +275,7 @@ func requesterUpdate(r *approvals.Request) string {
 	case approvals.Denied:
 		return fmt.Sprintf("Your request for a Temporary Access Pass for %s was denied by <@%s>.", who, r.DecidedBy)
 	case approvals.Failed:
-		return fmt.Sprintf("Your request for %s was approved by <@%s>, but the pass could not be made: %s", who, r.DecidedBy, r.Failure)
+		return fmt.Sprintf("Your request for %s was approved by <@%s>, but the pass could not be made: %s", who, r.DecidedBy, escape(r.Failure))
 	case approvals.Expired:
 		return fmt.Sprintf("Your request for %s expired without a decision. Ask again with /tap if it is still needed.", who)
 	}

@@ -20,6 +20,7 @@ func sampleRequest(state approvals.State) *approvals.Request {
 		Reason: "new laptop <!channel> <@UBOSS> <https://evil.example|click> & more", State: state,
 		CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour), DecidedBy: "UAPPROVER",
 		PassExpiresAt: now.Add(2 * time.Hour), RevealedAt: now.Add(time.Minute),
+		RevealMessage: approvals.MessageRef{Channel: "DADA", TS: "1.2"},
 	}
 }
 
@@ -138,5 +139,20 @@ func TestLifetimeChoices(t *testing.T) {
 	want := []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour}
 	if renderJSON(t, got) != renderJSON(t, want) {
 		t.Fatalf("lifetimeChoices(3h) = %v, want %v", got, want)
+	}
+}
+
+// TestMrkdwnIsVerbatim keeps Slack from auto-linking bare @channel or #channel in user text.
+func TestMrkdwnIsVerbatim(t *testing.T) {
+	r := sampleRequest(approvals.Failed)
+	r.Failure = "Graph said <!channel>"
+	for name, blocks := range map[string][]slack.Block{"approval": ApprovalBlocks(r), "reveal": RevealBlocks(sampleRequest(approvals.Issued))} {
+		js := renderJSON(t, blocks)
+		if strings.Contains(js, `"type":"mrkdwn","text"`) && strings.Count(js, `"type":"mrkdwn"`) != strings.Count(js, `"verbatim":true`) {
+			t.Errorf("%s: a mrkdwn text object is not verbatim: %s", name, js)
+		}
+		if strings.Contains(js, jsonText("<!channel>")) {
+			t.Errorf("%s: failure text not escaped", name)
+		}
 	}
 }

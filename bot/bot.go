@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,7 +46,12 @@ type Bot struct {
 	metrics   *Metrics
 	connected atomic.Bool
 	ctx       context.Context
-	inflight  sync.WaitGroup
+
+	// gate makes "no new handler after shutdown began" and Wait race-free: Add happens under the
+	// lock only while open, and Run closes it before waiting.
+	gate     sync.Mutex
+	closing  bool
+	inflight sync.WaitGroup
 }
 
 // New returns a Bot; Run starts it.
@@ -93,6 +99,9 @@ func (b *Bot) Run(ctx context.Context) error {
 	h.HandleDefault(b.onOther)
 	err := h.RunEventLoopContext(ctx)
 	b.connected.Store(false)
+	b.gate.Lock()
+	b.closing = true
+	b.gate.Unlock()
 	b.inflight.Wait()
 	if ctx.Err() != nil {
 		return nil
@@ -103,7 +112,14 @@ func (b *Bot) Run(ctx context.Context) error {
 // tracked counts a handler as in flight, so Run returns only after it finished.
 func (b *Bot) tracked(f socketmode.SocketmodeHandlerFunc) socketmode.SocketmodeHandlerFunc {
 	return func(evt *socketmode.Event, c *socketmode.Client) {
+		b.gate.Lock()
+		if b.closing {
+			b.gate.Unlock()
+			b.log.Warn("envelope arrived during shutdown; Slack will redeliver it", "type", string(evt.Type))
+			return
+		}
 		b.inflight.Add(1)
+		b.gate.Unlock()
 		defer b.inflight.Done()
 		defer func() {
 			if p := recover(); p != nil {
@@ -238,8 +254,18 @@ func (b *Bot) respond(ctx context.Context, responseURL, text string) {
 		ResponseType: slack.ResponseTypeEphemeral, Text: text,
 	})
 	if err != nil {
-		b.log.Error("reply to slash command", "err", err)
+		b.log.Error("reply to slash command", "err", withoutURL(err))
 	}
+}
+
+// withoutURL drops the URL from an HTTP client error: a response_url lets anyone post as tapbot
+// to that person for half an hour, so it must not reach the logs.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
 }
 
 func (b *Bot) onFormSubmission(evt *socketmode.Event, _ *socketmode.Client) {
@@ -269,7 +295,10 @@ func (b *Bot) onFormSubmission(evt *socketmode.Event, _ *socketmode.Client) {
 
 // readForm turns the request form into a draft, or into errors shown beside the fields.
 func readForm(cb slack.InteractionCallback) (approvals.Draft, map[string]string) {
-	values := cb.View.State.Values
+	var values map[string]map[string]slack.BlockAction
+	if cb.View.State != nil {
+		values = cb.View.State.Values
+	}
 	errs := map[string]string{}
 	d := approvals.Draft{Requester: cb.User.ID, UsableOnce: true}
 	d.TargetUserID = values[formTarget][formTarget].SelectedUser
@@ -315,6 +344,9 @@ func (b *Bot) onDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 		}
 		endedNow := err == nil || errors.Is(err, approvals.ErrIssueFailed) || errors.Is(err, approvals.ErrExpiredNow)
 		if err != nil {
+			if approvals.ErrorCode(err) == "" {
+				b.log.Error("decision failed", "request_id", id, "clicker", clicker, "approve", approve, "err", err)
+			}
 			b.tellClicker(ctx, cb, ":warning: "+approvals.UserMessage(err))
 		}
 		if r == nil || !endedNow {
@@ -326,7 +358,17 @@ func (b *Bot) onDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 			r.ApprovalMessage = approvals.MessageRef{Channel: cb.Channel.ID, TS: cb.Container.MessageTs}
 		}
 		if r.State == approvals.Issued {
-			r = b.sendReveal(ctx, r)
+			var sent bool
+			if r, sent = b.sendReveal(ctx, r); !sent {
+				text := fmt.Sprintf(":warning: The pass for %s was created, but I could not send <@%s> the message to reveal it (Slack refused the DM). Nobody has seen the pass; it expires %s. Ask for a new one once <@%s> can receive DMs from tapbot.",
+					escape(r.Target.UPN), r.Recipient, slackDate(r.PassExpiresAt), r.Recipient)
+				b.tellClicker(ctx, cb, text)
+				if _, err := b.dm(ctx, r.Requester, text, nil); err != nil {
+					b.log.Error("tell requester", "request_id", r.ID, "err", err)
+				}
+				b.updateApproval(ctx, r)
+				return
+			}
 		}
 		b.updateApproval(ctx, r)
 		if !(r.State == approvals.Issued && r.RecipientIsRequester()) {
@@ -375,19 +417,21 @@ func (b *Bot) updateApproval(ctx context.Context, r *approvals.Request) {
 	}
 }
 
-// sendReveal DMs the recipient a Reveal button. The message holds no pass.
-func (b *Bot) sendReveal(ctx context.Context, r *approvals.Request) *approvals.Request {
+// sendReveal DMs the recipient a Reveal button and reports whether it was delivered. The
+// message holds no pass.
+func (b *Bot) sendReveal(ctx context.Context, r *approvals.Request) (*approvals.Request, bool) {
 	ref, err := b.dm(ctx, r.Recipient, RevealText(r), RevealBlocks(r))
 	if err != nil {
 		b.log.Error("send reveal message", "request_id", r.ID, "recipient", r.Recipient, "err", err)
-		return r
+		return r, false
 	}
 	updated, err := b.svc.SetRevealMessage(ctx, r.ID, ref)
 	if err != nil {
 		b.log.Error("remember reveal message", "request_id", r.ID, "err", err)
-		return r
+		r.RevealMessage = ref
+		return r, true
 	}
-	return updated
+	return updated, true
 }
 
 // dm posts to a person's DM with the app.
@@ -408,7 +452,8 @@ func (b *Bot) dm(ctx context.Context, user, text string, blocks []slack.Block) (
 }
 
 // onReveal shows the pass once. It opens a modal with the click's trigger first and only then
-// claims the pass, so a trigger that cannot be used never costs the person their pass.
+// claims the pass; if the modal cannot show it after all (Slack replaced or closed it), the pass
+// goes back to the store, so a double click or a lost window never costs the person their pass.
 func (b *Bot) onReveal(evt *socketmode.Event, _ *socketmode.Client) {
 	b.ack(evt, nil)
 	cb, id, ok := b.clicked(evt)
@@ -426,21 +471,28 @@ func (b *Bot) onReveal(evt *socketmode.Event, _ *socketmode.Client) {
 	}
 	r, code, err := b.svc.Reveal(ctx, id, cb.User.ID)
 	if err != nil {
-		outcome := "refused"
-		if errors.Is(err, approvals.ErrAlreadyRevealed) {
-			outcome = "already_revealed"
-		}
-		b.metrics.Reveals.WithLabelValues(outcome).Inc()
 		if approvals.ErrorCode(err) == "" {
 			b.log.Error("reveal", "request_id", id, "err", err)
 		}
 		b.updateView(ctx, view.ID, MessageModal("Cannot show the pass", ":no_entry: "+approvals.UserMessage(err)))
+		b.metrics.Reveals.WithLabelValues(revealOutcome(err)).Inc()
+		return
+	}
+	if !b.updateView(ctx, view.ID, PassModal(r, code)) {
+		defer b.metrics.Reveals.WithLabelValues("returned").Inc()
+		if _, err := b.svc.ReturnPass(ctx, id, code); err != nil {
+			b.log.Error("return unseen pass", "request_id", id, "err", err)
+			b.tellClicker(ctx, cb, ":warning: Slack did not let me show your pass, and it could not be kept. Ask for a new one with /tap.")
+			return
+		}
+		b.tellClicker(ctx, cb, ":information_source: Slack closed the window before your pass could be shown. It is still safe and unseen: click *Reveal pass* again.")
 		return
 	}
 	b.metrics.Reveals.WithLabelValues("revealed").Inc()
-	if !b.updateView(ctx, view.ID, PassModal(r, code)) {
-		b.log.Error("the pass was claimed but could not be shown; the recipient needs a new one", "request_id", id)
-		b.tellClicker(ctx, cb, ":warning: Slack did not let me show your pass, and it cannot be shown again. Ask for a new one with /tap.")
+	if confirmed, err := b.svc.ConfirmReveal(ctx, id); err != nil {
+		b.log.Error("record reveal", "request_id", id, "err", err)
+	} else {
+		r = confirmed
 	}
 	if m := r.RevealMessage; !m.IsZero() {
 		if _, _, _, err := b.api.UpdateMessageContext(ctx, m.Channel, m.TS,
@@ -449,6 +501,17 @@ func (b *Bot) onReveal(evt *socketmode.Event, _ *socketmode.Client) {
 		}
 	}
 	b.updateApproval(ctx, r)
+}
+
+// revealOutcome labels a refused reveal for metrics.
+func revealOutcome(err error) string {
+	switch {
+	case errors.Is(err, approvals.ErrAlreadyRevealed):
+		return "already_revealed"
+	case errors.Is(err, approvals.ErrRevealInProgress):
+		return "in_progress"
+	}
+	return "refused"
 }
 
 func (b *Bot) updateView(ctx context.Context, viewID string, v slack.ModalViewRequest) bool {

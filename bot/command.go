@@ -34,6 +34,10 @@ var (
 	mailtoRE  = regexp.MustCompile(`^<mailto:([^|>]+)(?:\|[^>]*)?>$`)
 )
 
+// slackEntities undoes the three escapes Slack applies to the text it sends (&, < and > typed by
+// a person arrive as &amp; &lt; &gt;), so a reason is stored as typed and escaped once on output.
+var slackEntities = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
+
 // ParseCommand reads the text after /tap. Errors are sentences for the person who typed it.
 func ParseCommand(text string) (Command, error) {
 	text = strings.TrimSpace(text)
@@ -81,7 +85,7 @@ func ParseCommand(text string) (Command, error) {
 	case "multi", "multi-use", "multiuse", "reusable":
 		c.UsableOnce, rest = false, after
 	}
-	c.Reason = strings.TrimSpace(rest)
+	c.Reason = slackEntities.Replace(strings.TrimSpace(rest))
 	if c.Reason == "" {
 		return Command{}, approvals.Errorf(approvals.Invalid, "A reason is required, so approvers know why the pass is needed.")
 	}

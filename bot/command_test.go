@@ -33,6 +33,8 @@ func TestParseCommand(t *testing.T) {
 			want: Command{TargetUserID: "U1AB", UsableOnce: true, Reason: "reset once more"}},
 		{name: "reason keeps inner spacing", text: "<@U1AB> 2h  a  b",
 			want: Command{TargetUserID: "U1AB", Lifetime: 2 * time.Hour, UsableOnce: true, Reason: "a  b"}},
+		{name: "slack entities are undone once", text: "<@U1AB> R&amp;D &lt;b&gt; laptop",
+			want: Command{TargetUserID: "U1AB", UsableOnce: true, Reason: "R&D <b> laptop"}},
 		{name: "zero lifetime is an error", text: "<@U1AB> 0m reason", wantErr: "zero"},
 		{name: "negative lifetime is an error", text: "<@U1AB> -1h reason", wantErr: "negative"},
 		{name: "lifetime with a bad unit", text: "<@U1AB> 45s reason", wantErr: "unknown unit"},
