@@ -62,6 +62,9 @@ func TestRequestApproveIssueRevealOnce(t *testing.T) {
 				cur := w.message(dm.Ref())
 				return strings.Contains(cur.PlainText(), "Revealed") && len(cur.Buttons()) == 0
 			})
+			w.waitFor("approval message says revealed", func() bool {
+				return strings.Contains(w.message(m.Ref()).PlainText(), "revealed by <@UADA>")
+			})
 
 			// A second device still showing the old DM clicks again: no pass.
 			b := button(t, dm, "Reveal pass")
@@ -134,7 +137,8 @@ func TestRevealBySomeoneElseIsRefused(t *testing.T) {
 }
 
 // TestConcurrentRevealClicksShowThePassOnce fires 20 reveal clicks at once through Slack, tapbot
-// and a real redis-server: exactly one may claim the pass.
+// and a real redis-server: exactly one may claim the pass, and if Slack replaced that click's
+// window before the pass reached it, the pass goes back unseen for the next click.
 func TestConcurrentRevealClicksShowThePassOnce(t *testing.T) {
 	w := newWorld(t, withRedis)
 	w.tap(manager, "<@UADA> 1h once lost phone")
@@ -150,13 +154,17 @@ func TestConcurrentRevealClicksShowThePassOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	var outcomes map[string]int
 	w.waitFor("every click answered", func() bool {
-		_, m := w.get("/metrics")
-		return strings.Contains(m, `tapbot_reveals_total{outcome="revealed"} 1`) &&
-			strings.Contains(m, `tapbot_reveals_total{outcome="already_revealed"} 19`)
+		outcomes = w.revealOutcomes()
+		total := 0
+		for _, n := range outcomes {
+			total += n
+		}
+		return total == 20
 	})
-	if shown := w.modalsShowing(ada, w.codes(adaEntraID)[0]); shown > 1 {
-		t.Fatalf("20 concurrent clicks showed the pass in %d modals, want at most 1", shown)
+	if outcomes["revealed"] > 1 || outcomes["revealed"]+outcomes["returned"] == 0 {
+		t.Fatalf("reveal outcomes %v: want at most one reveal, and some click to have claimed the pass", outcomes)
 	}
 	// Slack keeps one modal per user: each views.open replaced the last, so updates to the
 	// replaced ones were refused. That is Slack's doing, not a mistake of tapbot's.
@@ -166,6 +174,21 @@ func TestConcurrentRevealClicksShowThePassOnce(t *testing.T) {
 		}
 	}
 	w.slack.ResetViolations()
+
+	code := w.codes(adaEntraID)[0]
+	if outcomes["revealed"] == 0 {
+		w.ephemeral(ada, "It is still safe and unseen")
+		if _, err := w.slack.ClickStaleButton(w.ctx(), ada, dm.Ref(), b.ActionID, b.Value); err != nil {
+			t.Fatal(err)
+		}
+		w.view(ada, code)
+	}
+	if shown := w.modalsShowing(ada, code); shown != 1 {
+		t.Fatalf("the pass was shown in %d modals, want exactly 1", shown)
+	}
+	if n := len(w.graph.Passes(adaEntraID)); n != 1 {
+		t.Fatalf("%d passes created, want 1", n)
+	}
 }
 
 func TestExpiredRequestCannotBeApproved(t *testing.T) {
@@ -196,6 +219,7 @@ func TestBadInputReachesNoApprover(t *testing.T) {
 		{"@ada 2h lost phone", "could not tell who"},
 		{"<@UADA> 45d lost phone", "at most 8h"},
 		{"ghost@example.com 1h lost phone", "No Entra ID account"},
+		{"<!channel>@x.io 1h lost phone", "&lt;!channel&gt;@x.io is not a valid email"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.text, func(t *testing.T) {
@@ -216,8 +240,8 @@ func TestBadInputReachesNoApprover(t *testing.T) {
 	if !strings.Contains(help, "/tap @person") {
 		t.Fatalf("/tap help = %q", help)
 	}
-	for _, e := range w.slack.Ephemerals(manager) {
-		if strings.Contains(e.PlainText(), "<!channel>") {
+	for _, a := range w.slack.Acks() {
+		if strings.Contains(string(a.Payload), "<!channel>") || strings.Contains(string(a.Payload), `\u003c!channel`) {
 			t.Fatal("user text was echoed unescaped")
 		}
 	}
@@ -360,8 +384,9 @@ func TestHealthAndMetrics(t *testing.T) {
 	w.click(ada, dm, "Reveal pass")
 	code := w.codes(adaEntraID)[0]
 	w.view(ada, code)
+	w.waitFor("the reveal counted", func() bool { return w.revealOutcomes()["revealed"] == 1 })
 	_, metrics := w.get("/metrics")
-	for _, want := range []string{`tapbot_requests_total{outcome="submitted"} 1`, `tapbot_reveals_total{outcome="revealed"} 1`, "tapbot_ack_duration_seconds_count"} {
+	for _, want := range []string{`tapbot_requests_total{outcome="submitted"} 1`, `tapbot_requests_total{outcome="issued"} 1`, "tapbot_ack_duration_seconds_count"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
@@ -369,4 +394,88 @@ func TestHealthAndMetrics(t *testing.T) {
 	if strings.Contains(metrics, code) {
 		t.Fatal("a pass is in /metrics")
 	}
+}
+
+// TestSimultaneousDecisionsIssueOnce has two approvers click at the same instant, and an approve
+// race a deny: one decision wins, Graph is called at most once, the loser is told.
+func TestSimultaneousDecisionsIssueOnce(t *testing.T) {
+	for _, second := range []string{"Approve", "Deny"} {
+		t.Run("Approve and "+second, func(t *testing.T) {
+			w := newWorld(t, withRedis)
+			w.tap(manager, "<@UADA> 1h once lost phone")
+			m := w.approvalMessage(1)
+			var wg sync.WaitGroup
+			for _, c := range []struct{ who, label string }{{approver, "Approve"}, {groupie, second}} {
+				wg.Go(func() {
+					b := button(t, m, c.label)
+					if _, err := w.slack.ClickButton(w.ctx(), c.who, m.Ref(), b.ActionID, b.Value); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			w.waitFor("one decision shown", func() bool {
+				text := w.message(m.Ref()).PlainText()
+				return strings.Contains(text, "Approved by") || strings.Contains(text, "Denied by")
+			})
+			loser := func() bool {
+				for _, who := range []string{approver, groupie} {
+					for _, e := range w.slack.Ephemerals(who) {
+						if strings.Contains(e.PlainText(), "already") {
+							return true
+						}
+					}
+				}
+				return false
+			}
+			w.waitFor("the slower approver told", loser)
+			if n := w.graph.Calls(graphfake.OpCreatePass); n > 1 {
+				t.Fatalf("Graph create called %d times, want at most once", n)
+			}
+			if strings.Contains(w.message(m.Ref()).PlainText(), "Approved by") {
+				w.dm(ada, "Reveal")
+				if n := len(w.graph.Passes(adaEntraID)); n != 1 {
+					t.Fatalf("%d passes, want 1", n)
+				}
+			}
+		})
+	}
+}
+
+func TestHostileDirectoryNamesAreEscaped(t *testing.T) {
+	w := newWorld(t)
+	w.graph.AddUser(graphfake.User{ID: "00000000-0000-0000-0000-0000000000ee", UPN: "eve@example.com", Mail: "eve@example.com",
+		DisplayName: "Eve <!here> <@UAPPROVER>"})
+	w.tap(manager, "eve@example.com 1h once hostile name")
+	m := w.approvalMessage(1)
+	for _, v := range m.History {
+		text := string(v.Blocks) + v.Text
+		if strings.Contains(text, `\u003c!here\u003e`) || strings.Contains(text, "<!here>") || strings.Contains(text, `\u003c@UAPPROVER\u003e`) {
+			t.Fatalf("a display name from Entra reached Slack unescaped: %s", text)
+		}
+	}
+	if !strings.Contains(m.PlainText(), "Eve &lt;!here&gt;") {
+		t.Fatalf("display name not shown escaped: %s", m.PlainText())
+	}
+}
+
+// TestUndeliverableRevealIsReported: when Slack refuses the recipient's DM, the approver and
+// requester hear of it instead of believing the pass arrived.
+func TestUndeliverableRevealIsReported(t *testing.T) {
+	w := newWorld(t)
+	w.tap(manager, "<@UADA> 1h once lost phone")
+	m := w.approvalMessage(1)
+	w.slack.AddUser(slackfake.User{ID: ada, Name: "ada", Email: "ada@example.com", Deleted: true})
+	w.click(approver, m, "Approve")
+	w.ephemeral(approver, "could not send <@UADA> the message to reveal it")
+	w.dm(manager, "could not send <@UADA> the message to reveal it")
+	w.waitFor("approval message says the DM failed", func() bool {
+		return strings.Contains(w.message(m.Ref()).PlainText(), "could not be delivered")
+	})
+	for _, v := range w.slack.Violations() {
+		if !strings.Contains(v, "user_disabled") && !strings.Contains(v, "cannot_dm") {
+			t.Errorf("unexpected Slack violation: %s", v)
+		}
+	}
+	w.slack.ResetViolations()
 }

@@ -96,6 +96,14 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("SLACK_BOT_TOKEN: Slack did not accept the bot token at %s: %w", cfg.SlackAPIURL, err)
 	}
 	m.log.Info("Slack bot token accepted", "team", auth.Team, "bot_user", auth.UserID)
+	// Opening a socket-mode URL once checks the app-level token, so a wrong one is named now
+	// rather than retried forever in the background.
+	openCtx, cancel := context.WithTimeout(ctx, startupTimeout)
+	_, _, err = api.StartSocketModeContext(openCtx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("SLACK_APP_TOKEN: Slack did not open a socket-mode connection with the app-level token: %w", err)
+	}
 
 	svcOpts := []approvals.Option{approvals.WithLogger(m.log)}
 	if m.opts.Now != nil {

@@ -383,11 +383,15 @@ func (w *world) redisDump() string {
 	ctx := context.Background()
 	keys, err := rdb.Keys(ctx, "*").Result()
 	if err != nil {
+		w.t.Errorf("read Redis to look for plaintext passes: %v", err)
 		return ""
 	}
 	var b strings.Builder
 	for _, k := range keys {
-		v, _ := rdb.Get(ctx, k).Bytes()
+		v, err := rdb.Get(ctx, k).Bytes()
+		if err != nil && err != redis.Nil {
+			w.t.Errorf("read Redis key %s: %v", k, err)
+		}
 		fmt.Fprintf(&b, "%s=%s\n", k, v)
 	}
 	return b.String()
@@ -450,4 +454,19 @@ func (w *world) modalsShowing(user, text string) int {
 		}
 	}
 	return n
+}
+
+// revealOutcomes reads tapbot_reveals_total from /metrics, by outcome.
+func (w *world) revealOutcomes() map[string]int {
+	w.t.Helper()
+	_, body := w.get("/metrics")
+	out := map[string]int{}
+	for _, line := range strings.Split(body, "\n") {
+		var outcome string
+		var n int
+		if _, err := fmt.Sscanf(line, "tapbot_reveals_total{outcome=%q} %d", &outcome, &n); err == nil {
+			out[outcome] = n
+		}
+	}
+	return out
 }
