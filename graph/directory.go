@@ -21,8 +21,10 @@ const tapConfigurationID = "TemporaryAccessPass"
 
 var userFields = []string{"id", "userPrincipalName", "displayName", "mail"}
 
-func (c *Client) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, c.timeout)
+// callContext bounds one Directory call by Options.Timeout and tells the transport underneath
+// the SDK which operation its attempts belong to.
+func (c *Client) callContext(ctx context.Context, op operation) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(withCallState(ctx, op), c.timeout)
 }
 
 // FindUser looks a user up by user principal name and, when no user has that UPN, by mail (people
@@ -32,7 +34,7 @@ func (c *Client) FindUser(ctx context.Context, emailOrUPN string) (approvals.Dir
 	if err := checkAddress(who); err != nil {
 		return approvals.DirectoryUser{}, err
 	}
-	ctx, cancel := c.callContext(ctx)
+	ctx, cancel := c.callContext(ctx, opFindUser)
 	defer cancel()
 
 	u, err := c.svc.Users().ByUserId(who).Get(ctx, &users.UserItemRequestBuilderGetRequestConfiguration{
@@ -73,26 +75,94 @@ func (c *Client) FindUser(ctx context.Context, emailOrUPN string) (approvals.Dir
 // HasActivePass reports whether the user has a Temporary Access Pass that a new one would
 // replace: one that is usable now or has not yet expired.
 func (c *Client) HasActivePass(ctx context.Context, userID string) (bool, error) {
-	uid := strings.TrimSpace(userID)
-	if uid == "" {
-		return false, approvals.Errorf(approvals.Invalid, "No Entra ID user was given.")
-	}
-	ctx, cancel := c.callContext(ctx)
-	defer cancel()
-	res, err := c.svc.Users().ByUserId(uid).Authentication().TemporaryAccessPassMethods().Get(ctx, nil)
+	methods, err := c.listMethods(ctx, userID)
 	if err != nil {
-		return false, classify(ctx, opListPasses, userSubject(uid), err)
-	}
-	if res == nil {
-		return false, nil
+		return false, err
 	}
 	now := c.now()
-	for _, m := range res.GetValue() {
-		if m != nil && wouldReplace(m, now) {
+	for _, m := range methods {
+		if wouldReplace(m, now) {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// ListPasses returns the user's Temporary Access Pass methods without their codes (Graph only
+// ever returns a code from the create call). Entra ID keeps at most one per user, so there is no
+// paging. A pass without a start time is taken to start when it was created, as Entra ID does.
+func (c *Client) ListPasses(ctx context.Context, userID string) ([]approvals.PassInfo, error) {
+	methods, err := c.listMethods(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]approvals.PassInfo, 0, len(methods))
+	for _, m := range methods {
+		p := approvals.PassInfo{ID: deref(m.GetId())}
+		if t := m.GetCreatedDateTime(); t != nil {
+			p.CreatedAt = *t
+		}
+		p.StartsAt = p.CreatedAt
+		if t := m.GetStartDateTime(); t != nil {
+			p.StartsAt = *t
+		}
+		if l := m.GetLifetimeInMinutes(); l != nil && *l > 0 {
+			p.Lifetime = time.Duration(*l) * time.Minute
+		}
+		if u := m.GetIsUsable(); u != nil {
+			p.Usable = *u
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// listMethods reads the user's Temporary Access Pass methods, dropping null entries.
+func (c *Client) listMethods(ctx context.Context, userID string) ([]models.TemporaryAccessPassAuthenticationMethodable, error) {
+	uid := strings.TrimSpace(userID)
+	if uid == "" {
+		return nil, approvals.Errorf(approvals.Invalid, "No Entra ID user was given.")
+	}
+	ctx, cancel := c.callContext(ctx, opListPasses)
+	defer cancel()
+	res, err := c.svc.Users().ByUserId(uid).Authentication().TemporaryAccessPassMethods().Get(ctx, nil)
+	if err != nil {
+		return nil, classify(ctx, opListPasses, userSubject(uid), err)
+	}
+	if res == nil {
+		return nil, nil
+	}
+	var out []models.TemporaryAccessPassAuthenticationMethodable
+	for _, m := range res.GetValue() {
+		if m != nil {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// DeletePass deletes one Temporary Access Pass method. Graph's 404 means the pass (or its user)
+// no longer exists, which is what the caller wanted, so it is not an error; cleanup after an
+// interrupted approval can then run again safely.
+func (c *Client) DeletePass(ctx context.Context, userID, passID string) error {
+	uid, pid := strings.TrimSpace(userID), strings.TrimSpace(passID)
+	if uid == "" {
+		return approvals.Errorf(approvals.Invalid, "No Entra ID user was given.")
+	}
+	if pid == "" {
+		return approvals.Errorf(approvals.Invalid, "No Temporary Access Pass was given.")
+	}
+	ctx, cancel := c.callContext(ctx, opDeletePass)
+	defer cancel()
+	err := c.svc.Users().ByUserId(uid).Authentication().TemporaryAccessPassMethods().
+		ByTemporaryAccessPassAuthenticationMethodId(pid).Delete(ctx, nil)
+	if err == nil {
+		return nil
+	}
+	if apiErr, ok := asAPIError(err); ok && apiErr.StatusCode == 404 {
+		return nil
+	}
+	return classify(ctx, opDeletePass, userSubject(uid), err)
 }
 
 // wouldReplace decides from Graph's usability fields whether an existing pass still matters.
@@ -119,7 +189,7 @@ func wouldReplace(m models.TemporaryAccessPassAuthenticationMethodable, now time
 // PassPolicy reads the tenant's Temporary Access Pass policy. Missing limits take Entra ID's
 // documented defaults (60 to 480 minutes, default 60).
 func (c *Client) PassPolicy(ctx context.Context) (approvals.PassPolicy, error) {
-	ctx, cancel := c.callContext(ctx)
+	ctx, cancel := c.callContext(ctx, opReadPolicy)
 	defer cancel()
 	cfg, err := c.svc.Policies().AuthenticationMethodsPolicy().AuthenticationMethodConfigurations().
 		ByAuthenticationMethodConfigurationId(tapConfigurationID).Get(ctx, nil)
@@ -151,7 +221,9 @@ func (c *Client) PassPolicy(ctx context.Context) (approvals.PassPolicy, error) {
 }
 
 // CreatePass creates a Temporary Access Pass. Entra ID keeps one pass per user, so this replaces
-// any existing one. The returned Pass holds the code, which only this response ever contains.
+// any existing one. The returned Pass holds the code, which only this response ever contains, and
+// the method's ID, so a pass whose delivery fails can be found and deleted. A response without an
+// ID still returns the pass: the code is what the person needs, and ListPasses can find the ID.
 func (c *Client) CreatePass(ctx context.Context, userID string, lifetime time.Duration, usableOnce bool) (approvals.Pass, error) {
 	uid := strings.TrimSpace(userID)
 	if uid == "" {
@@ -162,7 +234,7 @@ func (c *Client) CreatePass(ctx context.Context, userID string, lifetime time.Du
 			"A Temporary Access Pass lifetime must be a positive whole number of minutes (got %s).", lifetime)
 	}
 	minutes := int32(lifetime / time.Minute)
-	ctx, cancel := c.callContext(ctx)
+	ctx, cancel := c.callContext(ctx, opCreatePass)
 	defer cancel()
 
 	body := models.NewTemporaryAccessPassAuthenticationMethod()
@@ -177,6 +249,7 @@ func (c *Client) CreatePass(ctx context.Context, userID string, lifetime time.Du
 			"Entra ID created the pass but did not return its code; create it again to replace it.")
 	}
 	pass := approvals.Pass{
+		ID:         deref(res.GetId()),
 		Code:       *res.GetTemporaryAccessPass(),
 		Lifetime:   lifetime,
 		UsableOnce: usableOnce,
@@ -240,3 +313,10 @@ func checkAddress(s string) error {
 func odataString(s string) string { return strings.ReplaceAll(s, "'", "''") }
 
 func userSubject(id string) string { return "the user with ID " + id }
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

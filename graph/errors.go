@@ -87,7 +87,8 @@ func asAPIError(err error) (*APIError, bool) {
 	return out, true
 }
 
-// operation says what a Directory call was doing, for the sentences people read.
+// operation says what a Directory call was doing, for the sentences people read and the names
+// Options.Observe reports.
 type operation int
 
 const (
@@ -95,13 +96,33 @@ const (
 	opListPasses
 	opReadPolicy
 	opCreatePass
+	opDeletePass
 )
+
+// String is the operation's name for Options.Observe. The names are part of the package's
+// contract (metrics dashboards and alerts use them), so they never change.
+func (op operation) String() string {
+	switch op {
+	case opFindUser:
+		return "find_user"
+	case opListPasses:
+		return "list_passes"
+	case opReadPolicy:
+		return "get_policy"
+	case opCreatePass:
+		return "create_pass"
+	case opDeletePass:
+		return "delete_pass"
+	}
+	return "other"
+}
 
 const (
 	msgThrottled = "Microsoft Graph is throttling or unavailable; try again in a few minutes."
 	msgTimeout   = "Microsoft Graph did not answer in time; try again in a few minutes."
 	msgSignIn    = "tapbot could not sign in to Microsoft Graph; an admin should check its Entra ID app registration and credentials."
 	msgReach     = "tapbot could not reach Microsoft Graph; try again in a few minutes."
+	msgBusy      = "tapbot is still waiting for Microsoft Graph to answer its other requests; try again in a few minutes."
 )
 
 func forbiddenMessage(op operation) string {
@@ -112,9 +133,12 @@ func forbiddenMessage(op operation) string {
 		return "Entra ID does not allow tapbot to read this user's Temporary Access Passes (privileged accounts need a higher admin role, or the app lacks UserAuthMethod-TAP.ReadWrite.All)."
 	case opReadPolicy:
 		return "Entra ID does not allow tapbot to read the Temporary Access Pass policy (the app lacks Policy.Read.AuthenticationMethod)."
-	default:
+	case opCreatePass:
 		return "Entra ID does not allow tapbot to create a pass for this user (privileged accounts need a higher admin role, or the app lacks UserAuthMethod-TAP.ReadWrite.All)."
+	case opDeletePass:
+		return "Entra ID does not allow tapbot to delete this user's Temporary Access Pass (privileged accounts need a higher admin role, or the app lacks UserAuthMethod-TAP.ReadWrite.All)."
 	}
+	return "Entra ID does not allow tapbot to do this."
 }
 
 // classify turns an SDK error into what tapbot shows: an *approvals.Error for anything a person
@@ -122,7 +146,18 @@ func forbiddenMessage(op operation) string {
 // the call's own context, whose deadline tells a timeout apart from other failures whatever the
 // layer that noticed it.
 func classify(ctx context.Context, op operation, subject string, err error) error {
+	// Checked first: a caller that stopped waiting for a free slot sent nothing, whether its
+	// context was cancelled or timed out, and should hear that tapbot is backed up.
+	var qErr *queueError
+	if errors.As(err, &qErr) {
+		return approvals.WrapError(approvals.Unavailable, err, msgBusy)
+	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		// The SDK waits out Retry-After inside the call; when the call's time runs out there,
+		// Graph did answer, with throttling.
+		if st := callStateFrom(ctx); st != nil && isThrottle(int(st.lastStatus.Load())) {
+			return approvals.WrapError(approvals.Unavailable, safe(err), msgThrottled)
+		}
 		return approvals.WrapError(approvals.Unavailable, safe(err), msgTimeout)
 	}
 	if errors.Is(err, context.Canceled) {
@@ -152,6 +187,9 @@ func classify(ctx context.Context, op operation, subject string, err error) erro
 	}
 	return fmt.Errorf("graph: unexpected failure: %w", err)
 }
+
+// isThrottle reports the statuses the SDK's retry handler retries after a delay.
+func isThrottle(status int) bool { return status == 429 || status == 503 || status == 504 }
 
 func classifyStatus(op operation, subject string, e *APIError) error {
 	switch status := e.StatusCode; {

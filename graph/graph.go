@@ -1,7 +1,12 @@
 // Package graph is tapbot's Microsoft Graph adapter: it implements approvals.Directory with
-// msgraph-sdk-go, so looking users up, reading the Temporary Access Pass policy and creating
-// passes go through Microsoft's own SDK (its retry handling, serialization and error types), and
-// turns Graph's failures into approvals.Error sentences that people in Slack can act on.
+// msgraph-sdk-go, so looking users up, reading the Temporary Access Pass policy and creating,
+// listing and deleting passes go through Microsoft's own SDK (its retry handling, serialization
+// and error types), and turns Graph's failures into approvals.Error sentences that people in
+// Slack can act on.
+//
+// Underneath the SDK's middleware the Client bounds how many requests are in flight, gives each
+// attempt its own deadline and reports each attempt to an optional metrics hook (Options), so
+// the SDK stays in charge of retries while tapbot stays responsive when Graph is slow.
 //
 // Nothing this package returns or formats holds a pass code, an access token or a client secret.
 package graph
@@ -29,10 +34,19 @@ import (
 // DefaultBaseURL is Microsoft Graph v1.0 in the global cloud.
 const DefaultBaseURL = "https://graph.microsoft.com/v1.0"
 
-// DefaultTimeout bounds one Directory call, SDK retries included, so a slow Graph cannot hold a
-// Slack interaction open indefinitely. It leaves room for the SDK's default three retries with
-// exponential back-off (3 s, 6 s, 12 s plus jitter).
-const DefaultTimeout = 30 * time.Second
+const (
+	// DefaultConcurrency is how many Graph requests a Client has on the wire at once
+	// (TAP_GRAPH_CONCURRENCY): enough for a busy approvals channel, few enough that a burst of
+	// approvals does not run tapbot into Graph's per-app throttling.
+	DefaultConcurrency = 8
+	// DefaultAttemptTimeout bounds each HTTP attempt (TAP_GRAPH_TIMEOUT). Graph answers these
+	// calls in well under a second; an attempt that takes 30 s is stuck, not slow.
+	DefaultAttemptTimeout = 30 * time.Second
+	// DefaultTimeout bounds one Directory call, SDK retries and Retry-After waits included, when
+	// AttemptTimeout is the default: twice the attempt timeout, so an approver hears of a hanging
+	// Graph within about a minute while a throttled call still gets its retries.
+	DefaultTimeout = 2 * DefaultAttemptTimeout
+)
 
 // Options configures New. The zero value talks to global Microsoft Graph.
 type Options struct {
@@ -42,17 +56,35 @@ type Options struct {
 	// Transport carries Graph requests underneath the SDK's middleware; nil means the SDK's
 	// default. Tests pass one that trusts graphfake's certificate.
 	Transport http.RoundTripper
-	// Timeout bounds each Directory call, retries included; default DefaultTimeout.
+	// Concurrency is how many Graph requests (not token requests) the Client has in flight at
+	// once; more wait, for as long as their context allows. Default DefaultConcurrency.
+	Concurrency int
+	// AttemptTimeout bounds each HTTP attempt, including each retry the SDK makes; default
+	// DefaultAttemptTimeout. An attempt that runs out is not retried: a create may have
+	// succeeded on Graph's side, and creating a second pass would silently replace the first.
+	AttemptTimeout time.Duration
+	// Timeout bounds each Directory call, retries, Retry-After waits and waiting for a free slot
+	// included; default twice AttemptTimeout.
 	Timeout time.Duration
+	// Observe, when set, is called once per HTTP attempt to Graph, after its answer arrives, with
+	// the operation ("find_user", "list_passes", "get_policy", "create_pass" or "delete_pass")
+	// and the HTTP status, or 0 when the attempt got no answer (connection failure, timeout,
+	// caller gone). A throttled call that succeeds on retry reports, say, create_pass 429 then
+	// create_pass 201. Requests that never left the queue and token requests are not reported.
+	// It is called concurrently on the request path, so it must be safe for concurrent use and
+	// quick (incrementing a Prometheus counter is). It keeps this package free of any metrics
+	// library.
+	Observe func(operation string, status int)
 }
 
 // Client implements approvals.Directory on Microsoft Graph. It is safe for concurrent use.
 type Client struct {
-	svc     *msgraphsdk.GraphServiceClient
-	cred    azcore.TokenCredential
-	scope   string
-	timeout time.Duration
-	now     func() time.Time
+	svc      *msgraphsdk.GraphServiceClient
+	cred     azcore.TokenCredential
+	scope    string
+	timeout  time.Duration
+	attempts *attemptTransport
+	now      func() time.Time
 }
 
 var _ approvals.Directory = (*Client)(nil)
@@ -79,9 +111,17 @@ func newClient(cred azcore.TokenCredential, opts Options, order func([]khttp.Mid
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 		return nil, fmt.Errorf("graph: base URL %q must use https (plain http only reaches loopback)", base)
 	}
+	concurrency := opts.Concurrency
+	if concurrency <= 0 {
+		concurrency = DefaultConcurrency
+	}
+	attemptTimeout := opts.AttemptTimeout
+	if attemptTimeout <= 0 {
+		attemptTimeout = DefaultAttemptTimeout
+	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
-		timeout = DefaultTimeout
+		timeout = 2 * attemptTimeout
 	}
 
 	// kiota only attaches a token to allowed hosts and silently sends nothing for others, so the
@@ -91,15 +131,23 @@ func newClient(cred azcore.TokenCredential, opts Options, order func([]khttp.Mid
 	if err != nil {
 		return nil, fmt.Errorf("graph: authentication provider: %w", err)
 	}
-	httpClient := newHTTPClient(opts.Transport, order)
-	httpClient.Timeout = timeout
+	parent := opts.Transport
+	if parent == nil {
+		parent = khttp.GetDefaultTransport()
+	}
+	attempts := newAttemptTransport(parent, concurrency, attemptTimeout, opts.Observe)
+	httpClient := newHTTPClient(attempts, order)
+	// Each call's context carries its deadline (callContext), and the attempts carry theirs.
+	// http.Client's own timeout (100 s in the SDK's default client) would only add a third
+	// deadline whose error replaces the cause with a string.
+	httpClient.Timeout = 0
 	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, httpClient)
 	if err != nil {
 		return nil, fmt.Errorf("graph: request adapter: %w", err)
 	}
 	adapter.SetBaseUrl(base)
 	return &Client{svc: msgraphsdk.NewGraphServiceClient(adapter), cred: cred, scope: scopeFor(u.Hostname()),
-		timeout: timeout, now: time.Now}, nil
+		timeout: timeout, attempts: attempts, now: time.Now}, nil
 }
 
 func msgraphcoreOptions() msgraphcore.GraphClientOptions { return msgraphsdk.GetDefaultClientOptions() }

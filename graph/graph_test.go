@@ -64,8 +64,15 @@ func setEnv(t *testing.T, vars map[string]string) {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, graphfake.Options{})
+}
+
+// newEnvWith is newEnv with fake options (latency, say); the clock and host names are the env's.
+func newEnvWith(t *testing.T, opts graphfake.Options) *env {
+	t.Helper()
 	clk := &clock{t: time.Now()}
-	fake, err := graphfake.New(graphfake.Options{Now: clk.Now, Hostnames: []string{contosoHost}})
+	opts.Now, opts.Hostnames = clk.Now, []string{contosoHost}
+	fake, err := graphfake.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +102,53 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) client(timeout time.Duration) *graph.Client {
 	e.t.Helper()
-	c, err := graph.New(e.cred, graph.Options{BaseURL: e.fake.GraphURL(), Transport: e.fake.Transport(), Timeout: timeout})
+	return e.clientWith(graph.Options{Timeout: timeout})
+}
+
+// clientWith builds a client on the fake with opts' tuning.
+func (e *env) clientWith(opts graph.Options) *graph.Client {
+	e.t.Helper()
+	opts.BaseURL, opts.Transport = e.fake.GraphURL(), e.fake.Transport()
+	c, err := graph.New(e.cred, opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return c
+}
+
+// observer records what Options.Observe reports, as "operation status".
+type observer struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (o *observer) observe(op string, status int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.got = append(o.got, fmt.Sprintf("%s %d", op, status))
+}
+
+// take returns what was observed since the last take.
+func (o *observer) take() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := o.got
+	o.got = nil
+	return out
+}
+
+// eventually waits for cond, failing the test if it does not hold before the deadline.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		<-tick.C
+	}
 }
 
 // note records err for the leak check and returns it.
@@ -436,7 +485,8 @@ func TestCreatePassRetriesThrottling(t *testing.T) {
 	ctx := context.Background()
 	const rounds = 20
 	for i := 0; i < rounds; i++ {
-		c := e.client(10 * time.Second)
+		obs := &observer{}
+		c := e.clientWith(graph.Options{Timeout: 10 * time.Second, Observe: obs.observe})
 		before, passes := e.fake.Calls(graphfake.OpCreatePass), len(e.fake.Passes(e.alice.ID))
 		e.fake.FailNext(graphfake.OpCreatePass, http.StatusTooManyRequests, 2, "0")
 		p, err := c.CreatePass(ctx, e.alice.ID, time.Hour, true)
@@ -452,6 +502,9 @@ func TestCreatePassRetriesThrottling(t *testing.T) {
 		}
 		if n := e.fake.Calls(graphfake.OpCreatePass) - before; n != 3 {
 			t.Fatalf("round %d: %d create calls, want 3 (two 429s, one 201)", i, n)
+		}
+		if got, want := strings.Join(obs.take(), ", "), "create_pass 429, create_pass 429, create_pass 201"; got != want {
+			t.Fatalf("round %d: observed %s, want %s", i, got, want)
 		}
 	}
 }
@@ -647,5 +700,393 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if n := len(e.fake.AllPasses()); n != workers*3 {
 		t.Errorf("%d passes, want %d", n, workers*3)
+	}
+}
+
+func TestListPasses(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(10 * time.Second)
+	ctx := context.Background()
+
+	if got, err := c.ListPasses(ctx, e.alice.ID); e.note(err) != nil || len(got) != 0 {
+		t.Fatalf("no pass yet: %+v, %v", got, err)
+	}
+	p := mustCreate(t, e, c, e.alice.ID, 90*time.Minute, true)
+	issued := e.fake.Passes(e.alice.ID)[0]
+	got, err := c.ListPasses(ctx, e.alice.ID)
+	if e.note(err) != nil {
+		t.Fatal(err)
+	}
+	want := approvals.PassInfo{ID: issued.ID, CreatedAt: issued.CreatedAt.Truncate(100 * time.Nanosecond),
+		StartsAt: issued.StartsAt.Truncate(100 * time.Nanosecond), Lifetime: 90 * time.Minute, Usable: true}
+	if len(got) != 1 || got[0].ID != want.ID || !got[0].CreatedAt.Equal(want.CreatedAt) || !got[0].StartsAt.Equal(want.StartsAt) ||
+		got[0].Lifetime != want.Lifetime || got[0].Usable != want.Usable {
+		t.Fatalf("ListPasses = %+v, want [%+v]", got, want)
+	}
+	if p.ID != issued.ID {
+		t.Errorf("CreatePass ID %q, fake issued %q", p.ID, issued.ID)
+	}
+	e.clock.Advance(91 * time.Minute)
+	if got, err := c.ListPasses(ctx, e.alice.ID); e.note(err) != nil || len(got) != 1 || got[0].Usable {
+		t.Errorf("after expiry: %+v, %v", got, err)
+	}
+
+	failures := []struct {
+		name    string
+		prepare func()
+		userID  string
+		want    approvals.Code
+		text    string
+	}{
+		{"no user given", func() {}, " ", approvals.Invalid, "No Entra ID user was given."},
+		{"unknown user", func() {}, "00000000-0000-0000-0000-000000000000", approvals.NotFound, "No Entra ID account found"},
+		{"forbidden", func() { e.fake.FailNext(graphfake.OpListPasses, http.StatusForbidden, 1, "") }, e.alice.ID,
+			approvals.Forbidden, "UserAuthMethod-TAP.ReadWrite.All"},
+	}
+	for _, tc := range failures {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.prepare()
+			_, err := c.ListPasses(ctx, tc.userID)
+			if ae := wantCode(t, e.note(err), tc.want); !strings.Contains(ae.Message, tc.text) {
+				t.Errorf("message %q does not contain %q", ae.Message, tc.text)
+			}
+		})
+	}
+}
+
+func TestDeletePass(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(10 * time.Second)
+	ctx := context.Background()
+	create := func(t *testing.T, uid string) string { return mustCreate(t, e, c, uid, time.Hour, false).ID }
+	cases := []struct {
+		name string
+		// prepare gets a fresh user and returns what to delete.
+		prepare   func(t *testing.T, uid string) (userID, passID string)
+		want      approvals.Code // "" means success
+		text      string
+		calls     int  // DELETE requests the call itself makes
+		liveAfter bool // whether the fresh user still has a pass afterwards
+	}{
+		{name: "live pass", calls: 1, prepare: func(t *testing.T, uid string) (string, string) { return uid, create(t, uid) }},
+		{name: "already deleted is not an error", calls: 1, prepare: func(t *testing.T, uid string) (string, string) {
+			id := create(t, uid)
+			if err := c.DeletePass(ctx, uid, id); e.note(err) != nil {
+				t.Fatal(err)
+			}
+			return uid, id
+		}},
+		{name: "replaced pass is gone", calls: 1, liveAfter: true, prepare: func(t *testing.T, uid string) (string, string) {
+			old := create(t, uid)
+			create(t, uid)
+			return uid, old
+		}},
+		{name: "unknown user", calls: 1, prepare: func(*testing.T, string) (string, string) {
+			return "00000000-0000-0000-0000-000000000000", "11111111-2222-3333-4444-555555555555"
+		}},
+		{name: "forbidden", want: approvals.Forbidden, calls: 1, liveAfter: true,
+			text: "Entra ID does not allow tapbot to delete this user's Temporary Access Pass (privileged accounts need a higher admin role, or the app lacks UserAuthMethod-TAP.ReadWrite.All).",
+			prepare: func(t *testing.T, uid string) (string, string) {
+				id := create(t, uid)
+				e.fake.FailNext(graphfake.OpDeletePass, http.StatusForbidden, 1, "")
+				return uid, id
+			}},
+		{name: "503 forever", want: approvals.Unavailable, calls: 4, liveAfter: true, // one attempt plus the SDK's three retries
+			text: "Microsoft Graph is throttling or unavailable; try again in a few minutes.",
+			prepare: func(t *testing.T, uid string) (string, string) {
+				id := create(t, uid)
+				e.fake.FailNext(graphfake.OpDeletePass, http.StatusServiceUnavailable, 1000, "0")
+				t.Cleanup(func() { e.fake.FailNext(graphfake.OpDeletePass, 0, 0, "") })
+				return uid, id
+			}},
+		{name: "no pass given", want: approvals.Invalid, text: "No Temporary Access Pass was given.", liveAfter: true,
+			prepare: func(t *testing.T, uid string) (string, string) { create(t, uid); return uid, "  " }},
+		{name: "no user given", want: approvals.Invalid, text: "No Entra ID user was given.",
+			prepare: func(*testing.T, string) (string, string) { return "", "x" }},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u := e.fake.AddUser(graphfake.User{UPN: fmt.Sprintf("delete%d@contoso.com", i), DisplayName: tc.name})
+			userID, passID := tc.prepare(t, u.ID)
+			before := e.fake.Calls(graphfake.OpDeletePass)
+			err := e.note(c.DeletePass(ctx, userID, passID))
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("DeletePass: %v", err)
+				}
+			} else if ae := wantCode(t, err, tc.want); ae.Message != tc.text {
+				t.Errorf("message %q, want %q", ae.Message, tc.text)
+			}
+			if n := e.fake.Calls(graphfake.OpDeletePass) - before; n != tc.calls {
+				t.Errorf("%d DELETE calls, want %d", n, tc.calls)
+			}
+			if live, err := c.HasActivePass(ctx, u.ID); e.note(err) != nil || live != tc.liveAfter {
+				t.Errorf("HasActivePass after = %v (%v), want %v", live, err, tc.liveAfter)
+			}
+		})
+	}
+}
+
+// TestPassLifecycle: the ID CreatePass returns is the one ListPasses shows and DeletePass removes,
+// which is what cleanup after an interrupted approval relies on.
+func TestPassLifecycle(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(10 * time.Second)
+	ctx := context.Background()
+	p := mustCreate(t, e, c, e.alice.ID, time.Hour, true)
+	if p.ID == "" {
+		t.Fatal("CreatePass returned no ID")
+	}
+	listed, err := c.ListPasses(ctx, e.alice.ID)
+	if e.note(err) != nil || len(listed) != 1 || listed[0].ID != p.ID || !listed[0].StartsAt.Equal(p.StartsAt) || listed[0].Lifetime != p.Lifetime {
+		t.Fatalf("ListPasses = %+v, %v; created %s", listed, err, p.ID)
+	}
+	if err := c.DeletePass(ctx, e.alice.ID, p.ID); e.note(err) != nil {
+		t.Fatal(err)
+	}
+	if listed, err := c.ListPasses(ctx, e.alice.ID); e.note(err) != nil || len(listed) != 0 {
+		t.Fatalf("after delete: %+v, %v", listed, err)
+	}
+	if issued := e.fake.Passes(e.alice.ID); len(issued) != 1 || !issued[0].Deleted || issued[0].ID != p.ID {
+		t.Errorf("fake: %+v", issued)
+	}
+	if e.fake.SignIn(e.alice.ID, p.Code) {
+		t.Error("the deleted pass still signs in")
+	}
+}
+
+// TestConcurrencyLimit: a burst of approvals never puts more than Options.Concurrency requests
+// in front of Graph at once, and every one of them still goes through.
+func TestConcurrencyLimit(t *testing.T) {
+	e := newEnvWith(t, graphfake.Options{Latency: 50 * time.Millisecond})
+	const limit, callers = 8, 40
+	obs := &observer{}
+	c := e.clientWith(graph.Options{Concurrency: limit, Timeout: 30 * time.Second, Observe: obs.observe})
+	ctx := context.Background()
+	if _, err := c.PassPolicy(ctx); e.note(err) != nil { // the token, so only Graph is measured
+		t.Fatal(err)
+	}
+	obs.take()
+	users := make([]graphfake.User, callers)
+	for i := range users {
+		users[i] = e.fake.AddUser(graphfake.User{UPN: fmt.Sprintf("burst%d@contoso.com", i), DisplayName: "Burst"})
+	}
+	errs := make([]error, callers)
+	passes := make([]approvals.Pass, callers)
+	var wg sync.WaitGroup
+	for i := range users {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			passes[i], errs[i] = c.CreatePass(ctx, users[i].ID, time.Hour, true)
+		}(i)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if e.note(err) != nil {
+			t.Errorf("caller %d: %v", i, err)
+		} else if issued := e.fake.Passes(users[i].ID); len(issued) != 1 || issued[0].ID != passes[i].ID {
+			t.Errorf("caller %d: fake has %+v for pass %s", i, len(issued), passes[i].ID)
+		}
+	}
+	peak := e.fake.MaxInFlight("")
+	t.Logf("peak in flight at the fake: %d", peak)
+	if peak > limit || e.fake.MaxInFlight(graphfake.OpCreatePass) > limit {
+		t.Errorf("Graph saw %d requests at once, limit %d", peak, limit)
+	}
+	if peak < 2 {
+		t.Errorf("the calls never overlapped (peak %d), so the limit was not exercised", peak)
+	}
+	if got := obs.take(); len(got) != callers || strings.Count(strings.Join(got, ","), "create_pass 201") != callers {
+		t.Errorf("observed %v, want %d × create_pass 201", got, callers)
+	}
+}
+
+// TestAttemptTimeout: a Graph that hangs is given up on after AttemptTimeout, well inside the
+// call's Timeout, and the hung attempt is not retried (a create may have gone through).
+func TestAttemptTimeout(t *testing.T) {
+	e := newEnv(t)
+	const attempt, timeout = 200 * time.Millisecond, time.Second
+	obs := &observer{}
+	c := e.clientWith(graph.Options{AttemptTimeout: attempt, Timeout: timeout, Observe: obs.observe})
+	ctx := context.Background()
+	existing := mustCreate(t, e, c, e.bob.ID, time.Hour, false) // also gets the token
+	cases := []struct {
+		name, op, observed string
+		call               func() error
+	}{
+		{"create", graphfake.OpCreatePass, "create_pass 0", func() error { _, err := c.CreatePass(ctx, e.alice.ID, time.Hour, false); return err }},
+		{"list", graphfake.OpListPasses, "list_passes 0", func() error { _, err := c.ListPasses(ctx, e.bob.ID); return err }},
+		{"delete", graphfake.OpDeletePass, "delete_pass 0", func() error { return c.DeletePass(ctx, e.bob.ID, existing.ID) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e.fake.Hang(tc.op, time.Minute)
+			t.Cleanup(func() { e.fake.Hang(tc.op, 0) })
+			obs.take()
+			before := e.fake.Calls(tc.op)
+			start := time.Now()
+			err := tc.call()
+			elapsed := time.Since(start)
+			ae := wantCode(t, e.note(err), approvals.Unavailable)
+			if ae.Message != "Microsoft Graph did not answer in time; try again in a few minutes." {
+				t.Errorf("message %q", ae.Message)
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("error does not wrap context.DeadlineExceeded: %v", err)
+			}
+			if elapsed < attempt || elapsed >= timeout {
+				t.Errorf("took %s; want between the attempt timeout %s and the call timeout %s", elapsed, attempt, timeout)
+			}
+			if n := e.fake.Calls(tc.op) - before; n != 1 {
+				t.Errorf("%d attempts, want 1", n)
+			}
+			if got := strings.Join(obs.take(), ", "); got != tc.observed {
+				t.Errorf("observed %q, want %q", got, tc.observed)
+			}
+		})
+	}
+	if n := len(e.fake.Passes(e.alice.ID)); n != 0 {
+		t.Errorf("%d passes created by the hung create", n)
+	}
+}
+
+// TestTimeoutDefaultsToTwiceAttempt: with only AttemptTimeout set, the whole call (here spent
+// waiting out a long Retry-After) ends at twice that, and the person hears it was throttling.
+func TestTimeoutDefaultsToTwiceAttempt(t *testing.T) {
+	e := newEnv(t)
+	const attempt = 200 * time.Millisecond
+	c := e.clientWith(graph.Options{AttemptTimeout: attempt})
+	ctx := context.Background()
+	if _, err := c.PassPolicy(ctx); e.note(err) != nil {
+		t.Fatal(err)
+	}
+	e.fake.FailNext(graphfake.OpGetPolicy, http.StatusTooManyRequests, 100, "10")
+	t.Cleanup(func() { e.fake.FailNext(graphfake.OpGetPolicy, 0, 0, "") })
+	before := e.fake.Calls(graphfake.OpGetPolicy)
+	start := time.Now()
+	_, err := c.PassPolicy(ctx)
+	elapsed := time.Since(start)
+	ae := wantCode(t, e.note(err), approvals.Unavailable)
+	if ae.Message != "Microsoft Graph is throttling or unavailable; try again in a few minutes." {
+		t.Errorf("message %q", ae.Message)
+	}
+	if elapsed < 2*attempt || elapsed > 5*time.Second {
+		t.Errorf("took %s; want about %s", elapsed, 2*attempt)
+	}
+	if n := e.fake.Calls(graphfake.OpGetPolicy) - before; n != 1 {
+		t.Errorf("%d attempts, want 1 (the retry waits 10 s)", n)
+	}
+}
+
+// TestObserve: one report per HTTP attempt, with stable operation names.
+func TestObserve(t *testing.T) {
+	e := newEnv(t)
+	obs := &observer{}
+	c := e.clientWith(graph.Options{Timeout: 10 * time.Second, Observe: obs.observe})
+	ctx := context.Background()
+	var passID string
+	cases := []struct {
+		name       string
+		prepare    func(t *testing.T)
+		call       func() error
+		want       []string
+		minElapsed time.Duration
+	}{
+		{name: "find by UPN", call: func() error { _, err := c.FindUser(ctx, "alice@contoso.com"); return err },
+			want: []string{"find_user 200"}},
+		{name: "find by mail falls back to a query", call: func() error { _, err := c.FindUser(ctx, "bob@contoso.com"); return err },
+			want: []string{"find_user 404", "find_user 200"}},
+		{name: "policy", call: func() error { _, err := c.PassPolicy(ctx); return err }, want: []string{"get_policy 200"}},
+		{name: "policy forbidden", prepare: func(*testing.T) { e.fake.FailNext(graphfake.OpGetPolicy, http.StatusForbidden, 1, "") },
+			call: func() error { _, err := c.PassPolicy(ctx); return err }, want: []string{"get_policy 403"}},
+		{name: "create after Retry-After", prepare: func(*testing.T) { e.fake.FailNext(graphfake.OpCreatePass, http.StatusTooManyRequests, 1, "1") },
+			call: func() error {
+				p, err := c.CreatePass(ctx, e.alice.ID, time.Hour, false)
+				passID = p.ID
+				return err
+			},
+			want: []string{"create_pass 429", "create_pass 201"}, minElapsed: time.Second},
+		{name: "list", call: func() error { _, err := c.ListPasses(ctx, e.alice.ID); return err }, want: []string{"list_passes 200"}},
+		{name: "has active pass", call: func() error { _, err := c.HasActivePass(ctx, e.alice.ID); return err }, want: []string{"list_passes 200"}},
+		{name: "delete", call: func() error { return c.DeletePass(ctx, e.alice.ID, passID) }, want: []string{"delete_pass 204"}},
+		{name: "delete again", call: func() error { return c.DeletePass(ctx, e.alice.ID, passID) }, want: []string{"delete_pass 404"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.prepare != nil {
+				tc.prepare(t)
+			}
+			obs.take()
+			start := time.Now()
+			err := e.note(tc.call())
+			if elapsed := time.Since(start); elapsed < tc.minElapsed {
+				t.Errorf("took %s; Retry-After asked for %s", elapsed, tc.minElapsed)
+			}
+			if wantErr := strings.Contains(tc.name, "forbidden"); (err != nil) != wantErr {
+				t.Errorf("err = %v", err)
+			}
+			if got, want := strings.Join(obs.take(), ", "), strings.Join(tc.want, ", "); got != want {
+				t.Errorf("observed %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestQueuedCallerGivesUp: a caller waiting for a free slot leaves as soon as its context ends,
+// with a sentence for the user, and never reaches Graph.
+func TestQueuedCallerGivesUp(t *testing.T) {
+	e := newEnv(t)
+	obs := &observer{}
+	c := e.clientWith(graph.Options{Concurrency: 1, Timeout: 30 * time.Second, Observe: obs.observe})
+	if _, err := c.PassPolicy(context.Background()); e.note(err) != nil {
+		t.Fatal(err)
+	}
+	e.fake.Hang(graphfake.OpGetPolicy, time.Minute)
+	t.Cleanup(func() { e.fake.Hang(graphfake.OpGetPolicy, 0) })
+
+	holderCtx, stopHolder := context.WithCancel(context.Background())
+	defer stopHolder()
+	holderDone := make(chan error, 1)
+	before := e.fake.Calls(graphfake.OpGetPolicy)
+	go func() { _, err := c.PassPolicy(holderCtx); holderDone <- err }()
+	eventually(t, 10*time.Second, "the first call to hold the only slot", func() bool { return e.fake.Calls(graphfake.OpGetPolicy) == before+1 })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := c.FindUser(ctx, "alice@contoso.com"); done <- err }()
+	eventually(t, 10*time.Second, "the second call to queue", func() bool { return c.Queued() == 1 })
+	cancel()
+	select {
+	case err := <-done:
+		ae := wantCode(t, e.note(err), approvals.Unavailable)
+		if ae.Message != "tapbot is still waiting for Microsoft Graph to answer its other requests; try again in a few minutes." {
+			t.Errorf("message %q", ae.Message)
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("error does not wrap context.Canceled: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the queued caller did not return within 2s of its context ending")
+	}
+	if n := e.fake.Calls(graphfake.OpGetUser); n != 0 {
+		t.Errorf("the queued call reached Graph %d times", n)
+	}
+	if q := c.Queued(); q != 0 {
+		t.Errorf("%d callers still queued", q)
+	}
+
+	stopHolder()
+	select {
+	case err := <-holderDone:
+		if e.note(err) == nil || approvals.ErrorCode(err) != "" {
+			t.Errorf("a call its own caller cancelled: %v (want a plain error: nobody is waiting to read it)", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the hanging call did not end when its caller gave up")
+	}
+	if got := strings.Join(obs.take(), ", "); got != "get_policy 200, get_policy 0" {
+		t.Errorf("observed %q", got)
 	}
 }

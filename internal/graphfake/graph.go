@@ -24,35 +24,41 @@ const (
 )
 
 // graphRoute names the operation of a Graph request, or "" when the fake does not implement it.
-func graphRoute(method string, segs []string) (op, userKey string) {
+// userKey is the user segment and itemID the authentication method's ID, when the path has them.
+func graphRoute(method string, segs []string) (op, userKey, itemID string) {
 	eq := strings.EqualFold
+	isTAP := len(segs) >= 4 && eq(segs[0], "users") && eq(segs[2], "authentication") && eq(segs[3], "temporaryAccessPassMethods")
 	switch {
 	case len(segs) == 1 && eq(segs[0], "users") && method == http.MethodGet:
-		return OpFindUsers, ""
+		return OpFindUsers, "", ""
 	case len(segs) == 2 && eq(segs[0], "users") && method == http.MethodGet:
-		return OpGetUser, segs[1]
-	case len(segs) == 4 && eq(segs[0], "users") && eq(segs[2], "authentication") && eq(segs[3], "temporaryAccessPassMethods"):
+		return OpGetUser, segs[1], ""
+	case isTAP && len(segs) == 4:
 		switch method {
 		case http.MethodGet:
-			return OpListPasses, segs[1]
+			return OpListPasses, segs[1], ""
 		case http.MethodPost:
-			return OpCreatePass, segs[1]
+			return OpCreatePass, segs[1], ""
 		}
+	case isTAP && len(segs) == 5 && method == http.MethodDelete:
+		return OpDeletePass, segs[1], segs[4]
 	case len(segs) == 4 && eq(segs[0], "policies") && eq(segs[1], "authenticationMethodsPolicy") &&
 		eq(segs[2], "authenticationMethodConfigurations") && eq(segs[3], "TemporaryAccessPass") && method == http.MethodGet:
-		return OpGetPolicy, ""
+		return OpGetPolicy, "", ""
 	}
-	return "", ""
+	return "", "", ""
 }
 
 func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []string) {
-	op, userKey := graphRoute(r.Method, segs)
+	op, userKey, itemID := graphRoute(r.Method, segs)
 	if op == "" {
 		s.violation("unexpected Graph request %s %s", r.Method, r.URL.Path)
 		s.writeGraphError(w, r, http.StatusBadRequest, "BadRequest",
 			fmt.Sprintf("Resource not found for the segment '%s'.", lastSegment(segs)), "")
 		return
 	}
+	s.enter(op)
+	defer s.leave(op)
 	if !s.validToken(r) {
 		s.mu.Lock()
 		s.calls[op]++
@@ -86,6 +92,8 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 		s.listPasses(w, r, userKey)
 	case OpCreatePass:
 		s.createPass(w, r, userKey, body)
+	case OpDeletePass:
+		s.deletePass(w, r, userKey, itemID)
 	case OpGetPolicy:
 		s.getPolicy(w, r)
 	}
@@ -310,9 +318,9 @@ func (s *Server) listPasses(w http.ResponseWriter, r *http.Request, key string) 
 		return
 	}
 	value := []tapJSON{}
-	if ps := s.passes[strings.ToLower(u.ID)]; len(ps) > 0 {
+	if p := s.livePassLocked(u.ID); p != nil {
 		// The code is only ever returned by the create call; reads show null.
-		value = append(value, s.tapJSONLocked(ps[len(ps)-1], false))
+		value = append(value, s.tapJSONLocked(p, false))
 	}
 	s.mu.Unlock()
 	s.writeGraphJSON(w, r, http.StatusOK, map[string]any{
@@ -420,6 +428,42 @@ func (s *Server) createPass(w http.ResponseWriter, r *http.Request, key string, 
 	}{fmt.Sprintf("%s#users('%s')/authentication/temporaryAccessPassMethods/$entity", metadataURL, url.PathEscape(u.ID)), j})
 }
 
+// livePassLocked is the user's one pass that Graph still lists: the newest, unless it was deleted.
+func (s *Server) livePassLocked(userID string) *IssuedPass {
+	ps := s.passes[strings.ToLower(userID)]
+	if len(ps) == 0 || ps[len(ps)-1].Deleted {
+		return nil
+	}
+	return ps[len(ps)-1]
+}
+
+// deletePass removes the user's live pass when passID names it. Anything else (an unknown user, a
+// replaced or already deleted pass, an ID that never existed) is a 404, as in Entra ID, where
+// replaced and deleted methods no longer exist.
+func (s *Server) deletePass(w http.ResponseWriter, r *http.Request, key, passID string) {
+	s.mu.Lock()
+	u, ok := s.findUserLocked(key)
+	if !ok {
+		s.mu.Unlock()
+		s.userNotFound(w, r, key)
+		return
+	}
+	p := s.livePassLocked(u.ID)
+	if p == nil || !strings.EqualFold(p.ID, passID) {
+		s.mu.Unlock()
+		s.writeGraphError(w, r, http.StatusNotFound, "itemNotFound",
+			fmt.Sprintf("The temporary access pass authentication method '%s' was not found for the user.", passID), "")
+		return
+	}
+	p.Deleted = true
+	s.mu.Unlock()
+	if id := r.Header.Get("client-request-id"); id != "" {
+		w.Header().Set("client-request-id", id)
+	}
+	w.Header().Set("request-id", newGUID())
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	p := s.policy
@@ -456,7 +500,7 @@ func failureText(op string, status int) (string, string) {
 	case http.StatusUnauthorized:
 		return "InvalidAuthenticationToken", "Access token validation failure. Invalid audience."
 	case http.StatusForbidden:
-		if op == OpCreatePass || op == OpListPasses || op == OpGetPolicy {
+		if op == OpCreatePass || op == OpListPasses || op == OpDeletePass || op == OpGetPolicy {
 			return "accessDenied", "Request Authorization failed"
 		}
 		return "Authorization_RequestDenied", "Insufficient privileges to complete the operation."

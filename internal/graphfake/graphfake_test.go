@@ -337,3 +337,179 @@ func TestTransportOnlyReachesTheFake(t *testing.T) {
 		t.Errorf("violations %v", v)
 	}
 }
+
+// eventually waits for cond, failing the test if it does not hold before the deadline.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		<-tick.C
+	}
+}
+
+func TestListAndDeletePass(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token()
+	u := h.s.AddUser(graphfake.User{UPN: "alice@contoso.com"})
+	path := "/users/" + u.ID + "/authentication/temporaryAccessPassMethods"
+	jsonHdr := map[string]string{"Content-Type": "application/json"}
+	code, _, created := h.graph(http.MethodPost, path, tok, []byte(`{"lifetimeInMinutes":90,"isUsableOnce":true}`), jsonHdr)
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, created)
+	}
+	id, _ := created["id"].(string)
+
+	// The list carries what Entra ID returns for a pass, with the code null.
+	code, _, list := h.graph(http.MethodGet, path, tok, nil, nil)
+	vals, _ := list["value"].([]any)
+	if code != 200 || len(vals) != 1 {
+		t.Fatalf("list: %d %v", code, list)
+	}
+	m := vals[0].(map[string]any)
+	start := h.clock.Now().UTC().Format("2006-01-02T15:04:05.0000000Z")
+	want := map[string]any{"id": id, "createdDateTime": start, "startDateTime": start, "lifetimeInMinutes": float64(90),
+		"isUsable": true, "isUsableOnce": true}
+	for k, v := range want {
+		if m[k] != v {
+			t.Errorf("list %s = %v, want %v", k, m[k], v)
+		}
+	}
+	if c, ok := m["temporaryAccessPass"]; !ok || c != nil {
+		t.Errorf("list temporaryAccessPass = %v (present %v), want null", c, ok)
+	}
+
+	cases := []struct {
+		name   string
+		path   string
+		status int
+	}{
+		{"live pass", path + "/" + id, 204},
+		{"already deleted", path + "/" + id, 404},
+		{"never existed", path + "/" + "00000000-0000-0000-0000-000000000000", 404},
+		{"unknown user", "/users/11111111-2222-3333-4444-555555555555/authentication/temporaryAccessPassMethods/" + id, 404},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, body := h.graph(http.MethodDelete, tc.path, tok, nil, nil)
+			if code != tc.status {
+				t.Fatalf("%d %v, want %d", code, body, tc.status)
+			}
+			if code == 404 && errorCode(body) == "" {
+				t.Errorf("404 without an OData error: %v", body)
+			}
+		})
+	}
+	ps := h.s.Passes(u.ID)
+	if len(ps) != 1 || !ps[0].Deleted || ps[0].Replaced {
+		t.Errorf("after delete: %+v", ps)
+	}
+	if h.s.SignIn(u.ID, ps[0].Code) {
+		t.Error("a deleted pass still signs in")
+	}
+	if _, _, list := h.graph(http.MethodGet, path, tok, nil, nil); len(list["value"].([]any)) != 0 {
+		t.Errorf("a deleted pass is still listed: %v", list)
+	}
+	if n := h.s.Calls(graphfake.OpDeletePass); n != len(cases) {
+		t.Errorf("Calls(OpDeletePass) = %d, want %d", n, len(cases))
+	}
+
+	// A replaced pass is gone too; only the new one can be deleted.
+	_, _, first := h.graph(http.MethodPost, path, tok, []byte(`{}`), jsonHdr)
+	_, _, second := h.graph(http.MethodPost, path, tok, []byte(`{}`), jsonHdr)
+	if code, _, _ := h.graph(http.MethodDelete, path+"/"+first["id"].(string), tok, nil, nil); code != 404 {
+		t.Errorf("delete of a replaced pass: %d", code)
+	}
+	if code, _, _ := h.graph(http.MethodDelete, path+"/"+second["id"].(string), tok, nil, nil); code != 204 {
+		t.Errorf("delete of the live pass: %d", code)
+	}
+	if v := h.s.Violations(); len(v) > 0 {
+		t.Errorf("violations %v", v)
+	}
+}
+
+func TestFailNextAndHangDelete(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token()
+	u := h.s.AddUser(graphfake.User{UPN: "alice@contoso.com"})
+	path := "/users/" + u.ID + "/authentication/temporaryAccessPassMethods"
+	_, _, created := h.graph(http.MethodPost, path, tok, []byte(`{}`), map[string]string{"Content-Type": "application/json"})
+	item := path + "/" + created["id"].(string)
+
+	h.s.FailNext(graphfake.OpDeletePass, 429, 1, "3")
+	h.s.FailNext(graphfake.OpDeletePass, 403, 1, "")
+	for i, want := range []int{429, 403, 204} {
+		code, hdr, body := h.graph(http.MethodDelete, item, tok, nil, nil)
+		if code != want {
+			t.Fatalf("call %d: %d, want %d (%v)", i, code, want, body)
+		}
+		if want == 429 && hdr.Get("Retry-After") != "3" {
+			t.Errorf("Retry-After %q", hdr.Get("Retry-After"))
+		}
+		if want == 403 && errorCode(body) != "accessDenied" {
+			t.Errorf("403 body %v", body)
+		}
+	}
+
+	h.s.Hang(graphfake.OpDeletePass, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, h.s.GraphURL()+item, nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if resp, err := h.http.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("a hanging delete answered")
+	}
+}
+
+// TestMaxInFlight holds requests open with Hang, so the peak is known exactly rather than hoped
+// for from timing.
+func TestMaxInFlight(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token()
+	path := "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass"
+	if code, _, _ := h.graph(http.MethodGet, path, tok, nil, nil); code != 200 {
+		t.Fatal(code)
+	}
+	if got := h.s.MaxInFlight(graphfake.OpGetPolicy); got != 1 {
+		t.Errorf("after one call: %d", got)
+	}
+
+	h.s.Hang(graphfake.OpGetPolicy, time.Minute)
+	const n = 5
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.s.GraphURL()+path, nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			if resp, err := h.http.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	eventually(t, 10*time.Second, "all requests to reach the fake", func() bool { return h.s.Calls(graphfake.OpGetPolicy) == n+1 })
+	for _, op := range []string{graphfake.OpGetPolicy, ""} {
+		if got := h.s.MaxInFlight(op); got != n {
+			t.Errorf("MaxInFlight(%q) = %d, want %d", op, got, n)
+		}
+	}
+	if got := h.s.MaxInFlight(graphfake.OpCreatePass); got != 0 {
+		t.Errorf("MaxInFlight(createPass) = %d with no create", got)
+	}
+	cancel()
+	wg.Wait()
+	h.s.Hang(graphfake.OpGetPolicy, 0)
+	if code, _, _ := h.graph(http.MethodGet, path, tok, nil, nil); code != 200 {
+		t.Fatal(code)
+	}
+	if got := h.s.MaxInFlight(graphfake.OpGetPolicy); got != n {
+		t.Errorf("the peak should stay %d, got %d", n, got)
+	}
+}

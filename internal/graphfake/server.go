@@ -25,8 +25,8 @@ import (
 	"time"
 )
 
-// Operation names accepted by FailNext, Hang and Calls. They name what a request does rather than
-// its URL so tests read like the Graph documentation.
+// Operation names accepted by FailNext, Hang, Calls and MaxInFlight. They name what a request
+// does rather than its URL so tests read like the Graph documentation.
 const (
 	OpDiscovery  = "discovery"  // GET /{tenant}/v2.0/.well-known/openid-configuration
 	OpToken      = "token"      // POST /{tenant}/oauth2/v2.0/token
@@ -34,6 +34,7 @@ const (
 	OpFindUsers  = "findUsers"  // GET /v1.0/users?$filter=...
 	OpListPasses = "listPasses" // GET /v1.0/users/{id}/authentication/temporaryAccessPassMethods
 	OpCreatePass = "createPass" // POST /v1.0/users/{id}/authentication/temporaryAccessPassMethods
+	OpDeletePass = "deletePass" // DELETE /v1.0/users/{id}/authentication/temporaryAccessPassMethods/{passID}
 	OpGetPolicy  = "getPolicy"  // GET /v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass
 )
 
@@ -94,6 +95,9 @@ type IssuedPass struct {
 	// Replaced is set when a later pass for the same user replaced this one, as Entra ID keeps
 	// only one Temporary Access Pass per user.
 	Replaced bool
+	// Deleted is set when a client deleted the pass (OpDeletePass); Graph no longer lists it and
+	// it no longer signs anyone in.
+	Deleted bool
 }
 
 type failure struct {
@@ -105,6 +109,7 @@ type failure struct {
 // Server is a running fake Entra ID + Microsoft Graph endpoint on 127.0.0.1.
 type Server struct {
 	opts         Options
+	caPEM        []byte
 	listener     net.Listener
 	addr         string // 127.0.0.1:PORT
 	port         string
@@ -126,11 +131,15 @@ type Server struct {
 	failures   map[string][]*failure
 	hangs      map[string]time.Duration
 	violations []string
+	// inFlight and maxInFlight count Graph requests being served, by operation and, under "",
+	// across all Graph operations, so tests can prove a client's concurrency limit holds.
+	inFlight    map[string]int
+	maxInFlight map[string]int
 }
 
 // New starts a fake on a random loopback port with DefaultPolicy and no users.
 func New(opts Options) (*Server, error) {
-	pool, cert, err := newCertificates(opts.Hostnames)
+	pool, caPEM, cert, err := newCertificates(opts.Hostnames)
 	if err != nil {
 		return nil, fmt.Errorf("graphfake: make certificates: %w", err)
 	}
@@ -141,6 +150,7 @@ func New(opts Options) (*Server, error) {
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	s := &Server{
 		opts:         opts,
+		caPEM:        caPEM,
 		listener:     l,
 		addr:         l.Addr().String(),
 		port:         port,
@@ -156,6 +166,8 @@ func New(opts Options) (*Server, error) {
 		calls:        make(map[string]int),
 		failures:     make(map[string][]*failure),
 		hangs:        make(map[string]time.Duration),
+		inFlight:     make(map[string]int),
+		maxInFlight:  make(map[string]int),
 	}
 	s.srv = &http.Server{
 		Handler:           s,
@@ -188,6 +200,10 @@ func (s *Server) Close() {
 		s.transport.CloseIdleConnections()
 	})
 }
+
+// CACertPEM is the fake's CA certificate in PEM, for a separate process that must trust the fake
+// (end-to-end tests that kill a replica run it as its own process).
+func (s *Server) CACertPEM() []byte { return s.caPEM }
 
 // AuthorityHost is the value for AZURE_AUTHORITY_HOST.
 func (s *Server) AuthorityHost() string { return "https://" + s.addr + "/" }
@@ -256,9 +272,9 @@ func (s *Server) Hang(op string, d time.Duration) {
 	s.hangs[op] = d
 }
 
-// Passes returns every pass created for the user (by object ID), oldest first. Only the last is
+// Passes returns every pass created for the user (by object ID), oldest first. At most the last is
 // live: like Entra ID, creating a pass replaces the previous one, which is then marked Replaced
-// and no longer listed by Graph.
+// and no longer listed by Graph; a deleted pass is marked Deleted and no longer listed either.
 func (s *Server) Passes(userID string) []IssuedPass {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -288,11 +304,10 @@ func (s *Server) AllPasses() []IssuedPass {
 func (s *Server) SignIn(userID, code string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ps := s.passes[strings.ToLower(userID)]
-	if len(ps) == 0 {
+	p := s.livePassLocked(userID)
+	if p == nil {
 		return false
 	}
-	p := ps[len(ps)-1]
 	if usable, _ := s.usabilityLocked(p); !usable || p.Code != code {
 		return false
 	}
@@ -307,6 +322,34 @@ func (s *Server) Calls(op string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.calls[op]
+}
+
+// MaxInFlight is the largest number of op's requests the fake was serving at the same moment
+// since it started; op "" counts all Graph operations together (token requests never count).
+// A request is in flight from its arrival until its answer is written, latency and hangs included,
+// so a client's concurrency limit shows here exactly as Graph would feel it.
+func (s *Server) MaxInFlight(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlight[op]
+}
+
+func (s *Server) enter(op string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range []string{op, ""} {
+		s.inFlight[k]++
+		if s.inFlight[k] > s.maxInFlight[k] {
+			s.maxInFlight[k] = s.inFlight[k]
+		}
+	}
+}
+
+func (s *Server) leave(op string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight[op]--
+	s.inFlight[""]--
 }
 
 // Violations lists protocol mistakes clients made (missing bearer token, mislabelled gzip body,

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
@@ -17,10 +18,10 @@ import (
 // addresses, localhost and the extra host names. MSAL and azidentity refuse any authority that is
 // not HTTPS, so the fake needs a real TLS identity; generating it at start keeps keys out of the
 // repository.
-func newCertificates(hostnames []string) (*x509.CertPool, tls.Certificate, error) {
+func newCertificates(hostnames []string) (*x509.CertPool, []byte, tls.Certificate, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, tls.Certificate{}, err
+		return nil, nil, tls.Certificate{}, err
 	}
 	now := time.Now()
 	caTemplate := &x509.Certificate{
@@ -35,16 +36,16 @@ func newCertificates(hostnames []string) (*x509.CertPool, tls.Certificate, error
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
 	if err != nil {
-		return nil, tls.Certificate{}, err
+		return nil, nil, tls.Certificate{}, err
 	}
 	caCert, err := x509.ParseCertificate(caDER)
 	if err != nil {
-		return nil, tls.Certificate{}, err
+		return nil, nil, tls.Certificate{}, err
 	}
 
 	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, tls.Certificate{}, err
+		return nil, nil, tls.Certificate{}, err
 	}
 	leafTemplate := &x509.Certificate{
 		SerialNumber: big.NewInt(2),
@@ -58,9 +59,10 @@ func newCertificates(hostnames []string) (*x509.CertPool, tls.Certificate, error
 	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leafTemplate, caCert, &leafKey.PublicKey, caKey)
 	if err != nil {
-		return nil, tls.Certificate{}, fmt.Errorf("sign server certificate: %w", err)
+		return nil, nil, tls.Certificate{}, fmt.Errorf("sign server certificate: %w", err)
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(caCert)
-	return pool, tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: leafKey}, nil
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	return pool, caPEM, tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: leafKey}, nil
 }
