@@ -19,6 +19,21 @@ type Directory interface {
 	PassPolicy(ctx context.Context) (PassPolicy, error)
 	// CreatePass creates a Temporary Access Pass for the user.
 	CreatePass(ctx context.Context, userID string, lifetime time.Duration, usableOnce bool) (Pass, error)
+	// ListPasses returns the user's Temporary Access Pass methods, without their codes, so a pass
+	// created by an interrupted approval can be found and deleted.
+	ListPasses(ctx context.Context, userID string) ([]PassInfo, error)
+	// DeletePass deletes one Temporary Access Pass method; a pass that is already gone is not an
+	// error.
+	DeletePass(ctx context.Context, userID, passID string) error
+}
+
+// PassInfo describes an existing pass without its code.
+type PassInfo struct {
+	ID        string
+	CreatedAt time.Time
+	StartsAt  time.Time
+	Lifetime  time.Duration
+	Usable    bool
 }
 
 // DirectoryUser is a person in the directory.
@@ -41,6 +56,7 @@ type PassPolicy struct {
 // Pass is a created Temporary Access Pass. Code is the secret: it must never be logged, stored in
 // plaintext or put in an error.
 type Pass struct {
+	ID         string // the authentication method's ID in the directory
 	Code       string
 	StartsAt   time.Time
 	Lifetime   time.Duration

@@ -14,6 +14,7 @@ type MemoryStore struct {
 	now      func() time.Time
 	requests map[string]memRecord
 	secrets  map[string]memSecret
+	keys     map[string]time.Time // Claim/Touch keys and when they expire
 }
 
 type memRecord struct {
@@ -31,7 +32,7 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryStore{now: now, requests: map[string]memRecord{}, secrets: map[string]memSecret{}}
+	return &MemoryStore{now: now, requests: map[string]memRecord{}, secrets: map[string]memSecret{}, keys: map[string]time.Time{}}
 }
 
 // Create implements Store.
@@ -116,6 +117,89 @@ func (m *MemoryStore) TakeSecret(ctx context.Context, id string) ([]byte, error)
 		return nil, ErrNotFound
 	}
 	return s.sealed, nil
+}
+
+// HasSecret implements Store.
+func (m *MemoryStore) HasSecret(ctx context.Context, id string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.secrets[id]
+	return ok && m.now().Before(s.expires), nil
+}
+
+// DeleteSecret implements Store.
+func (m *MemoryStore) DeleteSecret(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.secrets, id)
+	return nil
+}
+
+// OpenRequests implements Store.
+func (m *MemoryStore) OpenRequests(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ids []string
+	for id := range m.requests {
+		if rec, ok := m.liveRecord(id); ok && !rec.req.State.Final() {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// Claim implements Store.
+func (m *MemoryStore) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	if exp, ok := m.keys[key]; ok && now.Before(exp) {
+		return false, nil
+	}
+	if len(m.keys) >= 4096 {
+		// Envelope IDs pile up; drop the expired ones before they grow without bound.
+		for k, exp := range m.keys {
+			if !now.Before(exp) {
+				delete(m.keys, k)
+			}
+		}
+	}
+	m.keys[key] = now.Add(ttl)
+	return true, nil
+}
+
+// Touch implements Store.
+func (m *MemoryStore) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.keys[key] = m.now().Add(ttl)
+	return nil
+}
+
+// Alive implements Store.
+func (m *MemoryStore) Alive(ctx context.Context, key string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	exp, ok := m.keys[key]
+	return ok && m.now().Before(exp), nil
 }
 
 // Ping implements Store.

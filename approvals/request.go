@@ -30,6 +30,15 @@ const (
 	Cancelled State = "cancelled"
 )
 
+// Final reports whether nothing more can happen to a request in this state.
+func (s State) Final() bool {
+	switch s {
+	case Denied, Expired, Cancelled, Failed, Revealed:
+		return true
+	}
+	return false
+}
+
 // Approved reports whether an approver said yes, whatever happened after.
 func (s State) Approved() bool {
 	return s == Issuing || s == Issued || s == Revealing || s == Revealed || s == Failed
@@ -78,6 +87,16 @@ type Request struct {
 
 	ApprovalMessage MessageRef `json:"approval_message,omitzero"`
 	RevealMessage   MessageRef `json:"reveal_message,omitzero"`
+
+	// PassID is the pass's method ID in the directory, recorded as soon as it exists so an
+	// interrupted approval can find and delete it.
+	PassID string `json:"pass_id,omitempty"`
+	// Owner is the replica in the middle of a multi-step change (issuing, delivering, revealing),
+	// and LeaseUntil the latest it may take; when the owner stops, the sweeper takes over.
+	Owner      string    `json:"owner,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	// Resubmitted names the request that replaced this one after an interruption.
+	Resubmitted string `json:"resubmitted,omitempty"`
 }
 
 // RecipientIsRequester reports whether the pass goes to the requester because the target has no

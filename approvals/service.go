@@ -29,6 +29,14 @@ type Config struct {
 	MaxLifetime     time.Duration
 	RequestTTL      time.Duration // how long a pending request stays approvable
 	GroupCacheTTL   time.Duration // how long user group membership is trusted before it is read again
+
+	// Instance names this replica; it marks the requests it is in the middle of changing.
+	Instance string
+	// IssueLease bounds how long a replica may take from Approve to the recipient's DM before
+	// another replica takes over; it must exceed the directory's whole-call timeout.
+	IssueLease time.Duration
+	// RevealLease bounds how long a reveal may take to reach the recipient's screen.
+	RevealLease time.Duration
 }
 
 // Defaults for Config fields left zero.
@@ -37,6 +45,8 @@ const (
 	DefaultMaxLife  = 8 * time.Hour
 	DefaultTTL      = 24 * time.Hour
 	DefaultGroupTTL = 5 * time.Minute
+	DefaultIssue    = 90 * time.Second
+	DefaultReveal   = 30 * time.Second
 )
 
 // ErrIssueFailed is wrapped by the error Approve returns when this approval ended the request
@@ -61,6 +71,8 @@ type Service struct {
 	sealer *Sealer
 	now    func() time.Time
 	log    *slog.Logger
+	// crashAt, set only by tests, is called at each step of issuing and revealing.
+	crashAt func(step string)
 
 	groupsMu sync.Mutex
 	groups   map[string]cachedGroup
@@ -76,6 +88,10 @@ type Option func(*Service)
 
 // WithClock replaces the wall clock, for tests.
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithCheckpoints calls f at each named step of issuing and revealing, so end-to-end tests can
+// kill the process exactly there. Production code never sets it.
+func WithCheckpoints(f func(step string)) Option { return func(s *Service) { s.crashAt = f } }
 
 // WithLogger sets the logger; the default discards.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
@@ -93,6 +109,15 @@ func NewService(cfg Config, store Store, dir Directory, people People, sealer *S
 	}
 	if cfg.GroupCacheTTL == 0 {
 		cfg.GroupCacheTTL = DefaultGroupTTL
+	}
+	if cfg.IssueLease == 0 {
+		cfg.IssueLease = DefaultIssue
+	}
+	if cfg.RevealLease == 0 {
+		cfg.RevealLease = DefaultReveal
+	}
+	if cfg.Instance == "" {
+		cfg.Instance = NewID()
 	}
 	s := &Service{
 		cfg: cfg, store: store, dir: dir, people: people, sealer: sealer,
@@ -180,7 +205,7 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 		r.Recipient = d.Requester
 	}
 	if err := s.store.Create(ctx, r); err != nil {
-		return nil, fmt.Errorf("store request: %w", err)
+		return nil, storeError(err)
 	}
 	s.log.InfoContext(ctx, "request submitted", "request_id", r.ID, "requester", r.Requester,
 		"target", r.Target.UPN, "lifetime", r.Lifetime.String(), "usable_once", r.UsableOnce)
@@ -237,7 +262,9 @@ func (s *Service) resolveTarget(ctx context.Context, d Draft) (Target, error) {
 
 // Approve records approver's yes, creates the pass in the directory and keeps it sealed for its
 // one reveal. On a directory failure the request ends Failed and the returned request says why.
-func (s *Service) Approve(ctx context.Context, id, approver string) (*Request, error) {
+// clicked is the approval message the click came from, remembered if the request does not know
+// its message yet (a click can beat that write).
+func (s *Service) Approve(ctx context.Context, id, approver string, clicked MessageRef) (*Request, error) {
 	r, err := s.decidable(ctx, id, approver)
 	if err != nil {
 		return r, err
@@ -245,32 +272,77 @@ func (s *Service) Approve(ctx context.Context, id, approver string) (*Request, e
 	now := s.now()
 	r, err = s.transition(ctx, id, Pending, func(r *Request) {
 		r.State, r.DecidedBy, r.DecidedAt = Issuing, approver, now
+		r.Owner, r.LeaseUntil = s.cfg.Instance, now.Add(s.cfg.IssueLease)
+		if r.ApprovalMessage.IsZero() {
+			r.ApprovalMessage = clicked
+		}
 	})
 	if err != nil {
 		return r, err
 	}
 	s.log.InfoContext(ctx, "request approved", "request_id", id, "approver", approver)
+	s.checkpoint("approved")
 
 	pass, err := s.dir.CreatePass(ctx, r.Target.EntraID, r.Lifetime, r.UsableOnce)
 	if err != nil {
+		if ErrorCode(err) == Unavailable {
+			// A call that timed out may still have made a pass: leave no unknown one behind.
+			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			if derr := s.deleteInterruptedPasses(cleanup, r); derr != nil {
+				s.log.ErrorContext(ctx, "could not check for a pass the failed call made; check the target in Entra ID",
+					"request_id", id, "target", r.Target.UPN, "err", derr)
+			}
+			cancel()
+		}
 		return s.fail(ctx, r, "Entra ID did not create the pass: "+UserMessage(err), err)
 	}
+	s.checkpoint("created")
+	// Record the pass's ID before anything else, so an interruption from here on can find and
+	// delete it.
+	r, err = s.transition(ctx, id, Issuing, func(r *Request) { r.PassID, r.PassExpiresAt = pass.ID, pass.ExpiresAt() })
+	if err != nil {
+		s.deletePass(ctx, r, pass.ID)
+		return r, err
+	}
+	s.checkpoint("recorded")
 	ttl := pass.ExpiresAt().Sub(s.now())
 	if ttl <= 0 {
+		s.deletePass(ctx, r, pass.ID)
 		return s.fail(ctx, r, "Entra ID returned a pass that had already expired.", errors.New("pass expired on arrival"))
 	}
 	if err := s.store.PutSecret(ctx, id, s.sealer.Seal(id, []byte(pass.Code)), ttl); err != nil {
-		return s.fail(ctx, r, "The pass was created in Entra ID but could not be stored safely, so nobody can reveal it; ask for a new pass with /tap (a new pass replaces it).", err)
+		s.deletePass(ctx, r, pass.ID)
+		return s.fail(ctx, r, "The pass could not be stored safely, so it was deleted in Entra ID again; nothing was delivered. Ask for a new pass with /tap.", err)
 	}
-	r, err = s.transition(ctx, id, Issuing, func(r *Request) {
-		r.State, r.PassExpiresAt = Issued, pass.ExpiresAt()
-	})
+	s.checkpoint("stored")
+	r, err = s.transition(ctx, id, Issuing, func(r *Request) { r.State = Issued })
 	if err != nil {
 		return r, err
 	}
 	s.log.InfoContext(ctx, "pass issued", "request_id", id, "target", r.Target.UPN,
 		"expires_at", r.PassExpiresAt, "usable_once", pass.UsableOnce)
+	s.checkpoint("issued")
 	return r, nil
+}
+
+// deletePass removes a pass nobody will ever see, so no live credential is left behind.
+func (s *Service) deletePass(ctx context.Context, r *Request, passID string) {
+	if passID == "" {
+		return
+	}
+	if err := s.dir.DeletePass(ctx, r.Target.EntraID, passID); err != nil {
+		s.log.ErrorContext(ctx, "could not delete an undelivered pass in Entra ID; delete it by hand",
+			"request_id", r.ID, "target", r.Target.UPN, "pass_id", passID, "err", err)
+		return
+	}
+	s.log.InfoContext(ctx, "undelivered pass deleted", "request_id", r.ID, "target", r.Target.UPN)
+}
+
+// checkpoint lets tests stop the process at a named step, as a crash would.
+func (s *Service) checkpoint(step string) {
+	if s.crashAt != nil {
+		s.crashAt(step)
+	}
 }
 
 // fail ends an Issuing request as Failed with a reason people can read, and returns it with an
@@ -278,7 +350,7 @@ func (s *Service) Approve(ctx context.Context, id, approver string) (*Request, e
 func (s *Service) fail(ctx context.Context, r *Request, reason string, cause error) (*Request, error) {
 	s.log.ErrorContext(ctx, "issuing failed", "request_id", r.ID, "err", cause)
 	failed, err := s.transition(ctx, r.ID, Issuing, func(r *Request) {
-		r.State, r.Failure = Failed, reason
+		r.State, r.Failure, r.Owner, r.LeaseUntil = Failed, reason, "", time.Time{}
 	})
 	if err != nil {
 		return r, err
@@ -290,8 +362,8 @@ func (s *Service) fail(ctx context.Context, r *Request, reason string, cause err
 	return failed, &Error{Code: code, Message: reason, Err: fmt.Errorf("%w: %w", ErrIssueFailed, cause)}
 }
 
-// Deny records approver's no. The directory is never called.
-func (s *Service) Deny(ctx context.Context, id, approver string) (*Request, error) {
+// Deny records approver's no. The directory is never called. clicked is as for Approve.
+func (s *Service) Deny(ctx context.Context, id, approver string, clicked MessageRef) (*Request, error) {
 	r, err := s.decidable(ctx, id, approver)
 	if err != nil {
 		return r, err
@@ -299,6 +371,9 @@ func (s *Service) Deny(ctx context.Context, id, approver string) (*Request, erro
 	now := s.now()
 	r, err = s.transition(ctx, id, Pending, func(r *Request) {
 		r.State, r.DecidedBy, r.DecidedAt = Denied, approver, now
+		if r.ApprovalMessage.IsZero() {
+			r.ApprovalMessage = clicked
+		}
 	})
 	if err == nil {
 		s.log.InfoContext(ctx, "request denied", "request_id", id, "approver", approver)
@@ -441,7 +516,7 @@ func (s *Service) Reveal(ctx context.Context, id, clicker string) (*Request, str
 			current = r.Clone()
 			return ErrConflict
 		}
-		r.State = Revealing
+		r.State, r.Owner, r.LeaseUntil = Revealing, s.cfg.Instance, s.now().Add(s.cfg.RevealLease)
 		return nil
 	})
 	if errors.Is(err, ErrConflict) && current != nil {
@@ -457,7 +532,7 @@ func (s *Service) Reveal(ctx context.Context, id, clicker string) (*Request, str
 		return s.endReveal(ctx, r, s.alreadyRevealed(ctx, r))
 	}
 	if err != nil {
-		if _, rerr := s.transition(ctx, id, Revealing, func(r *Request) { r.State = Issued }); rerr != nil {
+		if _, rerr := s.transition(ctx, id, Revealing, func(r *Request) { r.State, r.Owner = Issued, "" }); rerr != nil {
 			s.log.ErrorContext(ctx, "reveal: could not release the claim", "request_id", id, "err", rerr)
 		}
 		return r, "", storeError(err)
@@ -466,7 +541,8 @@ func (s *Service) Reveal(ctx context.Context, id, clicker string) (*Request, str
 	if err != nil {
 		s.log.ErrorContext(ctx, "reveal: sealed pass does not open", "request_id", id, "err", err)
 		failed, ferr := s.transition(ctx, id, Revealing, func(r *Request) {
-			r.State, r.Failure = Failed, "the stored pass could not be decrypted (TAP_ENCRYPTION_KEY changed?); ask for a new pass"
+			r.State, r.Owner = Failed, ""
+			r.Failure = "the stored pass could not be decrypted (TAP_ENCRYPTION_KEY changed?); ask for a new pass"
 		})
 		if ferr != nil {
 			failed = r
@@ -475,6 +551,7 @@ func (s *Service) Reveal(ctx context.Context, id, clicker string) (*Request, str
 			Message: "Your pass could not be decrypted, so it cannot be shown. Ask for a new one with /tap; the IT team has been told in tapbot's logs."}
 	}
 	s.log.InfoContext(ctx, "pass claimed for reveal", "request_id", id, "recipient", clicker)
+	s.checkpoint("claimed")
 	return r, string(code), nil
 }
 
@@ -498,7 +575,9 @@ func (s *Service) revealable(ctx context.Context, r *Request) error {
 // endReveal records that nothing can be shown any more and returns cause.
 func (s *Service) endReveal(ctx context.Context, r *Request, cause error) (*Request, string, error) {
 	now := s.now()
-	ended, err := s.transition(ctx, r.ID, Revealing, func(r *Request) { r.State, r.RevealedAt = Revealed, now })
+	ended, err := s.transition(ctx, r.ID, Revealing, func(r *Request) {
+		r.State, r.RevealedAt, r.Owner, r.LeaseUntil = Revealed, now, "", time.Time{}
+	})
 	if err != nil {
 		ended = r
 	}
@@ -508,7 +587,9 @@ func (s *Service) endReveal(ctx context.Context, r *Request, cause error) (*Requ
 // ConfirmReveal records that the recipient has seen the pass.
 func (s *Service) ConfirmReveal(ctx context.Context, id string) (*Request, error) {
 	now := s.now()
-	r, err := s.transition(ctx, id, Revealing, func(r *Request) { r.State, r.RevealedAt = Revealed, now })
+	r, err := s.transition(ctx, id, Revealing, func(r *Request) {
+		r.State, r.RevealedAt, r.Owner, r.LeaseUntil = Revealed, now, "", time.Time{}
+	})
 	if err == nil {
 		s.log.InfoContext(ctx, "pass revealed", "request_id", id, "recipient", r.Recipient)
 	}
@@ -524,19 +605,19 @@ func (s *Service) ReturnPass(ctx context.Context, id, code string) (*Request, er
 	}
 	ttl := r.PassExpiresAt.Sub(s.now())
 	if ttl <= 0 {
-		return s.transition(ctx, id, Revealing, func(r *Request) { r.State = Issued })
+		return s.transition(ctx, id, Revealing, func(r *Request) { r.State, r.Owner, r.LeaseUntil = Issued, "", time.Time{} })
 	}
 	if err := s.store.PutSecret(ctx, id, s.sealer.Seal(id, []byte(code)), ttl); err != nil {
 		s.log.ErrorContext(ctx, "reveal: could not return the pass; it is lost", "request_id", id, "err", err)
 		failed, ferr := s.transition(ctx, id, Revealing, func(r *Request) {
-			r.State, r.Failure = Failed, "the pass could not be shown and could not be kept; ask for a new one"
+			r.State, r.Failure, r.Owner = Failed, "the pass could not be shown and could not be kept; ask for a new one", ""
 		})
 		if ferr != nil {
 			return r, ferr
 		}
 		return failed, storeError(err)
 	}
-	r, err = s.transition(ctx, id, Revealing, func(r *Request) { r.State = Issued })
+	r, err = s.transition(ctx, id, Revealing, func(r *Request) { r.State, r.Owner, r.LeaseUntil = Issued, "", time.Time{} })
 	if err == nil {
 		s.log.InfoContext(ctx, "pass returned unseen", "request_id", id)
 	}
@@ -578,9 +659,27 @@ func (s *Service) SetApprovalMessage(ctx context.Context, id string, m MessageRe
 	return s.store.Update(ctx, id, func(r *Request) error { r.ApprovalMessage = m; return nil })
 }
 
-// SetRevealMessage remembers where the recipient's reveal message is.
-func (s *Service) SetRevealMessage(ctx context.Context, id string, m MessageRef) (*Request, error) {
-	return s.store.Update(ctx, id, func(r *Request) error { r.RevealMessage = m; return nil })
+// Delivered records where the recipient's reveal message is; delivery was the last step of
+// approving, so the request is no longer this replica's to finish.
+func (s *Service) Delivered(ctx context.Context, id string, m MessageRef) (*Request, error) {
+	r, err := s.store.Update(ctx, id, func(r *Request) error {
+		r.RevealMessage, r.Owner, r.LeaseUntil = m, "", time.Time{}
+		return nil
+	})
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return r, nil
+}
+
+// Undeliverable records that the recipient could not be sent the reveal message and that the
+// people involved were told, so no replica tries again.
+func (s *Service) Undeliverable(ctx context.Context, id string) (*Request, error) {
+	r, err := s.store.Update(ctx, id, func(r *Request) error { r.Owner, r.LeaseUntil = "", time.Time{}; return nil })
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return r, nil
 }
 
 // storeError turns a store failure into what users see: nothing was done, try later.

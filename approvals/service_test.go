@@ -19,6 +19,8 @@ type fakeDirectory struct {
 	users    map[string]approvals.DirectoryUser
 	active   bool
 	createFn func(userID string, lifetime time.Duration, once bool) (approvals.Pass, error)
+	listFn   func(userID string) ([]approvals.PassInfo, error)
+	deleted  []string
 }
 
 func (d *fakeDirectory) FindUser(_ context.Context, q string) (approvals.DirectoryUser, error) {
@@ -30,6 +32,20 @@ func (d *fakeDirectory) FindUser(_ context.Context, q string) (approvals.Directo
 func (d *fakeDirectory) HasActivePass(context.Context, string) (bool, error) { return d.active, nil }
 func (d *fakeDirectory) PassPolicy(context.Context) (approvals.PassPolicy, error) {
 	return d.policy, nil
+}
+func (d *fakeDirectory) ListPasses(_ context.Context, userID string) ([]approvals.PassInfo, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.listFn != nil {
+		return d.listFn(userID)
+	}
+	return nil, nil
+}
+func (d *fakeDirectory) DeletePass(_ context.Context, userID, passID string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.deleted = append(d.deleted, passID)
+	return nil
 }
 func (d *fakeDirectory) CreatePass(_ context.Context, id string, l time.Duration, once bool) (approvals.Pass, error) {
 	d.mu.Lock()
@@ -67,11 +83,13 @@ func (p fakePeople) GroupMembers(_ context.Context, g string) ([]string, error) 
 }
 
 type harness struct {
-	svc   *approvals.Service
-	dir   *fakeDirectory
-	store *approvals.MemoryStore
-	now   time.Time
-	mu    sync.Mutex
+	svc    *approvals.Service
+	dir    *fakeDirectory
+	store  *approvals.MemoryStore
+	people fakePeople
+	sealer *approvals.Sealer
+	now    time.Time
+	mu     sync.Mutex
 }
 
 func (h *harness) clock() time.Time { h.mu.Lock(); defer h.mu.Unlock(); return h.now }
@@ -95,7 +113,7 @@ func newHarness(t *testing.T, cfg approvals.Config) *harness {
 		},
 	}
 	h.dir.createFn = func(_ string, l time.Duration, once bool) (approvals.Pass, error) {
-		return approvals.Pass{Code: passCode, StartsAt: h.clock(), Lifetime: l, UsableOnce: once}, nil
+		return approvals.Pass{ID: "pass-" + approvals.NewID(), Code: passCode, StartsAt: h.clock(), Lifetime: l, UsableOnce: once}, nil
 	}
 	people := fakePeople{
 		emails:   map[string]string{"UADA": "ada@example.com", "UBOSS": "boss@example.com", "UAPPR": "appr@example.com"},
@@ -106,7 +124,8 @@ func newHarness(t *testing.T, cfg approvals.Config) *harness {
 		cfg.Approvers = []string{"UAPPR", "SAPPROVERS", "UBOSS"}
 	}
 	h.store = approvals.NewMemoryStore(h.clock)
-	h.svc = approvals.NewService(cfg, h.store, h.dir, people, approvals.NewRandomSealer(), approvals.WithClock(h.clock))
+	h.people, h.sealer = people, approvals.NewRandomSealer()
+	h.svc = approvals.NewService(cfg, h.store, h.dir, people, h.sealer, approvals.WithClock(h.clock))
 	return h
 }
 
@@ -198,7 +217,7 @@ func TestApproveRules(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, approvals.Config{Approvers: []string{"UBOSS", "UADA", "UAPPR"}})
 			r := h.submit(t)
-			_, err := h.svc.Approve(context.Background(), r.ID, tt.approver)
+			_, err := h.svc.Approve(context.Background(), r.ID, tt.approver, approvals.MessageRef{})
 			if approvals.ErrorCode(err) != tt.code || !strings.Contains(approvals.UserMessage(err), tt.msg) {
 				t.Fatalf("Approve by %s = %v, want %s containing %q", tt.approver, err, tt.code, tt.msg)
 			}
@@ -214,14 +233,14 @@ func TestApproveThroughGroupThenRevealOnce(t *testing.T) {
 	h := newHarness(t, approvals.Config{})
 	ctx := context.Background()
 	r := h.submit(t)
-	issued, err := h.svc.Approve(ctx, r.ID, "UGROUPAPPR")
+	issued, err := h.svc.Approve(ctx, r.ID, "UGROUPAPPR", approvals.MessageRef{})
 	if err != nil {
 		t.Fatalf("Approve by a user group member: %v", err)
 	}
 	if issued.State != approvals.Issued || issued.DecidedBy != "UGROUPAPPR" || !issued.PassExpiresAt.Equal(h.clock().Add(time.Hour)) {
 		t.Fatalf("after approval: %+v", issued)
 	}
-	if _, err := h.svc.Approve(ctx, r.ID, "UAPPR"); approvals.ErrorCode(err) != approvals.Conflict {
+	if _, err := h.svc.Approve(ctx, r.ID, "UAPPR", approvals.MessageRef{}); approvals.ErrorCode(err) != approvals.Conflict {
 		t.Fatalf("second approval = %v, want a conflict", err)
 	}
 	if _, _, err := h.svc.Reveal(ctx, r.ID, "UBOSS"); approvals.ErrorCode(err) != approvals.Forbidden {
@@ -252,7 +271,7 @@ func TestConcurrentRevealsShowThePassOnce(t *testing.T) {
 	ctx := context.Background()
 	for round := range 20 {
 		r := h.submit(t)
-		if _, err := h.svc.Approve(ctx, r.ID, "UAPPR"); err != nil {
+		if _, err := h.svc.Approve(ctx, r.ID, "UAPPR", approvals.MessageRef{}); err != nil {
 			t.Fatal(err)
 		}
 		var mu sync.Mutex
@@ -283,11 +302,11 @@ func TestConcurrentRevealsShowThePassOnce(t *testing.T) {
 func TestDenyNeverCreatesAPass(t *testing.T) {
 	h := newHarness(t, approvals.Config{})
 	r := h.submit(t)
-	denied, err := h.svc.Deny(context.Background(), r.ID, "UAPPR")
+	denied, err := h.svc.Deny(context.Background(), r.ID, "UAPPR", approvals.MessageRef{})
 	if err != nil || denied.State != approvals.Denied || denied.DecidedBy != "UAPPR" {
 		t.Fatalf("Deny = %+v, %v", denied, err)
 	}
-	if _, err := h.svc.Approve(context.Background(), r.ID, "UAPPR"); approvals.ErrorCode(err) != approvals.Conflict {
+	if _, err := h.svc.Approve(context.Background(), r.ID, "UAPPR", approvals.MessageRef{}); approvals.ErrorCode(err) != approvals.Conflict {
 		t.Fatalf("approve after deny = %v, want conflict", err)
 	}
 	if h.dir.created != 0 {
@@ -299,11 +318,11 @@ func TestExpiredRequestCannotBeApproved(t *testing.T) {
 	h := newHarness(t, approvals.Config{RequestTTL: time.Hour})
 	r := h.submit(t)
 	h.advance(time.Hour)
-	got, err := h.svc.Approve(context.Background(), r.ID, "UAPPR")
+	got, err := h.svc.Approve(context.Background(), r.ID, "UAPPR", approvals.MessageRef{})
 	if !errors.Is(err, approvals.ErrExpiredNow) || got.State != approvals.Expired || !strings.Contains(approvals.UserMessage(err), "expired") {
 		t.Fatalf("Approve after TTL = %v (state %v), want expired", err, got.State)
 	}
-	if _, err := h.svc.Approve(context.Background(), r.ID, "UAPPR"); approvals.ErrorCode(err) != approvals.Conflict || errors.Is(err, approvals.ErrExpiredNow) {
+	if _, err := h.svc.Approve(context.Background(), r.ID, "UAPPR", approvals.MessageRef{}); approvals.ErrorCode(err) != approvals.Conflict || errors.Is(err, approvals.ErrExpiredNow) {
 		t.Fatalf("second click = %v, want a plain conflict", err)
 	}
 	if h.dir.created != 0 {
@@ -317,7 +336,7 @@ func TestDirectoryFailureEndsRequestFailed(t *testing.T) {
 		return approvals.Pass{}, approvals.Errorf(approvals.Forbidden, "Entra ID does not allow tapbot to create a pass for this user.")
 	}
 	r := h.submit(t)
-	failed, err := h.svc.Approve(context.Background(), r.ID, "UAPPR")
+	failed, err := h.svc.Approve(context.Background(), r.ID, "UAPPR", approvals.MessageRef{})
 	if !errors.Is(err, approvals.ErrIssueFailed) || approvals.ErrorCode(err) != approvals.Forbidden {
 		t.Fatalf("Approve = %v, want ErrIssueFailed with forbidden", err)
 	}
@@ -332,7 +351,7 @@ func TestDirectoryFailureEndsRequestFailed(t *testing.T) {
 func TestRevealAfterPassExpiry(t *testing.T) {
 	h := newHarness(t, approvals.Config{})
 	r := h.submit(t)
-	if _, err := h.svc.Approve(context.Background(), r.ID, "UAPPR"); err != nil {
+	if _, err := h.svc.Approve(context.Background(), r.ID, "UAPPR", approvals.MessageRef{}); err != nil {
 		t.Fatal(err)
 	}
 	h.advance(time.Hour)
@@ -344,7 +363,7 @@ func TestRevealAfterPassExpiry(t *testing.T) {
 func TestForgedIDsAreRefused(t *testing.T) {
 	h := newHarness(t, approvals.Config{})
 	for _, id := range []string{"", "tap_", "../../etc", "tap_AAAAAAAAAAAAAAAA", approvals.NewID()} {
-		if _, err := h.svc.Approve(context.Background(), id, "UAPPR"); approvals.ErrorCode(err) != approvals.NotFound {
+		if _, err := h.svc.Approve(context.Background(), id, "UAPPR", approvals.MessageRef{}); approvals.ErrorCode(err) != approvals.NotFound {
 			t.Errorf("Approve(%q) = %v, want not found", id, err)
 		}
 	}
@@ -354,7 +373,7 @@ func TestReturnedPassCanBeRevealedAgain(t *testing.T) {
 	h := newHarness(t, approvals.Config{})
 	ctx := context.Background()
 	r := h.submit(t)
-	if _, err := h.svc.Approve(ctx, r.ID, "UAPPR"); err != nil {
+	if _, err := h.svc.Approve(ctx, r.ID, "UAPPR", approvals.MessageRef{}); err != nil {
 		t.Fatal(err)
 	}
 	_, code, err := h.svc.Reveal(ctx, r.ID, "UADA")
@@ -375,7 +394,7 @@ func TestUndecryptablePassFailsTheRequest(t *testing.T) {
 	h := newHarness(t, approvals.Config{})
 	ctx := context.Background()
 	r := h.submit(t)
-	if _, err := h.svc.Approve(ctx, r.ID, "UAPPR"); err != nil {
+	if _, err := h.svc.Approve(ctx, r.ID, "UAPPR", approvals.MessageRef{}); err != nil {
 		t.Fatal(err)
 	}
 	// As if TAP_ENCRYPTION_KEY changed between issue and reveal.
@@ -398,10 +417,10 @@ func TestTargetWithoutSlackMatchCannotApproveOwnPass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.svc.Approve(ctx, r.ID, "UEXT"); approvals.ErrorCode(err) != approvals.Forbidden {
+	if _, err := h.svc.Approve(ctx, r.ID, "UEXT", approvals.MessageRef{}); approvals.ErrorCode(err) != approvals.Forbidden {
 		t.Fatalf("the target approved their own pass through an account Slack did not match: %v", err)
 	}
-	if _, err := h.svc.Approve(ctx, r.ID, "UAPPR"); err != nil {
+	if _, err := h.svc.Approve(ctx, r.ID, "UAPPR", approvals.MessageRef{}); err != nil {
 		t.Fatalf("another approver: %v", err)
 	}
 }

@@ -24,6 +24,22 @@ type Store interface {
 	// TakeSecret returns the sealed pass and deletes it in one atomic step; ErrNotFound when it
 	// was already taken or has expired.
 	TakeSecret(ctx context.Context, id string) ([]byte, error)
+	// HasSecret reports whether a sealed pass is stored for the request, without touching it.
+	HasSecret(ctx context.Context, id string) (bool, error)
+	// DeleteSecret removes a sealed pass; a missing one is not an error.
+	DeleteSecret(ctx context.Context, id string) error
+
+	// OpenRequests returns the IDs of requests that are not in a final state, so a sweeper can
+	// expire them or finish what a stopped replica left.
+	OpenRequests(ctx context.Context) ([]string, error)
+
+	// Claim records key for ttl and reports whether this call was the first to do so: envelope
+	// deduplication and the sweeper's turn use it.
+	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	// Touch sets key to live for ttl from now, whoever set it before (replica heartbeats).
+	Touch(ctx context.Context, key string, ttl time.Duration) error
+	// Alive reports whether key is set and not expired.
+	Alive(ctx context.Context, key string) (bool, error)
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 	// Close releases connections.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,19 +28,70 @@ type Store struct {
 
 var _ approvals.Store = (*Store)(nil)
 
-// Open connects to the Redis at url (redis:// or rediss://, go-redis URL options allowed) and
-// checks that it answers.
-func Open(ctx context.Context, url string) (*Store, error) {
-	opts, err := redis.ParseURL(url)
+// Timeouts applied when REDIS_URL does not set its own, so an unreachable Redis makes requests
+// fail fast with "temporarily unavailable" instead of hanging a click.
+const (
+	defaultDialTimeout = 2 * time.Second
+	defaultIOTimeout   = 2 * time.Second
+)
+
+// Open connects to the Redis at rawURL and checks that it answers. go-redis URL options are
+// allowed; a master_name option selects Redis Sentinel, and cluster=true Redis Cluster (more
+// nodes with addr=host:port options).
+func Open(ctx context.Context, rawURL string) (*Store, error) {
+	rdb, err := NewClient(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("parse REDIS_URL: %w", err)
+		return nil, err
 	}
-	s := New(redis.NewClient(opts), "tapbot:")
+	// One hash tag puts every key in one cluster slot, so the multi-key scripts and transactions
+	// also work on Redis Cluster; tapbot keeps little data.
+	s := New(rdb, "{tapbot}:")
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// NewClient builds a go-redis client for a single server, a Sentinel-managed master or a
+// cluster, as the URL says.
+func NewClient(rawURL string) (redis.UniversalClient, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse REDIS_URL: %w", err)
+	}
+	q := u.Query()
+	hasTimeouts := q.Has("dial_timeout") || q.Has("read_timeout") || q.Has("write_timeout")
+	switch {
+	case q.Get("cluster") == "true":
+		q.Del("cluster")
+		u.RawQuery = q.Encode()
+		opts, err := redis.ParseClusterURL(u.String())
+		if err != nil {
+			return nil, fmt.Errorf("parse REDIS_URL (cluster): %w", err)
+		}
+		if !hasTimeouts {
+			opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = defaultDialTimeout, defaultIOTimeout, defaultIOTimeout
+		}
+		return redis.NewClusterClient(opts), nil
+	case q.Has("master_name"):
+		opts, err := redis.ParseFailoverURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("parse REDIS_URL (sentinel): %w", err)
+		}
+		if !hasTimeouts {
+			opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = defaultDialTimeout, defaultIOTimeout, defaultIOTimeout
+		}
+		return redis.NewFailoverClient(opts), nil
+	}
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse REDIS_URL: %w", err)
+	}
+	if !hasTimeouts {
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = defaultDialTimeout, defaultIOTimeout, defaultIOTimeout
+	}
+	return redis.NewClient(opts), nil
 }
 
 // New wraps an existing client; prefix namespaces the keys (tests use one per test).
@@ -49,6 +101,17 @@ func New(rdb redis.UniversalClient, prefix string) *Store {
 
 func (s *Store) reqKey(id string) string  { return s.prefix + "req:" + id }
 func (s *Store) passKey(id string) string { return s.prefix + "pass:" + id }
+func (s *Store) openKey() string          { return s.prefix + "open" }
+func (s *Store) claimKey(k string) string { return s.prefix + "key:" + k }
+
+// createScript stores a new request and indexes it as open in one step, so no crash can leave a
+// request the sweeper cannot see.
+var createScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('SADD', KEYS[2], ARGV[3])
+  return 1
+end
+return 0`)
 
 // Create implements approvals.Store.
 func (s *Store) Create(ctx context.Context, r *approvals.Request) error {
@@ -56,11 +119,12 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request) error {
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
-	ok, err := s.rdb.SetNX(ctx, s.reqKey(r.ID), b, approvals.RecordRetention).Result()
+	created, err := createScript.Run(ctx, s.rdb, []string{s.reqKey(r.ID), s.openKey()},
+		b, approvals.RecordRetention.Milliseconds(), r.ID).Int()
 	if err != nil {
 		return fmt.Errorf("redis create request: %w", err)
 	}
-	if !ok {
+	if created == 0 {
 		return approvals.ErrConflict
 	}
 	return nil
@@ -112,6 +176,11 @@ func (s *Store) Update(ctx context.Context, id string, change func(*approvals.Re
 		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.SetArgs(ctx, key, nb, redis.SetArgs{KeepTTL: true})
+			if r.State.Final() {
+				p.SRem(ctx, s.openKey(), id)
+			} else {
+				p.SAdd(ctx, s.openKey(), id)
+			}
 			return nil
 		})
 		if err == nil {
@@ -150,6 +219,83 @@ func (s *Store) TakeSecret(ctx context.Context, id string) ([]byte, error) {
 		return nil, fmt.Errorf("redis take sealed pass: %w", err)
 	}
 	return b, nil
+}
+
+// HasSecret implements approvals.Store.
+func (s *Store) HasSecret(ctx context.Context, id string) (bool, error) {
+	n, err := s.rdb.Exists(ctx, s.passKey(id)).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis check sealed pass: %w", err)
+	}
+	return n == 1, nil
+}
+
+// DeleteSecret implements approvals.Store.
+func (s *Store) DeleteSecret(ctx context.Context, id string) error {
+	if err := s.rdb.Del(ctx, s.passKey(id)).Err(); err != nil {
+		return fmt.Errorf("redis delete sealed pass: %w", err)
+	}
+	return nil
+}
+
+// OpenRequests implements approvals.Store. IDs whose record has passed its retention are dropped
+// from the index on the way.
+func (s *Store) OpenRequests(ctx context.Context) ([]string, error) {
+	ids, err := s.rdb.SMembers(ctx, s.openKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis list open requests: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	exists := make([]*redis.IntCmd, len(ids))
+	for i, id := range ids {
+		exists[i] = pipe.Exists(ctx, s.reqKey(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("redis check open requests: %w", err)
+	}
+	var live, gone []string
+	for i, id := range ids {
+		if exists[i].Val() == 1 {
+			live = append(live, id)
+		} else {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) > 0 {
+		if err := s.rdb.SRem(ctx, s.openKey(), gone).Err(); err != nil {
+			return nil, fmt.Errorf("redis prune open requests: %w", err)
+		}
+	}
+	return live, nil
+}
+
+// Claim implements approvals.Store with SET NX.
+func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	ok, err := s.rdb.SetNX(ctx, s.claimKey(key), 1, ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis claim %s: %w", key, err)
+	}
+	return ok, nil
+}
+
+// Touch implements approvals.Store.
+func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	if err := s.rdb.Set(ctx, s.claimKey(key), 1, ttl).Err(); err != nil {
+		return fmt.Errorf("redis touch %s: %w", key, err)
+	}
+	return nil
+}
+
+// Alive implements approvals.Store.
+func (s *Store) Alive(ctx context.Context, key string) (bool, error) {
+	n, err := s.rdb.Exists(ctx, s.claimKey(key)).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis check %s: %w", key, err)
+	}
+	return n == 1, nil
 }
 
 // Ping implements approvals.Store.

@@ -17,10 +17,12 @@ import (
 func TestRedisStoreContract(t *testing.T) {
 	srv := redistest.Start(t)
 	storetest.Run(t, func(t *testing.T) (approvals.Store, func(time.Duration)) {
-		s, err := redisstore.Open(context.Background(), srv.URL())
+		rdb, err := redisstore.NewClient(srv.URL())
 		if err != nil {
-			t.Fatalf("Open: %v", err)
+			t.Fatalf("NewClient: %v", err)
 		}
+		// Each store gets its own key prefix on the shared server, as if it were empty.
+		s := redisstore.New(rdb, "{"+approvals.NewID()+"}:")
 		t.Cleanup(func() { _ = s.Close() })
 		// Redis runs its TTLs on its own clock; the only way to let them pass is to wait.
 		return s, time.Sleep

@@ -29,6 +29,108 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("SecretTakenOnce", func(t *testing.T) { testSecretOnce(t, newStore) })
 	t.Run("ConcurrentTakesOneWinner", func(t *testing.T) { testConcurrentTakes(t, newStore) })
 	t.Run("SecretExpires", func(t *testing.T) { testSecretExpires(t, newStore) })
+	t.Run("SecretPeekAndDelete", func(t *testing.T) { testSecretPeekDelete(t, newStore) })
+	t.Run("OpenRequestsIndex", func(t *testing.T) { testOpenRequests(t, newStore) })
+	t.Run("ClaimOnce", func(t *testing.T) { testClaim(t, newStore) })
+	t.Run("TouchAndAlive", func(t *testing.T) { testTouch(t, newStore) })
+}
+
+func testSecretPeekDelete(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	id := approvals.NewID()
+	if ok, err := s.HasSecret(ctx, id); ok || err != nil {
+		t.Fatalf("HasSecret before Put = %v, %v", ok, err)
+	}
+	if err := s.PutSecret(ctx, id, []byte("sealed"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.HasSecret(ctx, id); !ok || err != nil {
+		t.Fatalf("HasSecret after Put = %v, %v", ok, err)
+	}
+	if ok, _ := s.HasSecret(ctx, id); !ok {
+		t.Fatal("HasSecret consumed the secret")
+	}
+	if err := s.DeleteSecret(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSecret(ctx, id); err != nil {
+		t.Fatalf("deleting a missing secret: %v", err)
+	}
+	if _, err := s.TakeSecret(ctx, id); !errors.Is(err, approvals.ErrNotFound) {
+		t.Fatalf("TakeSecret after DeleteSecret = %v", err)
+	}
+}
+
+func testOpenRequests(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	pending, denied := sample(), sample()
+	for _, r := range []*approvals.Request{pending, denied} {
+		if err := s.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Update(ctx, denied.ID, func(r *approvals.Request) error { r.State = approvals.Denied; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, pending.ID, func(r *approvals.Request) error { r.State = approvals.Issued; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := s.OpenRequests(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 1 || ids[0] != pending.ID {
+		t.Fatalf("OpenRequests = %v, want only the issued one %s", ids, pending.ID)
+	}
+}
+
+func testClaim(t *testing.T, newStore Factory) {
+	s, elapse := newStore(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	firsts := 0
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			ok, err := s.Claim(ctx, "envelope-1", 50*time.Millisecond)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				firsts++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if firsts != 1 {
+		t.Fatalf("%d concurrent Claims were first, want 1", firsts)
+	}
+	elapse(100 * time.Millisecond)
+	if ok, err := s.Claim(ctx, "envelope-1", time.Minute); !ok || err != nil {
+		t.Fatalf("Claim after the TTL = %v, %v; want true", ok, err)
+	}
+}
+
+func testTouch(t *testing.T, newStore Factory) {
+	s, elapse := newStore(t)
+	ctx := context.Background()
+	if ok, _ := s.Alive(ctx, "replica-a"); ok {
+		t.Fatal("Alive before Touch")
+	}
+	if err := s.Touch(ctx, "replica-a", 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Alive(ctx, "replica-a"); !ok || err != nil {
+		t.Fatalf("Alive after Touch = %v, %v", ok, err)
+	}
+	elapse(100 * time.Millisecond)
+	if ok, _ := s.Alive(ctx, "replica-a"); ok {
+		t.Fatal("Alive after the TTL ran out")
+	}
 }
 
 func sample() *approvals.Request {
