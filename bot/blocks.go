@@ -114,6 +114,9 @@ func outcomeText(r *approvals.Request) string {
 	case approvals.Denied:
 		return fmt.Sprintf(":no_entry_sign: Denied by <@%s>", r.DecidedBy)
 	case approvals.Expired:
+		if r.DecidedBy != "" {
+			return fmt.Sprintf(":hourglass: Approved by <@%s>; the pass expired %s before it was revealed", r.DecidedBy, slackDate(r.PassExpiresAt))
+		}
 		return ":hourglass: Expired without a decision"
 	case approvals.Failed:
 		return fmt.Sprintf(":x: Approved by <@%s>, but failed: %s", r.DecidedBy, escape(r.Failure))
@@ -277,7 +280,19 @@ func requesterUpdate(r *approvals.Request) string {
 	case approvals.Failed:
 		return fmt.Sprintf("Your request for %s was approved by <@%s>, but the pass could not be made: %s", who, r.DecidedBy, escape(r.Failure))
 	case approvals.Expired:
+		if r.DecidedBy != "" {
+			return fmt.Sprintf("The pass for %s expired before it was revealed. Ask again with /tap if it is still needed.", who)
+		}
 		return fmt.Sprintf("Your request for %s expired without a decision. Ask again with /tap if it is still needed.", who)
 	}
 	return fmt.Sprintf("Your request for %s is now %s.", who, r.State)
+}
+
+// approverUpdate tells the approver of a request that failed after their click what happened.
+func approverUpdate(r *approvals.Request) string {
+	text := fmt.Sprintf("The Temporary Access Pass you approved for %s failed: %s", targetText(r.Target), escape(r.Failure))
+	if r.Resubmitted != "" {
+		text += fmt.Sprintf(" Approve it again in <#%s> (request `%s`).", r.ApprovalMessage.Channel, r.Resubmitted)
+	}
+	return text
 }

@@ -57,7 +57,7 @@ func TestApprovalBlocks(t *testing.T) {
 		{approvals.Pending, map[string]string{"Approve": "tap_abcdefghijklmnop", "Deny": "tap_abcdefghijklmnop"}, "can be approved until"},
 		{approvals.Issued, map[string]string{}, "Approved by <@UAPPROVER>"},
 		{approvals.Denied, map[string]string{}, "Denied by <@UAPPROVER>"},
-		{approvals.Expired, map[string]string{}, "Expired"},
+		{approvals.Expired, map[string]string{}, "the pass expired"},
 		{approvals.Failed, map[string]string{}, "but failed"},
 	}
 	for _, tt := range tests {

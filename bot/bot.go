@@ -18,20 +18,38 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/tapbot/tapbot/approvals"
+	"github.com/tapbot/tapbot/metrics"
 )
 
 // handlerTimeout bounds the slow work after an ack (Graph calls with retries, Slack updates).
 const handlerTimeout = 3 * time.Minute
 
-// Config is what the bot needs; every field but Logger and HTTPClient is required.
+// Defaults for Config's timing fields.
+const (
+	DefaultShutdownTimeout = 20 * time.Second
+	DefaultSweepEvery      = 10 * time.Second
+	DefaultHeartbeatTTL    = 15 * time.Second
+	// socketGrace is how long the socket may be down before /healthz reports the process wedged.
+	socketGrace = 60 * time.Second
+)
+
+// Config is what the bot needs; API, Socket, Service and ApprovalChannel are required.
 type Config struct {
 	API             *slack.Client
 	Socket          *socketmode.Client
 	Service         *approvals.Service
 	ApprovalChannel string
 	Logger          *slog.Logger
-	HTTPClient      *http.Client // for response_url replies; default http.DefaultClient
-	Metrics         *Metrics     // optional
+	HTTPClient      *http.Client     // for response_url replies; default http.DefaultClient
+	Metrics         *metrics.Metrics // optional
+	// ShutdownTimeout is how long in-flight work may go on after shutdown begins; what is not
+	// done by then is left for another replica's sweeper.
+	ShutdownTimeout time.Duration
+	// SweepEvery is how often expiries and interrupted work are looked for.
+	SweepEvery time.Duration
+	// HeartbeatTTL is how long other replicas wait after this one's last heartbeat before they
+	// take over its in-flight work.
+	HeartbeatTTL time.Duration
 }
 
 // Bot routes socket-mode envelopes to handlers. Each envelope is acknowledged first, with a small
@@ -43,9 +61,15 @@ type Bot struct {
 	channel   string
 	log       *slog.Logger
 	http      *http.Client
-	metrics   *Metrics
+	metrics   *metrics.Metrics
+	cfg       Config
 	connected atomic.Bool
-	ctx       context.Context
+	// downSince is when the socket was last seen down (unix nanos), 0 while connected.
+	downSince  atomic.Int64
+	everOnline atomic.Bool
+	ctx        context.Context
+	// hardStop ends in-flight work once the shutdown timeout has run out.
+	hardStop context.Context
 
 	// gate makes "no new handler after shutdown began" and Wait race-free: Add happens under the
 	// lock only while open, and Run closes it before waiting.
@@ -56,8 +80,17 @@ type Bot struct {
 
 // New returns a Bot; Run starts it.
 func New(cfg Config) *Bot {
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.SweepEvery == 0 {
+		cfg.SweepEvery = DefaultSweepEvery
+	}
+	if cfg.HeartbeatTTL == 0 {
+		cfg.HeartbeatTTL = DefaultHeartbeatTTL
+	}
 	b := &Bot{api: cfg.API, sm: cfg.Socket, svc: cfg.Service, channel: cfg.ApprovalChannel,
-		log: cfg.Logger, http: cfg.HTTPClient, metrics: cfg.Metrics}
+		log: cfg.Logger, http: cfg.HTTPClient, metrics: cfg.Metrics, cfg: cfg}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
@@ -65,48 +98,192 @@ func New(cfg Config) *Bot {
 		b.http = http.DefaultClient
 	}
 	if b.metrics == nil {
-		b.metrics = NewMetrics(nil)
+		b.metrics = metrics.New(nil)
 	}
+	b.downSince.Store(time.Now().UnixNano())
 	return b
 }
 
 // Connected reports whether the socket-mode connection is up, for /readyz.
 func (b *Bot) Connected() bool { return b.connected.Load() }
 
-// Run serves socket mode until ctx ends, then waits for handlers already running to finish.
+// Healthy reports whether the process is not wedged: the socket is up or has been down for less
+// than a minute (slack-go reconnects on its own), for /healthz.
+func (b *Bot) Healthy() bool {
+	since := b.downSince.Load()
+	return since == 0 || time.Since(time.Unix(0, since)) < socketGrace
+}
+
+func (b *Bot) onConnected() {
+	b.connected.Store(true)
+	b.downSince.Store(0)
+	if b.everOnline.Swap(true) {
+		b.metrics.SocketReconnects.Inc()
+	}
+	b.log.Info("connected to Slack")
+}
+
+func (b *Bot) onDisconnected(state string) {
+	if b.connected.Swap(false) {
+		b.downSince.Store(time.Now().UnixNano())
+	}
+	b.log.Info("Slack connection", "state", state)
+}
+
+// Run serves socket mode until ctx ends. Then it takes no more envelopes and gives handlers
+// already running ShutdownTimeout to finish; what they leave undone, the sweeper of another
+// replica (or of the next start) finishes or reports.
 func (b *Bot) Run(ctx context.Context) error {
 	b.ctx = ctx
+	hardStop, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	b.hardStop = hardStop
+	loops := b.startLoops(ctx)
 	h := socketmode.NewSocketmodeHandler(b.sm)
 	h.HandleSlashCommand("/tap", b.tracked(b.onSlashCommand))
 	h.HandleInteractionBlockAction(ActionApprove, b.tracked(b.onDecision(true)))
 	h.HandleInteractionBlockAction(ActionDeny, b.tracked(b.onDecision(false)))
 	h.HandleInteractionBlockAction(ActionReveal, b.tracked(b.onReveal))
 	h.HandleViewSubmission(CallbackForm, b.tracked(b.onFormSubmission))
-	h.Handle(socketmode.EventTypeConnected, func(*socketmode.Event, *socketmode.Client) {
-		b.connected.Store(true)
-		b.log.Info("connected to Slack")
-	})
-	for _, t := range []socketmode.EventType{socketmode.EventTypeConnecting, socketmode.EventTypeConnectionError, socketmode.EventTypeDisconnect} {
-		h.Handle(t, func(evt *socketmode.Event, c *socketmode.Client) {
-			b.connected.Store(false)
-			b.log.Info("Slack connection", "state", string(evt.Type))
-		})
+	// Connection events are consumed by dispatch, in order; the handler would run each on its own
+	// goroutine and a late "connecting" could overwrite "connected".
+	for _, t := range []socketmode.EventType{socketmode.EventTypeConnected, socketmode.EventTypeConnecting,
+		socketmode.EventTypeConnectionError, socketmode.EventTypeDisconnect, socketmode.EventTypeInvalidAuth} {
+		h.Handle(t, func(*socketmode.Event, *socketmode.Client) {})
 	}
-	h.Handle(socketmode.EventTypeInvalidAuth, func(*socketmode.Event, *socketmode.Client) {
-		b.connected.Store(false)
-		b.log.Error("Slack refused the app token (invalid_auth); check SLACK_APP_TOKEN")
-	})
 	h.HandleDefault(b.onOther)
-	err := h.RunEventLoopContext(ctx)
-	b.connected.Store(false)
+	go b.dispatch(ctx, h)
+	err := b.sm.RunContext(ctx)
+	b.onDisconnected("stopped")
 	b.gate.Lock()
 	b.closing = true
 	b.gate.Unlock()
-	b.inflight.Wait()
+
+	idle := make(chan struct{})
+	go func() { b.inflight.Wait(); close(idle) }()
+	select {
+	case <-idle:
+	case <-time.After(b.cfg.ShutdownTimeout):
+		b.log.Warn("shutdown timeout: stopping in-flight work; another replica's sweeper will finish or report it",
+			"timeout", b.cfg.ShutdownTimeout.String())
+		stopWork()
+		<-idle
+	}
+	<-loops
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
+}
+
+// dispatch reads socket-mode events in order: connection state is recorded here, synchronously,
+// and everything is then handed to the router, which runs each handler on its own goroutine.
+func (b *Bot) dispatch(ctx context.Context, h *socketmode.SocketmodeHandler) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case evt, ok := <-b.sm.Events:
+			if !ok {
+				return
+			}
+			switch evt.Type {
+			case socketmode.EventTypeConnected:
+				b.onConnected()
+			case socketmode.EventTypeConnecting, socketmode.EventTypeConnectionError, socketmode.EventTypeDisconnect:
+				b.onDisconnected(string(evt.Type))
+			case socketmode.EventTypeInvalidAuth:
+				b.onDisconnected("invalid_auth")
+				b.log.Error("Slack refused the app token (invalid_auth); check SLACK_APP_TOKEN")
+			}
+			h.DispatchEvent(evt)
+		}
+	}
+}
+
+// startLoops runs the heartbeat and the sweeper until ctx ends; the returned channel closes when
+// both have stopped.
+func (b *Bot) startLoops(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { b.every(ctx, b.cfg.HeartbeatTTL/3, b.heartbeat) })
+	wg.Go(func() { b.every(ctx, b.cfg.SweepEvery, b.sweep) })
+	go func() { wg.Wait(); close(done) }()
+	return done
+}
+
+// every runs f now and then every d until ctx ends.
+func (b *Bot) every(ctx context.Context, d time.Duration, f func(context.Context)) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		f(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (b *Bot) heartbeat(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := b.svc.Heartbeat(ctx, b.cfg.HeartbeatTTL); err != nil && ctx.Err() == nil {
+		b.log.Warn("heartbeat", "err", err)
+	}
+}
+
+// sweep takes this replica's turn, if it is its turn, at expiring requests and finishing what
+// stopped replicas left, and brings Slack up to date for each change.
+func (b *Bot) sweep(ctx context.Context) {
+	turnCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	mine, err := b.svc.TakeSweepTurn(turnCtx, b.cfg.SweepEvery)
+	cancel()
+	if err != nil || !mine {
+		if err != nil && ctx.Err() == nil {
+			b.log.Warn("sweep turn", "err", err)
+		}
+		return
+	}
+	workCtx, cancel := b.work()
+	defer cancel()
+	changed, err := b.svc.Sweep(workCtx)
+	if err != nil {
+		b.log.Error("sweep", "err", err)
+	}
+	for _, r := range changed {
+		b.settle(workCtx, r)
+	}
+}
+
+// settle brings Slack up to date with a request the sweeper changed or took over.
+func (b *Bot) settle(ctx context.Context, r *approvals.Request) {
+	switch {
+	case r.State == approvals.Pending && r.ApprovalMessage.IsZero():
+		// A copy of an interrupted request: put it before the approvers again.
+		if _, err := b.postApproval(ctx, r); err != nil {
+			b.log.Error("repost interrupted request", "request_id", r.ID, "err", err)
+		}
+		return
+	case r.State == approvals.Issued && r.RevealMessage.IsZero():
+		// Taken over from a replica that stopped before the recipient's DM.
+		b.deliver(ctx, r, nil)
+		return
+	}
+	b.metrics.Requests.WithLabelValues(string(r.State)).Inc()
+	b.updateApproval(ctx, r)
+	if m := r.RevealMessage; !m.IsZero() {
+		b.updateRevealMessage(ctx, r)
+	}
+	if _, err := b.dm(ctx, r.Requester, requesterUpdate(r), nil); err != nil {
+		b.log.Error("tell requester", "request_id", r.ID, "err", err)
+	}
+	if r.State == approvals.Failed && r.DecidedBy != "" {
+		if _, err := b.dm(ctx, r.DecidedBy, approverUpdate(r), nil); err != nil {
+			b.log.Error("tell approver", "request_id", r.ID, "err", err)
+		}
+	}
 }
 
 // tracked counts a handler as in flight, so Run returns only after it finished.
@@ -126,8 +303,32 @@ func (b *Bot) tracked(f socketmode.SocketmodeHandlerFunc) socketmode.SocketmodeH
 				b.log.Error("handler panicked", "panic", fmt.Sprint(p), "event", string(evt.Type))
 			}
 		}()
+		if b.duplicate(evt) {
+			b.ack(evt, nil)
+			return
+		}
 		f(evt, c)
 	}
+}
+
+// duplicate reports whether another delivery of this envelope was already taken, here or on
+// another replica. When the store cannot tell, the envelope is handled: the state machine still
+// refuses a second decision or reveal.
+func (b *Bot) duplicate(evt *socketmode.Event) bool {
+	if evt.Request == nil || evt.Request.EnvelopeID == "" {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 500*time.Millisecond)
+	defer cancel()
+	first, err := b.svc.FirstDelivery(ctx, evt.Request.EnvelopeID)
+	if err != nil {
+		b.log.Warn("envelope deduplication unavailable", "envelope_id", evt.Request.EnvelopeID, "err", err)
+		return false
+	}
+	if !first {
+		b.log.Info("ignored a redelivered envelope", "envelope_id", evt.Request.EnvelopeID, "retry_attempt", evt.Request.RetryAttempt)
+	}
+	return !first
 }
 
 // onOther acknowledges envelopes no handler claims (unknown actions, events), so Slack does not
@@ -164,7 +365,7 @@ func (b *Bot) ack(evt *socketmode.Event, payload any) {
 
 // work returns the context for the slow part of a handler.
 func (b *Bot) work() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(b.ctx), handlerTimeout)
+	return context.WithTimeout(b.hardStop, handlerTimeout)
 }
 
 // ephemeralAck is an ack payload for a slash command that only its author sees.
@@ -230,6 +431,16 @@ func (b *Bot) submit(ctx context.Context, d approvals.Draft) (*approvals.Request
 		}
 		return nil, err
 	}
+	if _, err := b.postApproval(ctx, r); err != nil {
+		return nil, err
+	}
+	b.metrics.Requests.WithLabelValues("submitted").Inc()
+	return r, nil
+}
+
+// postApproval puts a pending request before the approvers. A request they cannot see is
+// cancelled, so nothing stays pending unseen.
+func (b *Bot) postApproval(ctx context.Context, r *approvals.Request) (*approvals.Request, error) {
 	channel, ts, err := b.api.PostMessageContext(ctx, b.channel,
 		slack.MsgOptionText(ApprovalText(r), false), slack.MsgOptionBlocks(ApprovalBlocks(r)...))
 	if err != nil {
@@ -241,11 +452,12 @@ func (b *Bot) submit(ctx context.Context, d approvals.Draft) (*approvals.Request
 		return nil, approvals.WrapError(approvals.Unavailable, err,
 			"I could not post your request to the approvers' channel, so nothing was requested. Ask your Slack admin to check that tapbot is in that channel.")
 	}
-	if _, err := b.svc.SetApprovalMessage(ctx, r.ID, approvals.MessageRef{Channel: channel, TS: ts}); err != nil {
+	updated, err := b.svc.SetApprovalMessage(ctx, r.ID, approvals.MessageRef{Channel: channel, TS: ts})
+	if err != nil {
 		b.log.Error("remember approval message", "request_id", r.ID, "err", err)
+		return r, nil
 	}
-	b.metrics.Requests.WithLabelValues("submitted").Inc()
-	return r, nil
+	return updated, nil
 }
 
 // respond replies to a slash command through its response_url, visible only to its author.
@@ -333,14 +545,18 @@ func (b *Bot) onDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 		ctx, cancel := b.work()
 		defer cancel()
 		clicker := cb.User.ID
+		var clicked approvals.MessageRef
+		if cb.Channel.ID == b.channel {
+			clicked = approvals.MessageRef{Channel: cb.Channel.ID, TS: cb.Container.MessageTs}
+		}
 		var r *approvals.Request
 		var err error
 		if approve {
 			start := time.Now()
-			r, err = b.svc.Approve(ctx, id, clicker)
+			r, err = b.svc.Approve(ctx, id, clicker, clicked)
 			defer func() { b.metrics.IssueDuration.Observe(time.Since(start).Seconds()) }()
 		} else {
-			r, err = b.svc.Deny(ctx, id, clicker)
+			r, err = b.svc.Deny(ctx, id, clicker, clicked)
 		}
 		endedNow := err == nil || errors.Is(err, approvals.ErrIssueFailed) || errors.Is(err, approvals.ErrExpiredNow)
 		if err != nil {
@@ -353,29 +569,50 @@ func (b *Bot) onDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 			return
 		}
 		b.metrics.Requests.WithLabelValues(string(r.State)).Inc()
-		if r.ApprovalMessage.IsZero() && cb.Channel.ID == b.channel {
-			// A click can beat the store write that remembers the message it was made on.
-			r.ApprovalMessage = approvals.MessageRef{Channel: cb.Channel.ID, TS: cb.Container.MessageTs}
-		}
 		if r.State == approvals.Issued {
-			var sent bool
-			if r, sent = b.sendReveal(ctx, r); !sent {
-				text := fmt.Sprintf(":warning: The pass for %s was created, but I could not send <@%s> the message to reveal it (Slack refused the DM). Nobody has seen the pass; it expires %s. Ask for a new one once <@%s> can receive DMs from tapbot.",
-					escape(r.Target.UPN), r.Recipient, slackDate(r.PassExpiresAt), r.Recipient)
-				b.tellClicker(ctx, cb, text)
-				if _, err := b.dm(ctx, r.Requester, text, nil); err != nil {
-					b.log.Error("tell requester", "request_id", r.ID, "err", err)
-				}
-				b.updateApproval(ctx, r)
-				return
-			}
+			b.deliver(ctx, r, &cb)
+			return
 		}
 		b.updateApproval(ctx, r)
-		if !(r.State == approvals.Issued && r.RecipientIsRequester()) {
-			// When the pass comes to the requester, the reveal DM already tells them.
-			if _, err := b.dm(ctx, r.Requester, requesterUpdate(r), nil); err != nil {
-				b.log.Error("tell requester", "request_id", r.ID, "err", err)
-			}
+		if _, err := b.dm(ctx, r.Requester, requesterUpdate(r), nil); err != nil {
+			b.log.Error("tell requester", "request_id", r.ID, "err", err)
+		}
+	}
+}
+
+// deliver sends the recipient the Reveal DM for an issued request and tells everyone how it
+// went. cb is the approver's click, or nil when the sweeper delivers for a stopped replica.
+func (b *Bot) deliver(ctx context.Context, r *approvals.Request, cb *slack.InteractionCallback) {
+	ref, err := b.dm(ctx, r.Recipient, RevealText(r), RevealBlocks(r))
+	if err != nil {
+		b.log.Error("send reveal message", "request_id", r.ID, "recipient", r.Recipient, "err", err)
+		if updated, uerr := b.svc.Undeliverable(ctx, r.ID); uerr == nil {
+			r = updated
+		}
+		text := fmt.Sprintf(":warning: The pass for %s was created, but I could not send <@%s> the message to reveal it (Slack refused the DM). Nobody has seen the pass; it expires %s. Ask for a new one once <@%s> can receive DMs from tapbot.",
+			escape(r.Target.UPN), r.Recipient, slackDate(r.PassExpiresAt), r.Recipient)
+		if cb != nil {
+			b.tellClicker(ctx, *cb, text)
+		} else if _, err := b.dm(ctx, r.DecidedBy, text, nil); err != nil {
+			b.log.Error("tell approver", "request_id", r.ID, "err", err)
+		}
+		if _, err := b.dm(ctx, r.Requester, text, nil); err != nil {
+			b.log.Error("tell requester", "request_id", r.ID, "err", err)
+		}
+		b.updateApproval(ctx, r)
+		return
+	}
+	if updated, err := b.svc.Delivered(ctx, r.ID, ref); err != nil {
+		b.log.Error("remember reveal message", "request_id", r.ID, "err", err)
+		r.RevealMessage = ref
+	} else {
+		r = updated
+	}
+	b.updateApproval(ctx, r)
+	if !r.RecipientIsRequester() {
+		// When the pass comes to the requester, the reveal DM already tells them.
+		if _, err := b.dm(ctx, r.Requester, requesterUpdate(r), nil); err != nil {
+			b.log.Error("tell requester", "request_id", r.ID, "err", err)
 		}
 	}
 }
@@ -415,23 +652,6 @@ func (b *Bot) updateApproval(ctx context.Context, r *approvals.Request) {
 		slack.MsgOptionText(ApprovalText(r), false), slack.MsgOptionBlocks(ApprovalBlocks(r)...)); err != nil {
 		b.log.Error("update approval message", "request_id", r.ID, "err", err)
 	}
-}
-
-// sendReveal DMs the recipient a Reveal button and reports whether it was delivered. The
-// message holds no pass.
-func (b *Bot) sendReveal(ctx context.Context, r *approvals.Request) (*approvals.Request, bool) {
-	ref, err := b.dm(ctx, r.Recipient, RevealText(r), RevealBlocks(r))
-	if err != nil {
-		b.log.Error("send reveal message", "request_id", r.ID, "recipient", r.Recipient, "err", err)
-		return r, false
-	}
-	updated, err := b.svc.SetRevealMessage(ctx, r.ID, ref)
-	if err != nil {
-		b.log.Error("remember reveal message", "request_id", r.ID, "err", err)
-		r.RevealMessage = ref
-		return r, true
-	}
-	return updated, true
 }
 
 // dm posts to a person's DM with the app.
@@ -494,13 +714,20 @@ func (b *Bot) onReveal(evt *socketmode.Event, _ *socketmode.Client) {
 	} else {
 		r = confirmed
 	}
-	if m := r.RevealMessage; !m.IsZero() {
-		if _, _, _, err := b.api.UpdateMessageContext(ctx, m.Channel, m.TS,
-			slack.MsgOptionText(RevealText(r), false), slack.MsgOptionBlocks(RevealBlocks(r)...)); err != nil {
-			b.log.Error("update reveal message", "request_id", id, "err", err)
-		}
-	}
+	b.updateRevealMessage(ctx, r)
 	b.updateApproval(ctx, r)
+}
+
+// updateRevealMessage rewrites the recipient's DM for the request's current state.
+func (b *Bot) updateRevealMessage(ctx context.Context, r *approvals.Request) {
+	m := r.RevealMessage
+	if m.IsZero() {
+		return
+	}
+	if _, _, _, err := b.api.UpdateMessageContext(ctx, m.Channel, m.TS,
+		slack.MsgOptionText(RevealText(r), false), slack.MsgOptionBlocks(RevealBlocks(r)...)); err != nil {
+		b.log.Error("update reveal message", "request_id", r.ID, "err", err)
+	}
 }
 
 // revealOutcome labels a refused reveal for metrics.

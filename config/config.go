@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,19 +20,22 @@ import (
 // Config is everything tapbot reads at start. Azure credentials are not here: azidentity reads
 // its own variables (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, ...).
 type Config struct {
-	SlackAppToken   string
-	SlackBotToken   string
-	SlackAPIURL     string
-	GraphBaseURL    string
-	RedisURL        string // empty: the embedded store
-	ApprovalChannel string
-	Approvers       []string
-	Requesters      []string
-	DefaultLifetime time.Duration
-	MaxLifetime     time.Duration
-	RequestTTL      time.Duration
-	EncryptionKeys  [][]byte // first encrypts, all decrypt; empty with the embedded store
-	HTTPAddr        string
+	SlackAppToken    string
+	SlackBotToken    string
+	SlackAPIURL      string
+	GraphBaseURL     string
+	RedisURL         string // empty: the embedded store
+	ApprovalChannel  string
+	Approvers        []string
+	Requesters       []string
+	DefaultLifetime  time.Duration
+	MaxLifetime      time.Duration
+	RequestTTL       time.Duration
+	EncryptionKeys   [][]byte // first encrypts, all decrypt; empty with the embedded store
+	HTTPAddr         string
+	GraphConcurrency int           // Graph calls in flight at once
+	GraphTimeout     time.Duration // per Graph HTTP attempt
+	ShutdownTimeout  time.Duration // how long in-flight work may go on after SIGTERM
 }
 
 // Error names the variable that is wrong and says how to fix it, in one line.
@@ -135,6 +139,20 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = ":8080"
 	}
+	c.GraphConcurrency = 8
+	if v := get("TAP_GRAPH_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 256 {
+			return c, &Error{"TAP_GRAPH_CONCURRENCY", fmt.Sprintf("%q is not a number of calls from 1 to 256", v)}
+		}
+		c.GraphConcurrency = n
+	}
+	if c.GraphTimeout, err = seconds("TAP_GRAPH_TIMEOUT", get("TAP_GRAPH_TIMEOUT"), 30*time.Second); err != nil {
+		return c, err
+	}
+	if c.ShutdownTimeout, err = seconds("TAP_SHUTDOWN_TIMEOUT", get("TAP_SHUTDOWN_TIMEOUT"), 20*time.Second); err != nil {
+		return c, err
+	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return c, &Error{"TAP_HTTP_ADDR", fmt.Sprintf("%q is not a listen address; use host:port or :port, e.g. :8080", c.HTTPAddr)}
 	}
@@ -186,6 +204,18 @@ func members(name, v string) ([]string, error) {
 		out = append(out, part)
 	}
 	return out, nil
+}
+
+// seconds reads a Go duration such as 30s, 1m or 1500ms for timeouts.
+func seconds(name, v string, def time.Duration) (time.Duration, error) {
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, &Error{name, fmt.Sprintf("%q is not a positive duration such as 30s or 1m", v)}
+	}
+	return d, nil
 }
 
 func lifetime(name, v string, def time.Duration) (time.Duration, error) {

@@ -32,7 +32,8 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if c.SlackAPIURL != "https://slack.com/api/" || c.GraphBaseURL != "https://graph.microsoft.com/v1.0" ||
 		c.DefaultLifetime != time.Hour || c.MaxLifetime != 8*time.Hour || c.RequestTTL != 24*time.Hour ||
-		c.HTTPAddr != ":8080" || c.RedisURL != "" || len(c.Approvers) != 2 || c.Requesters != nil {
+		c.HTTPAddr != ":8080" || c.RedisURL != "" || len(c.Approvers) != 2 || c.Requesters != nil ||
+		c.GraphConcurrency != 8 || c.GraphTimeout != 30*time.Second || c.ShutdownTimeout != 20*time.Second {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -61,6 +62,9 @@ func TestLoadNamesTheBadVariable(t *testing.T) {
 		{"short key", map[string]string{"REDIS_URL": "redis://localhost:6379", "TAP_ENCRYPTION_KEY": "c2hvcnQ="}, "TAP_ENCRYPTION_KEY:"},
 		{"bad redis url", map[string]string{"REDIS_URL": "localhost:6379", "TAP_ENCRYPTION_KEY": key}, "REDIS_URL:"},
 		{"bad listen address", map[string]string{"TAP_HTTP_ADDR": "8080"}, "TAP_HTTP_ADDR:"},
+		{"zero concurrency", map[string]string{"TAP_GRAPH_CONCURRENCY": "0"}, "TAP_GRAPH_CONCURRENCY:"},
+		{"graph timeout without unit", map[string]string{"TAP_GRAPH_TIMEOUT": "30"}, "TAP_GRAPH_TIMEOUT:"},
+		{"negative shutdown", map[string]string{"TAP_SHUTDOWN_TIMEOUT": "-1s"}, "TAP_SHUTDOWN_TIMEOUT:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,18 +1,32 @@
-package bot
+// Package metrics holds tapbot's Prometheus series in one place, so every adapter reports into
+// the same registry and the names stay consistent.
+package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tapbot/tapbot/approvals"
+)
 
 // Metrics are the bot's Prometheus series. They count outcomes and time; they never carry a pass,
 // a name or a reason.
 type Metrics struct {
-	Requests      *prometheus.CounterVec
-	Reveals       *prometheus.CounterVec
-	AckDuration   prometheus.Histogram
-	IssueDuration prometheus.Histogram
+	Requests         *prometheus.CounterVec
+	Reveals          *prometheus.CounterVec
+	AckDuration      prometheus.Histogram
+	IssueDuration    prometheus.Histogram
+	GraphRequests    *prometheus.CounterVec
+	StoreErrors      prometheus.Counter
+	SocketReconnects prometheus.Counter
 }
 
-// NewMetrics creates the series and registers them with reg when it is not nil.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+// New creates the series and registers them with reg when it is not nil.
+func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tapbot_requests_total", Help: "Requests by outcome: submitted, rejected, cancelled, issued, denied, expired, failed.",
@@ -26,11 +40,87 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		IssueDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "tapbot_issue_duration_seconds", Help: "Time from an Approve click to the recipient's DM.",
-			Buckets: prometheus.DefBuckets,
+			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}),
+		GraphRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tapbot_graph_requests_total", Help: "Microsoft Graph HTTP attempts by operation and status (0: no answer).",
+		}, []string{"operation", "status"}),
+		StoreErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tapbot_store_errors_total", Help: "Store operations that failed (Redis unreachable, timeouts).",
+		}),
+		SocketReconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tapbot_socket_reconnects_total", Help: "Socket-mode connections made after the first.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Requests, m.Reveals, m.AckDuration, m.IssueDuration)
+		reg.MustRegister(m.Requests, m.Reveals, m.AckDuration, m.IssueDuration, m.GraphRequests, m.StoreErrors, m.SocketReconnects)
 	}
 	return m
 }
+
+// ObserveGraph counts one Graph HTTP attempt; it fits graph.Options.Observe.
+func (m *Metrics) ObserveGraph(operation string, status int) {
+	m.GraphRequests.WithLabelValues(operation, strconv.Itoa(status)).Inc()
+}
+
+// CountErrors wraps a store so its failures are counted. Not-found and conflict answers are
+// normal outcomes, not failures.
+func (m *Metrics) CountErrors(s approvals.Store) approvals.Store { return countingStore{s, m.StoreErrors} }
+
+type countingStore struct {
+	approvals.Store
+	errs prometheus.Counter
+}
+
+func (c countingStore) count(err error) error {
+	if err != nil && !errors.Is(err, approvals.ErrNotFound) && !errors.Is(err, approvals.ErrConflict) &&
+		!errors.Is(err, context.Canceled) {
+		var e *approvals.Error
+		if !errors.As(err, &e) { // a change function's own refusal is not a store failure
+			c.errs.Inc()
+		}
+	}
+	return err
+}
+
+func (c countingStore) Create(ctx context.Context, r *approvals.Request) error {
+	return c.count(c.Store.Create(ctx, r))
+}
+func (c countingStore) Get(ctx context.Context, id string) (*approvals.Request, error) {
+	r, err := c.Store.Get(ctx, id)
+	return r, c.count(err)
+}
+func (c countingStore) Update(ctx context.Context, id string, change func(*approvals.Request) error) (*approvals.Request, error) {
+	r, err := c.Store.Update(ctx, id, change)
+	return r, c.count(err)
+}
+func (c countingStore) PutSecret(ctx context.Context, id string, sealed []byte, ttl time.Duration) error {
+	return c.count(c.Store.PutSecret(ctx, id, sealed, ttl))
+}
+func (c countingStore) TakeSecret(ctx context.Context, id string) ([]byte, error) {
+	b, err := c.Store.TakeSecret(ctx, id)
+	return b, c.count(err)
+}
+func (c countingStore) HasSecret(ctx context.Context, id string) (bool, error) {
+	ok, err := c.Store.HasSecret(ctx, id)
+	return ok, c.count(err)
+}
+func (c countingStore) DeleteSecret(ctx context.Context, id string) error {
+	return c.count(c.Store.DeleteSecret(ctx, id))
+}
+func (c countingStore) OpenRequests(ctx context.Context) ([]string, error) {
+	ids, err := c.Store.OpenRequests(ctx)
+	return ids, c.count(err)
+}
+func (c countingStore) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	ok, err := c.Store.Claim(ctx, key, ttl)
+	return ok, c.count(err)
+}
+func (c countingStore) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	return c.count(c.Store.Touch(ctx, key, ttl))
+}
+func (c countingStore) Alive(ctx context.Context, key string) (bool, error) {
+	ok, err := c.Store.Alive(ctx, key)
+	return ok, c.count(err)
+}
+func (c countingStore) Ping(ctx context.Context) error { return c.count(c.Store.Ping(ctx)) }

@@ -24,6 +24,10 @@ func main() {
 	}
 }
 
+// testHooks stays zero in production; the end-to-end tests set it when they run this binary as a
+// replica they can kill at a chosen step.
+var testHooks Options
+
 func run(ctx context.Context) error {
 	if err := config.LoadDotEnv(".env"); err != nil {
 		return err
@@ -32,7 +36,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m := NewMain(cfg, Options{})
+	m := NewMain(cfg, testHooks)
 	defer m.Close()
 	if err := m.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err

@@ -2,21 +2,53 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestMain lets a test run this very binary as the tapbot command, so start-up behaviour is
 // checked on the real main without a separate build.
 func TestMain(m *testing.M) {
 	if os.Getenv("TAPBOT_TEST_RUN_MAIN") == "1" {
+		setReplicaHooks()
 		main()
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// setReplicaHooks prepares this process to be a replica the tests kill: it trusts the fake
+// Entra/Graph certificate, heartbeats fast, and SIGKILLs itself at the step named in
+// TAPBOT_TEST_CRASH_AT, exactly as kill -9 would.
+func setReplicaHooks() {
+	if path := os.Getenv("TAPBOT_TEST_CA"); path != "" {
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			panic(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+		testHooks.Transport = tr
+	}
+	testHooks.HeartbeatTTL = time.Second
+	testHooks.SweepEvery = 200 * time.Millisecond
+	crashAt := os.Getenv("TAPBOT_TEST_CRASH_AT")
+	testHooks.Checkpoint = func(step string) {
+		if step == crashAt {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way; take no further step
+		}
+	}
 }
 
 func TestBadConfigurationExitsWithOneLine(t *testing.T) {

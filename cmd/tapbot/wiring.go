@@ -22,6 +22,7 @@ import (
 	"github.com/tapbot/tapbot/bot"
 	"github.com/tapbot/tapbot/config"
 	"github.com/tapbot/tapbot/graph"
+	"github.com/tapbot/tapbot/metrics"
 	"github.com/tapbot/tapbot/redisstore"
 )
 
@@ -40,6 +41,12 @@ type Options struct {
 	// Now replaces the wall clock of the approval rules (request TTL, pass expiry), so tests can
 	// let a day pass.
 	Now func() time.Time
+	// SweepEvery and HeartbeatTTL shorten the sweeper's rhythm in tests; zero keeps the defaults.
+	SweepEvery   time.Duration
+	HeartbeatTTL time.Duration
+	// Checkpoint, when set, is called at each step of issuing and revealing, so tests can kill
+	// the process exactly there.
+	Checkpoint func(step string)
 }
 
 // Main is the whole bot, built from a Config, so tests can run it in-process.
@@ -69,17 +76,25 @@ func (m *Main) Run(ctx context.Context) error {
 		httpClient.Transport = http.DefaultTransport
 	}
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mets := metrics.New(reg)
+
 	store, sealer, err := m.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	m.store = store
+	store = mets.CountErrors(store)
 
 	cred, err := graph.NewCredential(m.opts.Transport)
 	if err != nil {
 		return fmt.Errorf("AZURE_*: %w", err)
 	}
-	dir, err := graph.New(cred, graph.Options{BaseURL: cfg.GraphBaseURL, Transport: m.opts.Transport})
+	dir, err := graph.New(cred, graph.Options{
+		BaseURL: cfg.GraphBaseURL, Transport: m.opts.Transport,
+		Concurrency: cfg.GraphConcurrency, AttemptTimeout: cfg.GraphTimeout, Observe: mets.ObserveGraph,
+	})
 	if err != nil {
 		return fmt.Errorf("GRAPH_BASE_URL: %w", err)
 	}
@@ -105,20 +120,28 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("SLACK_APP_TOKEN: Slack did not open a socket-mode connection with the app-level token: %w", err)
 	}
 
-	svcOpts := []approvals.Option{approvals.WithLogger(m.log)}
+	instance := approvals.NewID()
+	log := m.log.With("replica", instance)
+	svcOpts := []approvals.Option{approvals.WithLogger(log)}
 	if m.opts.Now != nil {
 		svcOpts = append(svcOpts, approvals.WithClock(m.opts.Now))
+	}
+	if m.opts.Checkpoint != nil {
+		svcOpts = append(svcOpts, approvals.WithCheckpoints(m.opts.Checkpoint))
 	}
 	svc := approvals.NewService(approvals.Config{
 		Approvers: cfg.Approvers, Requesters: cfg.Requesters,
 		DefaultLifetime: cfg.DefaultLifetime, MaxLifetime: cfg.MaxLifetime, RequestTTL: cfg.RequestTTL,
+		Instance: instance,
+		// A replica may take the directory's whole-call timeout (two attempts) plus Slack's part
+		// before another replica takes its approval over.
+		IssueLease: 2*cfg.GraphTimeout + 30*time.Second,
 	}, store, dir, bot.People{API: api}, sealer, svcOpts...)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	b := bot.New(bot.Config{
 		API: api, Socket: socketmode.New(api), Service: svc, ApprovalChannel: cfg.ApprovalChannel,
-		Logger: m.log, HTTPClient: httpClient, Metrics: bot.NewMetrics(reg),
+		Logger: log, HTTPClient: httpClient, Metrics: mets,
+		ShutdownTimeout: cfg.ShutdownTimeout, SweepEvery: m.opts.SweepEvery, HeartbeatTTL: m.opts.HeartbeatTTL,
 	})
 
 	srv, err := m.serveHTTP(b, reg)
@@ -167,6 +190,11 @@ func (m *Main) openStore(ctx context.Context) (approvals.Store, *approvals.Seale
 func (m *Main) serveHTTP(b *bot.Bot, reg *prometheus.Registry) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !b.Healthy() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "Slack socket mode has been disconnected for over a minute")
+			return
+		}
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {

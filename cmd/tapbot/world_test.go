@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -54,12 +56,21 @@ type world struct {
 	main     *Main
 	httpAddr string
 	noStart  bool
+
+	sweepEvery time.Duration
+	// extra are more replicas started with startReplica, stopped at cleanup.
+	extra []*Main
+	stops []func()
 }
 
 type worldOption func(*world)
 
 // withoutStart builds the world but leaves starting tapbot to the test.
 func withoutStart(w *world) { w.noStart = true }
+
+// withFastSweep makes the sweeper run every 100ms instead of only at start, for tests of what
+// it does without anyone clicking.
+func withFastSweep(w *world) { w.sweepEvery = 100 * time.Millisecond }
 
 // withRedis runs the bot on a real redis-server instead of the embedded store.
 func withRedis(w *world) {
@@ -72,7 +83,7 @@ func withEnv(k, v string) worldOption { return func(w *world) { w.env[k] = v } }
 
 func newWorld(t *testing.T, opts ...worldOption) *world {
 	t.Helper()
-	w := &world{t: t, logs: &syncBuffer{}, now: time.Now()}
+	w := &world{t: t, logs: &syncBuffer{}, now: time.Now(), sweepEvery: time.Hour}
 	w.slack = slackfake.New(slackfake.Options{BotToken: "xoxb-test-token", AppToken: "xapp-test-token"})
 	t.Cleanup(w.slack.Close)
 	for _, u := range []slackfake.User{
@@ -152,10 +163,12 @@ func (w *world) newMain(listening func(string)) *Main {
 		w.t.Fatalf("config: %v", err)
 	}
 	return NewMain(cfg, Options{
-		Transport: hostRouter{w.graph.Addr(): w.graph.Transport()},
-		Logger:    slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Listening: listening,
-		Now:       w.clock,
+		Transport:    hostRouter{w.graph.Addr(): w.graph.Transport()},
+		Logger:       slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Listening:    listening,
+		Now:          w.clock,
+		SweepEvery:   w.sweepEvery,
+		HeartbeatTTL: time.Second,
 	})
 }
 
@@ -199,6 +212,10 @@ func (w *world) ready() bool {
 
 // stop ends tapbot as SIGTERM would and waits for it.
 func (w *world) stop() {
+	for _, stop := range w.stops {
+		stop()
+	}
+	w.stops = nil
 	if w.cancel == nil {
 		return
 	}
@@ -213,6 +230,51 @@ func (w *world) stop() {
 	}
 	_ = w.main.Close()
 	w.cancel = nil
+}
+
+// startReplica starts one more in-process replica on the same environment (share Redis for
+// this to mean anything); Slack spreads envelopes over all connections.
+func (w *world) startReplica() {
+	w.t.Helper()
+	before := w.slack.TotalConnections()
+	m := w.newMain(nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	w.extra = append(w.extra, m)
+	w.stops = append(w.stops, func() {
+		cancel()
+		<-done
+		_ = m.Close()
+	})
+	w.waitFor("second replica connected", func() bool { return w.slack.TotalConnections() > before })
+}
+
+// spawn runs tapbot as a separate process (this test binary in replica mode) that kills itself
+// with SIGKILL at the named step; it returns a channel that closes when the process is gone.
+func (w *world) spawn(crashAt string) <-chan struct{} {
+	w.t.Helper()
+	caPath := filepath.Join(w.t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caPath, w.graph.CACertPEM(), 0o600); err != nil {
+		w.t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Dir = w.t.TempDir()
+	cmd.Env = []string{"TAPBOT_TEST_RUN_MAIN=1", "TAPBOT_TEST_CRASH_AT=" + crashAt, "TAPBOT_TEST_CA=" + caPath,
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range w.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = w.logs, w.logs
+	before := w.slack.TotalConnections()
+	if err := cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	gone := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(gone) }()
+	w.t.Cleanup(func() { _ = cmd.Process.Kill(); <-gone })
+	w.waitFor("the spawned replica connected", func() bool { return w.slack.TotalConnections() > before })
+	return gone
 }
 
 // restart stops tapbot and starts a fresh process on the same store.
@@ -388,11 +450,18 @@ func (w *world) redisDump() string {
 	}
 	var b strings.Builder
 	for _, k := range keys {
-		v, err := rdb.Get(ctx, k).Bytes()
+		var v any
+		var err error
+		switch typ, _ := rdb.Type(ctx, k).Result(); typ {
+		case "set":
+			v, err = rdb.SMembers(ctx, k).Result()
+		default:
+			v, err = rdb.Get(ctx, k).Result()
+		}
 		if err != nil && err != redis.Nil {
 			w.t.Errorf("read Redis key %s: %v", k, err)
 		}
-		fmt.Fprintf(&b, "%s=%s\n", k, v)
+		fmt.Fprintf(&b, "%s=%v\n", k, v)
 	}
 	return b.String()
 }
