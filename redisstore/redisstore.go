@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -103,6 +105,14 @@ func (s *Store) reqKey(id string) string  { return s.prefix + "req:" + id }
 func (s *Store) passKey(id string) string { return s.prefix + "pass:" + id }
 func (s *Store) openKey() string          { return s.prefix + "open" }
 func (s *Store) claimKey(k string) string { return s.prefix + "key:" + k }
+func (s *Store) hitKey(k string) string   { return s.prefix + "hits:" + k }
+func (s *Store) auditKey() string         { return s.prefix + "audit" }
+
+// hitScript counts in a fixed window: the first hit starts the window's expiry.
+var hitScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {n, redis.call('PTTL', KEYS[1])}`)
 
 // createScript stores a new request and indexes it as open in one step, so no crash can leave a
 // request the sweeper cannot see.
@@ -298,6 +308,56 @@ func (s *Store) Alive(ctx context.Context, key string) (bool, error) {
 	return n == 1, nil
 }
 
+// Release implements approvals.Store.
+func (s *Store) Release(ctx context.Context, key string) error {
+	if err := s.rdb.Del(ctx, s.claimKey(key)).Err(); err != nil {
+		return fmt.Errorf("redis release %s: %w", key, err)
+	}
+	return nil
+}
+
+// Hit implements approvals.Store with INCR and PEXPIRE in one script.
+func (s *Store) Hit(ctx context.Context, key string, window time.Duration) (int, time.Time, error) {
+	res, err := hitScript.Run(ctx, s.rdb, []string{s.hitKey(key)}, window.Milliseconds()).Int64Slice()
+	if err != nil || len(res) != 2 {
+		return 0, time.Time{}, fmt.Errorf("redis count %s: %w", key, err)
+	}
+	return int(res[0]), time.Now().Add(time.Duration(res[1]) * time.Millisecond), nil
+}
+
+// AppendAudit implements approvals.Store as a Redis stream trimmed by age (MINID), so the trail
+// keeps TAP_AUDIT_RETENTION of history and no more.
+func (s *Store) AppendAudit(ctx context.Context, e approvals.Event, retention time.Duration) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode audit event: %w", err)
+	}
+	minID := strconv.FormatInt(time.Now().Add(-retention).UnixMilli(), 10)
+	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.auditKey(), MinID: minID, Approx: true,
+		Values: []any{"event", b}}).Err(); err != nil {
+		return fmt.Errorf("redis append audit event: %w", err)
+	}
+	return nil
+}
+
+// ReadAudit implements approvals.Store.
+func (s *Store) ReadAudit(ctx context.Context, since time.Time) ([]approvals.Event, error) {
+	msgs, err := s.rdb.XRange(ctx, s.auditKey(), strconv.FormatInt(since.UnixMilli(), 10), "+").Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis read audit trail: %w", err)
+	}
+	out := make([]approvals.Event, 0, len(msgs))
+	for _, m := range msgs {
+		raw, _ := m.Values["event"].(string)
+		var e approvals.Event
+		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+			return nil, fmt.Errorf("decode audit event %s: %w", m.ID, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
 // Ping implements approvals.Store.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
@@ -308,3 +368,14 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close implements approvals.Store.
 func (s *Store) Close() error { return s.rdb.Close() }
+
+// LogTo sends go-redis's own messages (reconnects, pool dial failures), which it otherwise
+// prints as plain lines on stderr, to l as structured warnings. go-redis has one logger per
+// process, so the last call wins.
+func LogTo(l *slog.Logger) { redis.SetLogger(slogLogger{l}) }
+
+type slogLogger struct{ l *slog.Logger }
+
+func (s slogLogger) Printf(ctx context.Context, format string, v ...any) {
+	s.l.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
