@@ -282,6 +282,9 @@ func toDirectoryUser(u models.Userable, fallbackUPN string) (approvals.Directory
 	if dn := u.GetDisplayName(); dn != nil {
 		out.DisplayName = *dn
 	}
+	if m := u.GetMail(); m != nil {
+		out.Mail = *m
+	}
 	return out, nil
 }
 

@@ -97,6 +97,10 @@ const (
 	opReadPolicy
 	opCreatePass
 	opDeletePass
+	opGetManager
+	opListRoles
+	opListRoleGroups
+	opCheckGroups
 )
 
 // String is the operation's name for Options.Observe. The names are part of the package's
@@ -113,6 +117,14 @@ func (op operation) String() string {
 		return "create_pass"
 	case opDeletePass:
 		return "delete_pass"
+	case opGetManager:
+		return "get_manager"
+	case opListRoles:
+		return "list_roles"
+	case opListRoleGroups:
+		return "list_role_groups"
+	case opCheckGroups:
+		return "check_groups"
 	}
 	return "other"
 }
@@ -137,6 +149,14 @@ func forbiddenMessage(op operation) string {
 		return "Entra ID does not allow tapbot to create a pass for this user (privileged accounts need a higher admin role, or the app lacks UserAuthMethod-TAP.ReadWrite.All)."
 	case opDeletePass:
 		return "Entra ID does not allow tapbot to delete this user's Temporary Access Pass (privileged accounts need a higher admin role, or the app lacks UserAuthMethod-TAP.ReadWrite.All)."
+	case opGetManager:
+		return "Entra ID does not allow tapbot to read users' managers (the app lacks User.Read.All)."
+	case opListRoles:
+		return "Entra ID does not allow tapbot to read directory role assignments, so it cannot tell whether this user is an admin (the app lacks RoleManagement.Read.Directory)."
+	case opListRoleGroups:
+		return "Entra ID does not allow tapbot to list role-assignable groups, so it cannot tell whether this user holds an admin role through a group (the app lacks GroupMember.Read.All)."
+	case opCheckGroups:
+		return "Entra ID does not allow tapbot to check this user's group memberships (the app lacks GroupMember.Read.All)."
 	}
 	return "Entra ID does not allow tapbot to do this."
 }
@@ -197,7 +217,9 @@ func classifyStatus(op operation, subject string, e *APIError) error {
 		return approvals.WrapError(approvals.Unavailable, e, msgSignIn)
 	case status == 403:
 		return approvals.WrapError(approvals.Forbidden, e, "%s", forbiddenMessage(op))
-	case status == 404 && op != opReadPolicy:
+	case status == 404 && subject != "":
+		// A 404 is about the user the call named. A call about no user (the policy, the tenant's
+		// role-assignable groups) that 404s is a broken tenant or proxy, not a missing person.
 		return approvals.WrapError(approvals.NotFound, e, "No Entra ID account found for %s.", subject)
 	case status == 400 && op == opCreatePass:
 		return approvals.WrapError(approvals.Invalid, e, "%s", refusalMessage(e.Message))

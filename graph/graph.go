@@ -1,8 +1,8 @@
 // Package graph is tapbot's Microsoft Graph adapter: it implements approvals.Directory with
-// msgraph-sdk-go, so looking users up, reading the Temporary Access Pass policy and creating,
-// listing and deleting passes go through Microsoft's own SDK (its retry handling, serialization
-// and error types), and turns Graph's failures into approvals.Error sentences that people in
-// Slack can act on.
+// msgraph-sdk-go, so looking users and their managers up, telling whether a user is privileged,
+// reading the Temporary Access Pass policy and creating, listing and deleting passes go through
+// Microsoft's own SDK (its retry handling, serialization and error types), and turns Graph's
+// failures into approvals.Error sentences that people in Slack can act on.
 //
 // Underneath the SDK's middleware the Client bounds how many requests are in flight, gives each
 // attempt its own deadline and reports each attempt to an optional metrics hook (Options), so
@@ -67,7 +67,8 @@ type Options struct {
 	// included; default twice AttemptTimeout.
 	Timeout time.Duration
 	// Observe, when set, is called once per HTTP attempt to Graph, after its answer arrives, with
-	// the operation ("find_user", "list_passes", "get_policy", "create_pass" or "delete_pass")
+	// the operation ("find_user", "list_passes", "get_policy", "create_pass", "delete_pass",
+	// "get_manager", or, for Privileges, "list_roles", "list_role_groups" and "check_groups")
 	// and the HTTP status, or 0 when the attempt got no answer (connection failure, timeout,
 	// caller gone). A throttled call that succeeds on retry reports, say, create_pass 429 then
 	// create_pass 201. Requests that never left the queue and token requests are not reported.

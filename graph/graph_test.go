@@ -221,6 +221,7 @@ func TestFindUser(t *testing.T) {
 		{name: "two at signs", input: "a@b@contoso.com", wantCode: approvals.Invalid},
 		{name: "space inside", input: "al ice@contoso.com", wantCode: approvals.Invalid},
 	}
+	mails := map[string]string{e.alice.ID: e.alice.Mail, e.bob.ID: e.bob.Mail, e.pat.ID: e.pat.Mail}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			getBefore, filterBefore := e.fake.Calls(graphfake.OpGetUser), e.fake.Calls(graphfake.OpFindUsers)
@@ -238,8 +239,8 @@ func TestFindUser(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if u.ID != tc.wantID || u.UPN != tc.wantUPN || u.DisplayName == "" {
-					t.Errorf("got %+v, want ID %s UPN %s", u, tc.wantID, tc.wantUPN)
+				if u.ID != tc.wantID || u.UPN != tc.wantUPN || u.DisplayName == "" || u.Mail != mails[tc.wantID] {
+					t.Errorf("got %+v, want ID %s UPN %s mail %s", u, tc.wantID, tc.wantUPN, mails[tc.wantID])
 				}
 			}
 			if ran := e.fake.Calls(graphfake.OpFindUsers) > filterBefore; ran != tc.wantFilter {
@@ -1089,4 +1090,303 @@ func TestQueuedCallerGivesUp(t *testing.T) {
 	if got := strings.Join(obs.take(), ", "); got != "get_policy 200, get_policy 0" {
 		t.Errorf("observed %q", got)
 	}
+}
+
+func TestManager(t *testing.T) {
+	e := newEnv(t)
+	obs := &observer{}
+	c := e.clientWith(graph.Options{Timeout: 10 * time.Second, Observe: obs.observe})
+	ctx := context.Background()
+	unknown := "00000000-0000-0000-0000-000000000000"
+	cases := []struct {
+		name string
+		// prepare gets a fresh user and returns the ID to ask about.
+		prepare  func(t *testing.T, u graphfake.User) string
+		want     graphfake.User // the manager, when wantCode is ""
+		wantCode approvals.Code
+		text     string // the start of the message, when wantCode is set
+		observed string
+	}{
+		{name: "found", want: e.bob, observed: "get_manager 200",
+			prepare: func(t *testing.T, u graphfake.User) string { e.fake.SetManager(u.ID, e.bob.ID); return u.ID }},
+		{name: "found by UPN key", want: e.pat, observed: "get_manager 200",
+			prepare: func(t *testing.T, u graphfake.User) string {
+				e.fake.SetManager(u.ID, e.pat.ID)
+				return " " + u.UPN + " "
+			}},
+		{name: "none", wantCode: approvals.NotFound, text: "Entra ID has no manager on record for the user with ID ", observed: "get_manager 404",
+			prepare: func(t *testing.T, u graphfake.User) string { return u.ID }},
+		{name: "manager removed", wantCode: approvals.NotFound, text: "Entra ID has no manager on record", observed: "get_manager 404",
+			prepare: func(t *testing.T, u graphfake.User) string {
+				e.fake.SetManager(u.ID, e.bob.ID)
+				e.fake.SetManager(u.ID, "")
+				return u.ID
+			}},
+		{name: "contact, not a user", wantCode: approvals.NotFound, text: "The manager on record in Entra ID for the user with ID ", observed: "get_manager 200",
+			prepare: func(t *testing.T, u graphfake.User) string {
+				e.fake.SetManager(u.ID, e.fake.AddContact("Outside Counsel"))
+				return u.ID
+			}},
+		{name: "unknown user", wantCode: approvals.NotFound, text: "No Entra ID account found for the user with ID " + unknown, observed: "get_manager 404",
+			prepare: func(*testing.T, graphfake.User) string { return unknown }},
+		{name: "forbidden", wantCode: approvals.Forbidden, observed: "get_manager 403",
+			text: "Entra ID does not allow tapbot to read users' managers (the app lacks User.Read.All).",
+			prepare: func(t *testing.T, u graphfake.User) string {
+				e.fake.SetManager(u.ID, e.bob.ID)
+				e.fake.FailNext(graphfake.OpGetManager, http.StatusForbidden, 1, "")
+				return u.ID
+			}},
+		{name: "503 forever", wantCode: approvals.Unavailable, text: "Microsoft Graph is throttling or unavailable",
+			observed: "get_manager 503, get_manager 503, get_manager 503, get_manager 503", // one attempt plus the SDK's three retries
+			prepare: func(t *testing.T, u graphfake.User) string {
+				e.fake.SetManager(u.ID, e.bob.ID)
+				e.fake.FailNext(graphfake.OpGetManager, http.StatusServiceUnavailable, 1000, "0")
+				t.Cleanup(func() { e.fake.FailNext(graphfake.OpGetManager, 0, 0, "") })
+				return u.ID
+			}},
+		{name: "no user given", wantCode: approvals.Invalid, text: "No Entra ID user was given.",
+			prepare: func(*testing.T, graphfake.User) string { return "  " }},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u := e.fake.AddUser(graphfake.User{UPN: fmt.Sprintf("report%d@contoso.com", i), DisplayName: "Report"})
+			who := tc.prepare(t, u)
+			obs.take()
+			got, err := c.Manager(ctx, who)
+			e.note(err)
+			if tc.wantCode != "" {
+				if ae := wantCode(t, err, tc.wantCode); !strings.HasPrefix(ae.Message, tc.text) {
+					t.Errorf("message %q, want it to start %q", ae.Message, tc.text)
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := approvals.DirectoryUser{ID: tc.want.ID, UPN: tc.want.UPN, DisplayName: tc.want.DisplayName, Mail: tc.want.Mail}
+				if got != want {
+					t.Errorf("Manager = %+v, want %+v", got, want)
+				}
+			}
+			if o := strings.Join(obs.take(), ", "); o != tc.observed {
+				t.Errorf("observed %q, want %q", o, tc.observed)
+			}
+		})
+	}
+}
+
+// protectedIDs makes n protected group IDs, more than one checkMemberGroups call takes.
+func protectedIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%08x-0000-4000-8000-%012x", i+1, i+1)
+	}
+	return ids
+}
+
+func TestPrivileges(t *testing.T) {
+	protected := protectedIDs(25)
+	cases := []struct {
+		name      string
+		opts      graphfake.Options
+		protected []string
+		// prepare sets up the tenant around the user the check is about.
+		prepare    func(f *graphfake.Server, userID string)
+		wantRoles  []string
+		wantGroups []string
+		observed   string
+		checkCalls int // checkMemberGroups requests, each of at most 20 IDs
+	}{
+		{name: "nothing to check", prepare: func(*graphfake.Server, string) {},
+			observed: "list_roles 200, list_role_groups 200"},
+		{name: "no roles, in none of 25 protected groups", protected: protected,
+			prepare: func(f *graphfake.Server, uid string) {
+				f.AddGroup(protected[3], f.AddUser(graphfake.User{UPN: "other@contoso.com"}).ID)
+				f.AddGroup("aaaaaaaa-0000-4000-8000-000000000001", uid) // a group nobody protects
+			},
+			observed: "list_roles 200, list_role_groups 200, check_groups 200, check_groups 200", checkCalls: 2},
+		{name: "a role", protected: protected,
+			prepare:   func(f *graphfake.Server, uid string) { f.AssignRole(uid, "Global Administrator") },
+			wantRoles: []string{"Global Administrator"},
+			observed:  "list_roles 200, list_role_groups 200, check_groups 200, check_groups 200", checkCalls: 2},
+		{name: "a custom role twice and a built-in one",
+			prepare: func(f *graphfake.Server, uid string) {
+				f.AssignRole(uid, "Tier 0 Break Glass")
+				f.AssignRole(uid, "Helpdesk Administrator")
+				f.AssignRole(uid, "Tier 0 Break Glass")
+			},
+			wantRoles: []string{"Tier 0 Break Glass", "Helpdesk Administrator"},
+			observed:  "list_roles 200, list_role_groups 200"},
+		{name: "member of the 23rd of 25 protected groups", protected: protected,
+			prepare:    func(f *graphfake.Server, uid string) { f.AddGroup(protected[22], uid) },
+			wantGroups: []string{protected[22]},
+			observed:   "list_roles 200, list_role_groups 200, check_groups 200, check_groups 200", checkCalls: 2},
+		{name: "protected groups in another spelling, twice, with blanks",
+			protected: []string{" " + strings.ToUpper(protected[0]) + " ", "", protected[0], protected[1]},
+			prepare: func(f *graphfake.Server, uid string) {
+				f.AddGroup(protected[0], uid)
+				f.AddGroup(protected[1], uid)
+			},
+			wantGroups: []string{strings.ToUpper(protected[0]), protected[1]},
+			observed:   "list_roles 200, list_role_groups 200, check_groups 200", checkCalls: 1},
+		{name: "nested group membership", protected: protected[:2],
+			prepare: func(f *graphfake.Server, uid string) {
+				f.AddGroup(protected[1], "bbbbbbbb-0000-4000-8000-000000000001")
+				f.AddGroup("bbbbbbbb-0000-4000-8000-000000000001", "bbbbbbbb-0000-4000-8000-000000000002")
+				f.AddGroup("bbbbbbbb-0000-4000-8000-000000000002", uid)
+			},
+			wantGroups: []string{protected[1]},
+			observed:   "list_roles 200, list_role_groups 200, check_groups 200", checkCalls: 1},
+		{name: "a role through a role-assignable group",
+			prepare: func(f *graphfake.Server, uid string) {
+				f.AssignRoleToGroup("cccccccc-0000-4000-8000-000000000001", "Privileged Authentication Administrator")
+				f.AddGroup("cccccccc-0000-4000-8000-000000000001", uid)
+				f.AssignRoleToGroup("cccccccc-0000-4000-8000-000000000002", "Exchange Administrator") // not the user's
+			},
+			wantRoles:  []string{"Privileged Authentication Administrator"},
+			observed:   "list_roles 200, list_role_groups 200, check_groups 200, list_roles 200",
+			checkCalls: 1},
+		{name: "a protected role-assignable group and its role, checked once", protected: protected[:1],
+			prepare: func(f *graphfake.Server, uid string) {
+				f.AssignRole(uid, "User Administrator")
+				f.AssignRoleToGroup(protected[0], "User Administrator")
+				f.AddGroup(protected[0], uid)
+			},
+			wantRoles: []string{"User Administrator"}, wantGroups: []string{protected[0]},
+			observed:   "list_roles 200, list_role_groups 200, check_groups 200, list_roles 200",
+			checkCalls: 1},
+		{name: "pages of roles and of role-assignable groups are all read", opts: graphfake.Options{PageSize: 1},
+			prepare: func(f *graphfake.Server, uid string) {
+				f.AssignRole(uid, "Security Administrator")
+				f.AssignRole(uid, "Authentication Administrator")
+				for i := 1; i <= 3; i++ {
+					f.AssignRoleToGroup(fmt.Sprintf("dddddddd-0000-4000-8000-00000000000%d", i), "Global Reader")
+				}
+				f.AddGroup("dddddddd-0000-4000-8000-000000000003", uid)
+			},
+			wantRoles: []string{"Security Administrator", "Authentication Administrator", "Global Reader"},
+			observed: "list_roles 200, list_roles 200, list_role_groups 200, list_role_groups 200, list_role_groups 200, " +
+				"check_groups 200, list_roles 200",
+			checkCalls: 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnvWith(t, tc.opts) // a tenant of its own, so request counts are exact
+			obs := &observer{}
+			c := e.clientWith(graph.Options{Timeout: 10 * time.Second, Observe: obs.observe})
+			u := e.fake.AddUser(graphfake.User{UPN: "target@contoso.com", DisplayName: "Target"})
+			tc.prepare(e.fake, u.ID)
+			got, err := c.Privileges(context.Background(), u.ID, tc.protected)
+			if e.note(err) != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got.Roles) != fmt.Sprint(tc.wantRoles) || fmt.Sprint(got.Groups) != fmt.Sprint(tc.wantGroups) {
+				t.Errorf("Privileges = roles %q groups %q, want roles %q groups %q", got.Roles, got.Groups, tc.wantRoles, tc.wantGroups)
+			}
+			if want := len(tc.wantRoles)+len(tc.wantGroups) > 0; got.Privileged() != want {
+				t.Errorf("Privileged() = %v, want %v", got.Privileged(), want)
+			}
+			if o := strings.Join(obs.take(), ", "); o != tc.observed {
+				t.Errorf("observed %q, want %q", o, tc.observed)
+			}
+			if n := e.fake.Calls(graphfake.OpCheckGroups); n != tc.checkCalls {
+				t.Errorf("%d checkMemberGroups calls, want %d", n, tc.checkCalls)
+			}
+		})
+	}
+}
+
+// TestPrivilegesFailures: when any part of the check fails, the caller gets an error that says
+// why, never an answer that reads "not privileged".
+func TestPrivilegesFailures(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(10 * time.Second)
+	ctx := context.Background()
+	u := e.fake.AddUser(graphfake.User{UPN: "target@contoso.com", DisplayName: "Target"})
+	// A role-assignable group the user is in, so every kind of request is made.
+	e.fake.AssignRoleToGroup("eeeeeeee-0000-4000-8000-000000000001", "Global Administrator")
+	e.fake.AddGroup("eeeeeeee-0000-4000-8000-000000000001", u.ID)
+	protected := protectedIDs(3)
+	if got, err := c.Privileges(ctx, u.ID, protected); e.note(err) != nil || fmt.Sprint(got.Roles) != "[Global Administrator]" {
+		t.Fatalf("before any failure: %+v, %v", got, err)
+	}
+
+	cases := []struct {
+		name   string
+		op     string
+		status int
+		n      int // failures queued
+		want   approvals.Code
+		text   string
+	}{
+		{name: "roles forbidden", op: graphfake.OpListRoles, status: http.StatusForbidden, n: 1, want: approvals.Forbidden,
+			text: "Entra ID does not allow tapbot to read directory role assignments, so it cannot tell whether this user is an admin (the app lacks RoleManagement.Read.Directory)."},
+		{name: "role-assignable groups forbidden", op: graphfake.OpListRoleGroups, status: http.StatusForbidden, n: 1, want: approvals.Forbidden,
+			text: "Entra ID does not allow tapbot to list role-assignable groups, so it cannot tell whether this user holds an admin role through a group (the app lacks GroupMember.Read.All)."},
+		{name: "membership forbidden", op: graphfake.OpCheckGroups, status: http.StatusForbidden, n: 1, want: approvals.Forbidden,
+			text: "Entra ID does not allow tapbot to check this user's group memberships (the app lacks GroupMember.Read.All)."},
+		{name: "roles 503 forever", op: graphfake.OpListRoles, status: http.StatusServiceUnavailable, n: 1000, want: approvals.Unavailable,
+			text: "Microsoft Graph is throttling or unavailable; try again in a few minutes."},
+		{name: "role-assignable groups 503 forever", op: graphfake.OpListRoleGroups, status: http.StatusServiceUnavailable, n: 1000, want: approvals.Unavailable,
+			text: "Microsoft Graph is throttling or unavailable; try again in a few minutes."},
+		{name: "membership 503 forever", op: graphfake.OpCheckGroups, status: http.StatusServiceUnavailable, n: 1000, want: approvals.Unavailable,
+			text: "Microsoft Graph is throttling or unavailable; try again in a few minutes."},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Cleanup(func() { e.fake.FailNext(tc.op, 0, 0, "") })
+			before := e.fake.Calls(tc.op)
+			e.fake.FailNext(tc.op, tc.status, tc.n, "0")
+			got, err := c.Privileges(ctx, u.ID, protected)
+			e.note(err)
+			if ae := wantCode(t, err, tc.want); ae.Message != tc.text {
+				t.Errorf("message %q, want %q", ae.Message, tc.text)
+			}
+			if got.Privileged() || got.Roles != nil || got.Groups != nil {
+				t.Errorf("a failed check still answered %+v", got)
+			}
+			if tc.status == http.StatusServiceUnavailable {
+				if n := e.fake.Calls(tc.op) - before; n != 4 { // one attempt plus the SDK's three retries
+					t.Errorf("%d attempts, want 4", n)
+				}
+			}
+		})
+	}
+
+	t.Run("hang", func(t *testing.T) {
+		hc := e.client(time.Second)
+		if _, err := hc.Privileges(ctx, u.ID, protected); e.note(err) != nil { // the token, so only Graph hangs below
+			t.Fatal(err)
+		}
+		e.fake.Hang(graphfake.OpCheckGroups, time.Minute)
+		t.Cleanup(func() { e.fake.Hang(graphfake.OpCheckGroups, 0) })
+		start := time.Now()
+		_, err := hc.Privileges(ctx, u.ID, protected)
+		ae := wantCode(t, e.note(err), approvals.Unavailable)
+		if ae.Message != "Microsoft Graph did not answer in time; try again in a few minutes." {
+			t.Errorf("message %q", ae.Message)
+		}
+		if elapsed := time.Since(start); elapsed > 6*time.Second {
+			t.Errorf("took %s with a 1s timeout for the whole check", elapsed)
+		}
+	})
+	t.Run("unknown user", func(t *testing.T) {
+		_, err := c.Privileges(ctx, "00000000-0000-0000-0000-000000000000", protected)
+		if ae := wantCode(t, e.note(err), approvals.NotFound); ae.Message != "No Entra ID account found for the user with ID 00000000-0000-0000-0000-000000000000." {
+			t.Errorf("message %q", ae.Message)
+		}
+	})
+	t.Run("malformed protected group", func(t *testing.T) {
+		before := e.fake.Calls(graphfake.OpListRoles)
+		_, err := c.Privileges(ctx, u.ID, []string{protected[0], "Tier0-Admins"})
+		if ae := wantCode(t, e.note(err), approvals.Invalid); ae.Message != `The protected group ID "Tier0-Admins" is not an Entra ID object ID.` {
+			t.Errorf("message %q", ae.Message)
+		}
+		if e.fake.Calls(graphfake.OpListRoles) != before {
+			t.Error("Graph was called with a malformed group ID")
+		}
+	})
+	t.Run("no user given", func(t *testing.T) {
+		_, err := c.Privileges(ctx, " ", protected)
+		wantCode(t, e.note(err), approvals.Invalid)
+	})
 }

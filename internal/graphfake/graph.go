@@ -45,6 +45,15 @@ func graphRoute(method string, segs []string) (op, userKey, itemID string) {
 	case len(segs) == 4 && eq(segs[0], "policies") && eq(segs[1], "authenticationMethodsPolicy") &&
 		eq(segs[2], "authenticationMethodConfigurations") && eq(segs[3], "TemporaryAccessPass") && method == http.MethodGet:
 		return OpGetPolicy, "", ""
+	case len(segs) == 3 && eq(segs[0], "users") && eq(segs[2], "manager") && method == http.MethodGet:
+		return OpGetManager, segs[1], ""
+	case len(segs) == 3 && eq(segs[0], "users") && eq(segs[2], "checkMemberGroups") && method == http.MethodPost:
+		return OpCheckGroups, segs[1], ""
+	case len(segs) == 3 && eq(segs[0], "roleManagement") && eq(segs[1], "directory") && eq(segs[2], "roleAssignments") &&
+		method == http.MethodGet:
+		return OpListRoles, "", ""
+	case len(segs) == 1 && eq(segs[0], "groups") && method == http.MethodGet:
+		return OpListRoleGroups, "", ""
 	}
 	return "", "", ""
 }
@@ -96,6 +105,14 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 		s.deletePass(w, r, userKey, itemID)
 	case OpGetPolicy:
 		s.getPolicy(w, r)
+	case OpGetManager:
+		s.getManager(w, r, userKey)
+	case OpListRoles:
+		s.listRoles(w, r)
+	case OpListRoleGroups:
+		s.listRoleGroups(w, r)
+	case OpCheckGroups:
+		s.checkGroups(w, r, userKey, body)
 	}
 }
 

@@ -5,9 +5,11 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,9 +37,14 @@ type harness struct {
 	clock *clock
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) *harness { return newHarnessWith(t, graphfake.Options{}) }
+
+// newHarnessWith is newHarness with fake options (a page size, say); the clock and host names are
+// the harness's.
+func newHarnessWith(t *testing.T, opts graphfake.Options) *harness {
 	clk := &clock{t: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}
-	s, err := graphfake.New(graphfake.Options{Now: clk.Now, Hostnames: []string{"graph.example.test"}})
+	opts.Now, opts.Hostnames = clk.Now, []string{"graph.example.test"}
+	s, err := graphfake.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,5 +518,310 @@ func TestMaxInFlight(t *testing.T) {
 	}
 	if got := h.s.MaxInFlight(graphfake.OpGetPolicy); got != n {
 		t.Errorf("the peak should stay %d, got %d", n, got)
+	}
+}
+
+const jsonType = "application/json"
+
+// TestPrivilegeRoutesRequireBearer: the routes behind Manager and Privileges check the token
+// like every other Graph route.
+func TestPrivilegeRoutesRequireBearer(t *testing.T) {
+	h := newHarness(t)
+	u := h.s.AddUser(graphfake.User{UPN: "alice@contoso.com"})
+	filter := url.Values{"$filter": {"principalId eq '" + u.ID + "'"}}.Encode()
+	cases := []struct {
+		op, method, path string
+		body             string
+	}{
+		{graphfake.OpGetManager, http.MethodGet, "/users/" + u.ID + "/manager", ""},
+		{graphfake.OpListRoles, http.MethodGet, "/roleManagement/directory/roleAssignments?" + filter, ""},
+		{graphfake.OpListRoleGroups, http.MethodGet, "/groups?" + url.Values{"$filter": {"isAssignableToRole eq true"}}.Encode(), ""},
+		{graphfake.OpCheckGroups, http.MethodPost, "/users/" + u.ID + "/checkMemberGroups", `{"groupIds":[]}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.op, func(t *testing.T) {
+			before := len(h.s.Violations())
+			code, _, body := h.graph(tc.method, tc.path, "", []byte(tc.body), map[string]string{"Content-Type": jsonType})
+			if code != 401 || errorCode(body) != "InvalidAuthenticationToken" {
+				t.Errorf("%d %v", code, body)
+			}
+			if v := h.s.Violations(); len(v) != before+1 || !strings.Contains(v[len(v)-1], tc.op) {
+				t.Errorf("violations %q", v)
+			}
+			if h.s.Calls(tc.op) != 1 {
+				t.Errorf("calls %d", h.s.Calls(tc.op))
+			}
+		})
+	}
+}
+
+func TestManagerRoute(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token()
+	boss := h.s.AddUser(graphfake.User{UPN: "boss@contoso.com", Mail: "boss@contoso.com", DisplayName: "The Boss"})
+	withBoss := h.s.AddUser(graphfake.User{UPN: "a@contoso.com"})
+	withContact := h.s.AddUser(graphfake.User{UPN: "b@contoso.com"})
+	alone := h.s.AddUser(graphfake.User{UPN: "c@contoso.com"})
+	h.s.SetManager(withBoss.ID, boss.ID)
+	contact := h.s.AddContact("Outside Counsel")
+	h.s.SetManager(withContact.ID, contact)
+	cases := []struct {
+		name, key string
+		status    int
+		want      map[string]any // fields the answer must have
+		msg       string         // part of the error message
+	}{
+		{"user manager", withBoss.ID, 200, map[string]any{"@odata.type": "#microsoft.graph.user", "id": boss.ID,
+			"userPrincipalName": "boss@contoso.com", "displayName": "The Boss", "mail": "boss@contoso.com"}, ""},
+		{"by UPN", "A@contoso.com", 200, map[string]any{"id": boss.ID}, ""},
+		{"contact manager", withContact.ID, 200, map[string]any{"@odata.type": "#microsoft.graph.orgContact", "id": contact}, ""},
+		{"no manager", alone.ID, 404, nil, "Resource 'manager' does not exist"},
+		{"unknown user", "nobody@contoso.com", 404, nil, "Resource 'nobody@contoso.com' does not exist"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, body := h.graph(http.MethodGet, "/users/"+tc.key+"/manager?$select=id,displayName", tok, nil, nil)
+			if code != tc.status {
+				t.Fatalf("%d %v", code, body)
+			}
+			for k, v := range tc.want {
+				if body[k] != v {
+					t.Errorf("%s = %v, want %v (%v)", k, body[k], v, body)
+				}
+			}
+			if tc.msg != "" {
+				e, _ := body["error"].(map[string]any)
+				if errorCode(body) != "Request_ResourceNotFound" || !strings.Contains(e["message"].(string), tc.msg) {
+					t.Errorf("error %v", body)
+				}
+			}
+		})
+	}
+	h.s.FailNext(graphfake.OpGetManager, 403, 1, "")
+	if code, _, body := h.graph(http.MethodGet, "/users/"+withBoss.ID+"/manager", tok, nil, nil); code != 403 || errorCode(body) != "Authorization_RequestDenied" {
+		t.Errorf("FailNext: %d %v", code, body)
+	}
+	if v := h.s.Violations(); len(v) != 0 {
+		t.Errorf("violations %q", v)
+	}
+}
+
+func TestRoleAssignmentsRoute(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token()
+	u := h.s.AddUser(graphfake.User{UPN: "admin@contoso.com"})
+	other := h.s.AddUser(graphfake.User{UPN: "other@contoso.com"})
+	h.s.AssignRole(u.ID, "Global Administrator")
+	h.s.AssignRole(u.ID, "Tier 0 Break Glass")
+	h.s.AssignRole(other.ID, "Global Administrator")
+	list := func(filter, expand string) (int, map[string]any) {
+		q := url.Values{"$filter": {filter}}
+		if expand != "" {
+			q.Set("$expand", expand)
+		}
+		code, _, body := h.graph(http.MethodGet, "/roleManagement/directory/roleAssignments?"+q.Encode(), tok, nil, nil)
+		return code, body
+	}
+
+	code, body := list("principalId eq '"+u.ID+"'", "roleDefinition")
+	vals, _ := body["value"].([]any)
+	if code != 200 || len(vals) != 2 {
+		t.Fatalf("%d %v", code, body)
+	}
+	first := vals[0].(map[string]any)
+	def, _ := first["roleDefinition"].(map[string]any)
+	if first["principalId"] != u.ID || first["roleDefinitionId"] != "62e90394-69f5-4237-9190-012177145e10" || first["directoryScopeId"] != "/" ||
+		def["displayName"] != "Global Administrator" || def["isBuiltIn"] != true || !strings.HasSuffix(first["id"].(string), "-1") {
+		t.Errorf("built-in assignment %v", first)
+	}
+	second := vals[1].(map[string]any)
+	if d, _ := second["roleDefinition"].(map[string]any); d["displayName"] != "Tier 0 Break Glass" || d["isBuiltIn"] != false || d["id"] != second["roleDefinitionId"] {
+		t.Errorf("custom assignment %v", second)
+	}
+
+	if code, body := list("principalId eq '"+u.ID+"'", ""); code != 200 || body["value"].([]any)[0].(map[string]any)["roleDefinition"] != nil {
+		t.Errorf("without $expand: %d %v", code, body)
+	}
+	if code, body := list("principalId eq 'nobody'", "roleDefinition"); code != 200 || len(body["value"].([]any)) != 0 {
+		t.Errorf("no assignments: %d %v", code, body)
+	}
+
+	bad := []struct{ name, filter, expand string }{
+		{"no filter", "", ""},
+		{"another filter", "roleDefinitionId eq '62e90394-69f5-4237-9190-012177145e10'", ""},
+		{"unsupported expand", "principalId eq '" + u.ID + "'", "principal"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(h.s.Violations())
+			if code, body := list(tc.filter, tc.expand); code != 400 {
+				t.Errorf("%d %v", code, body)
+			}
+			if len(h.s.Violations()) != before+1 {
+				t.Errorf("violations %q", h.s.Violations())
+			}
+		})
+	}
+}
+
+// TestRoleGroupsPaging: list answers come in pages linked by @odata.nextLink, on the host the
+// client called.
+func TestRoleGroupsPaging(t *testing.T) {
+	h := newHarnessWith(t, graphfake.Options{PageSize: 2})
+	tok := h.token()
+	var want []string
+	for i := 5; i >= 1; i-- {
+		id := "00000000-0000-4000-8000-00000000000" + strconv.Itoa(i)
+		h.s.AssignRoleToGroup(id, "Global Reader")
+		want = append([]string{id}, want...)
+	}
+	h.s.AddGroup("ffffffff-0000-4000-8000-000000000000") // not role-assignable
+
+	q := url.Values{"$filter": {"isAssignableToRole eq true"}, "$select": {"id"}, "$count": {"true"}, "$top": {"999"}}
+	req, _ := http.NewRequest(http.MethodGet, "https://graph.example.test/v1.0/groups?"+q.Encode(), nil)
+	var got []string
+	for pages := 0; req != nil; pages++ {
+		if pages > 5 {
+			t.Fatal("nextLink never ends")
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("ConsistencyLevel", "eventual")
+		code, _, body := h.do(req)
+		if code != 200 || body["@odata.count"] != float64(5) {
+			t.Fatalf("page %d: %d %v", pages, code, body)
+		}
+		for _, v := range body["value"].([]any) {
+			got = append(got, v.(map[string]any)["id"].(string))
+		}
+		req = nil
+		if next, ok := body["@odata.nextLink"].(string); ok {
+			if !strings.HasPrefix(next, "https://graph.example.test/v1.0/groups?") {
+				t.Fatalf("nextLink %q is not on the host called", next)
+			}
+			req, _ = http.NewRequest(http.MethodGet, next, nil)
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("groups %v, want %v", got, want)
+	}
+
+	bad := []struct {
+		name   string
+		query  url.Values
+		header map[string]string
+	}{
+		{"all groups", url.Values{}, nil},
+		{"another filter", url.Values{"$filter": {"securityEnabled eq true"}}, nil},
+		{"$count without ConsistencyLevel", url.Values{"$filter": {"isAssignableToRole eq true"}, "$count": {"true"}}, nil},
+		{"a $skiptoken never issued", url.Values{"$filter": {"isAssignableToRole eq true"}, "$skiptoken": {"forged"}}, nil},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(h.s.Violations())
+			if code, _, body := h.graph(http.MethodGet, "/groups?"+tc.query.Encode(), tok, nil, tc.header); code != 400 {
+				t.Errorf("%d %v", code, body)
+			}
+			if len(h.s.Violations()) != before+1 {
+				t.Errorf("violations %q", h.s.Violations())
+			}
+		})
+	}
+}
+
+func TestCheckMemberGroupsRoute(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token()
+	u := h.s.AddUser(graphfake.User{UPN: "alice@contoso.com"})
+	const a, b, c, d = "0000000a-0000-4000-8000-000000000000", "0000000b-0000-4000-8000-000000000000",
+		"0000000c-0000-4000-8000-000000000000", "0000000d-0000-4000-8000-000000000000"
+	h.s.AddGroup(a, b) // a ⊃ b ⊃ c ∋ alice; b and c also contain each other (a cycle)
+	h.s.AddGroup(b, c)
+	h.s.AddGroup(c, b, u.ID)
+	h.s.AddGroup(d) // empty
+	check := func(key string, body string, header map[string]string) (int, map[string]any) {
+		if header == nil {
+			header = map[string]string{"Content-Type": jsonType}
+		}
+		code, _, out := h.graph(http.MethodPost, "/users/"+key+"/checkMemberGroups", tok, []byte(body), header)
+		return code, out
+	}
+
+	code, body := check(u.ID, `{"groupIds":["`+strings.ToUpper(a)+`","`+d+`","`+c+`","11111111-0000-4000-8000-000000000000"]}`, nil)
+	if code != 200 || fmt.Sprint(body["value"]) != fmt.Sprint([]any{strings.ToUpper(a), c}) {
+		t.Errorf("transitive membership: %d %v", code, body)
+	}
+	if v := h.s.Violations(); len(v) != 0 {
+		t.Fatalf("violations %q", v)
+	}
+
+	ids := make([]string, 21)
+	for i := range ids {
+		ids[i] = fmt.Sprintf(`"%08x-0000-4000-8000-000000000000"`, i)
+	}
+	bad := []struct {
+		name, key, body string
+		header          map[string]string
+		status          int
+		violation       bool
+	}{
+		{"21 IDs", u.ID, `{"groupIds":[` + strings.Join(ids, ",") + `]}`, nil, 400, true},
+		{"no groupIds", u.ID, `{"ids":["` + a + `"]}`, nil, 400, true},
+		{"not JSON", u.ID, `groupIds=` + a, map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, 415, true},
+		{"unknown user", "nobody@contoso.com", `{"groupIds":["` + a + `"]}`, nil, 404, false},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(h.s.Violations())
+			if code, body := check(tc.key, tc.body, tc.header); code != tc.status {
+				t.Errorf("%d, want %d: %v", code, tc.status, body)
+			}
+			if got := len(h.s.Violations()) > before; got != tc.violation {
+				t.Errorf("violation recorded = %v, want %v (%q)", got, tc.violation, h.s.Violations())
+			}
+		})
+	}
+
+	h.s.FailNext(graphfake.OpCheckGroups, 403, 1, "")
+	if code, body := check(u.ID, `{"groupIds":["`+a+`"]}`, nil); code != 403 || errorCode(body) != "Authorization_RequestDenied" {
+		t.Errorf("FailNext: %d %v", code, body)
+	}
+	h.s.Hang(graphfake.OpCheckGroups, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.s.GraphURL()+"/users/"+u.ID+"/checkMemberGroups", strings.NewReader(`{"groupIds":[]}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", jsonType)
+	if resp, err := h.http.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("a hanging check answered")
+	}
+}
+
+// TestRoleAssignableGroupsCannotNest: a test that puts a group inside a role-assignable group
+// sets up something Entra ID refuses, and hears about it.
+func TestRoleAssignableGroupsCannotNest(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(s *graphfake.Server)
+	}{
+		{"group added to a role-assignable group", func(s *graphfake.Server) {
+			s.AssignRoleToGroup("0000000a-0000-4000-8000-000000000000", "Global Administrator")
+			s.AddGroup("0000000b-0000-4000-8000-000000000000")
+			s.AddGroup("0000000a-0000-4000-8000-000000000000", "0000000B-0000-4000-8000-000000000000")
+		}},
+		{"role given to a group that holds a group", func(s *graphfake.Server) {
+			s.AddGroup("0000000b-0000-4000-8000-000000000000")
+			s.AddGroup("0000000a-0000-4000-8000-000000000000", "0000000b-0000-4000-8000-000000000000")
+			s.AssignRoleToGroup("0000000a-0000-4000-8000-000000000000", "Global Administrator")
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			tc.setup(h.s)
+			if v := h.s.Violations(); len(v) != 1 || !strings.Contains(v[0], "role-assignable") {
+				t.Errorf("violations %q", v)
+			}
+		})
 	}
 }

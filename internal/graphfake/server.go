@@ -1,6 +1,6 @@
 // Package graphfake is a protocol-level stand-in for Microsoft Entra ID's token endpoint and the
-// slice of Microsoft Graph that tapbot uses (users, Temporary Access Pass methods and the
-// Temporary Access Pass policy).
+// slice of Microsoft Graph that tapbot uses (users and their managers, Temporary Access Pass
+// methods, the Temporary Access Pass policy, directory role assignments and group membership).
 //
 // It speaks HTTPS with a certificate signed by a CA generated at start, so the real azidentity,
 // MSAL and msgraph-sdk-go code paths run unchanged against it: tests, the demo command and the
@@ -36,6 +36,14 @@ const (
 	OpCreatePass = "createPass" // POST /v1.0/users/{id}/authentication/temporaryAccessPassMethods
 	OpDeletePass = "deletePass" // DELETE /v1.0/users/{id}/authentication/temporaryAccessPassMethods/{passID}
 	OpGetPolicy  = "getPolicy"  // GET /v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass
+	OpGetManager = "getManager" // GET /v1.0/users/{id}/manager
+	// OpListRoles lists directory role assignments of one principal:
+	// GET /v1.0/roleManagement/directory/roleAssignments?$filter=principalId eq '{id}'
+	OpListRoles = "listRoles"
+	// OpListRoleGroups lists the tenant's role-assignable groups:
+	// GET /v1.0/groups?$filter=isAssignableToRole eq true
+	OpListRoleGroups = "listRoleGroups"
+	OpCheckGroups    = "checkGroups" // POST /v1.0/users/{id}/checkMemberGroups
 )
 
 // Options tunes a Server. The zero value is a fast fake on the real clock.
@@ -49,6 +57,10 @@ type Options struct {
 	// Hostnames are extra DNS names the server certificate covers and Transport routes to the
 	// fake, so a client can be pointed at a non-Microsoft, non-loopback Graph host name.
 	Hostnames []string
+	// PageSize caps how many items one page of a list answer (role assignments, groups) holds;
+	// more come behind @odata.nextLink, as in Graph. Zero means Graph's default of 100 (or the
+	// request's $top). Tests set it low to prove a client follows nextLink.
+	PageSize int
 }
 
 // User is a directory user the fake knows.
@@ -135,6 +147,13 @@ type Server struct {
 	// across all Graph operations, so tests can prove a client's concurrency limit holds.
 	inFlight    map[string]int
 	maxInFlight map[string]int
+
+	// The directory beyond users: see privileges.go.
+	managers        map[string]string          // lower-case user ID -> manager object ID
+	contacts        map[string]string          // lower-case contact ID -> display name
+	roleDefinitions map[string]*roleDefinition // by lower-case display name
+	roleAssignments []roleAssignment           // in creation order
+	groups          map[string]*group          // by lower-case ID
 }
 
 // New starts a fake on a random loopback port with DefaultPolicy and no users.
@@ -168,6 +187,11 @@ func New(opts Options) (*Server, error) {
 		hangs:        make(map[string]time.Duration),
 		inFlight:     make(map[string]int),
 		maxInFlight:  make(map[string]int),
+
+		managers:        make(map[string]string),
+		contacts:        make(map[string]string),
+		roleDefinitions: make(map[string]*roleDefinition),
+		groups:          make(map[string]*group),
 	}
 	s.srv = &http.Server{
 		Handler:           s,
