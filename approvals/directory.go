@@ -25,7 +25,21 @@ type Directory interface {
 	// DeletePass deletes one Temporary Access Pass method; a pass that is already gone is not an
 	// error.
 	DeletePass(ctx context.Context, userID, passID string) error
+	// Manager returns the user's manager; NotFound when none is set.
+	Manager(ctx context.Context, userID string) (DirectoryUser, error)
+	// Privileges reports why a user is privileged: their active directory role assignments and
+	// which of the protected groups (object IDs) they belong to, directly or through nesting.
+	Privileges(ctx context.Context, userID string, protectedGroups []string) (Privileges, error)
 }
+
+// Privileges is what makes a user privileged: a pass for them takes over more than one account.
+type Privileges struct {
+	Roles  []string // display names of active directory role assignments
+	Groups []string // the protected group IDs the user is a member of
+}
+
+// Privileged reports whether the user holds any role or protected group.
+func (p Privileges) Privileged() bool { return len(p.Roles) > 0 || len(p.Groups) > 0 }
 
 // PassInfo describes an existing pass without its code.
 type PassInfo struct {
@@ -41,6 +55,7 @@ type DirectoryUser struct {
 	ID          string // object ID
 	UPN         string
 	DisplayName string
+	Mail        string
 }
 
 // PassPolicy is the tenant's Temporary Access Pass configuration.

@@ -21,9 +21,14 @@ const (
 // Error is the one error type whose Message is written for people in Slack. Every other error is
 // logged with detail and shown to users as "something went wrong".
 type Error struct {
-	Code    Code
-	Message string // plain sentence for the user; never holds a secret
+	Code Code
+	// Message is a plain sentence for the user: no chat markup (adapters escape it whole, since
+	// it may carry names from the directory) and never a secret.
+	Message string
 	Err     error  // underlying cause, for logs only
+	// Who lists the chat users and user groups who may do what was refused, so the refusal can
+	// name them.
+	Who []string
 }
 
 func (e *Error) Error() string {
@@ -71,3 +76,12 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("conflict")
 )
+
+// WhoMay returns the people and groups an error says may do what was refused.
+func WhoMay(err error) []string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Who
+	}
+	return nil
+}

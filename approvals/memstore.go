@@ -15,6 +15,13 @@ type MemoryStore struct {
 	requests map[string]memRecord
 	secrets  map[string]memSecret
 	keys     map[string]time.Time // Claim/Touch keys and when they expire
+	hits     map[string]memHits
+	audit    []Event
+}
+
+type memHits struct {
+	n   int
+	end time.Time
 }
 
 type memRecord struct {
@@ -32,7 +39,7 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryStore{now: now, requests: map[string]memRecord{}, secrets: map[string]memSecret{}, keys: map[string]time.Time{}}
+	return &MemoryStore{now: now, requests: map[string]memRecord{}, secrets: map[string]memSecret{}, keys: map[string]time.Time{}, hits: map[string]memHits{}}
 }
 
 // Create implements Store.
@@ -200,6 +207,69 @@ func (m *MemoryStore) Alive(ctx context.Context, key string) (bool, error) {
 	defer m.mu.Unlock()
 	exp, ok := m.keys[key]
 	return ok && m.now().Before(exp), nil
+}
+
+// Release implements Store.
+func (m *MemoryStore) Release(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.keys, key)
+	return nil
+}
+
+// Hit implements Store.
+func (m *MemoryStore) Hit(ctx context.Context, key string, window time.Duration) (int, time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, time.Time{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	h := m.hits[key]
+	if !now.Before(h.end) {
+		h = memHits{end: now.Add(window)}
+	}
+	h.n++
+	m.hits[key] = h
+	return h.n, h.end, nil
+}
+
+// AppendAudit implements Store. The embedded store keeps the trail in memory only; the log is
+// the lasting copy.
+func (m *MemoryStore) AppendAudit(ctx context.Context, e Event, retention time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cut := m.now().Add(-retention)
+	kept := m.audit[:0]
+	for _, old := range m.audit {
+		if !old.Time.Before(cut) {
+			kept = append(kept, old)
+		}
+	}
+	m.audit = append(kept, e)
+	return nil
+}
+
+// ReadAudit implements Store.
+func (m *MemoryStore) ReadAudit(ctx context.Context, since time.Time) ([]Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Event
+	for _, e := range m.audit {
+		if !e.Time.Before(since) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
 // Ping implements Store.

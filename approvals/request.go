@@ -28,12 +28,14 @@ const (
 	Failed    State = "failed"  // approved, but the pass could not be created or kept
 	// Cancelled means the request never reached a decision: the approvers could not be asked.
 	Cancelled State = "cancelled"
+	// Revoked means an approver or the requester deleted the pass in Entra ID after it was issued.
+	Revoked State = "revoked"
 )
 
 // Final reports whether nothing more can happen to a request in this state.
 func (s State) Final() bool {
 	switch s {
-	case Denied, Expired, Cancelled, Failed, Revealed:
+	case Denied, Expired, Cancelled, Failed, Revealed, Revoked:
 		return true
 	}
 	return false
@@ -41,7 +43,7 @@ func (s State) Final() bool {
 
 // Approved reports whether an approver said yes, whatever happened after.
 func (s State) Approved() bool {
-	return s == Issuing || s == Issued || s == Revealing || s == Revealed || s == Failed
+	return s == Issuing || s == Issued || s == Revealing || s == Revealed || s == Failed || s == Revoked
 }
 
 // Target is the person the pass is for.
@@ -97,6 +99,16 @@ type Request struct {
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
 	// Resubmitted names the request that replaced this one after an interruption.
 	Resubmitted string `json:"resubmitted,omitempty"`
+
+	// Privileged is set when the target holds directory roles or protected groups; only the
+	// protected approvers may approve such a request.
+	Privileged Privileges `json:"privileged,omitzero"`
+	// Manager is the target's manager in chat, asked to approve in a DM instead of the channel.
+	Manager string `json:"manager,omitempty"`
+
+	RevokedBy  string    `json:"revoked_by,omitempty"`
+	RevokedAt  time.Time `json:"revoked_at,omitzero"`
+	ReportedAt time.Time `json:"reported_at,omitzero"` // when the recipient said "this wasn't me"
 }
 
 // RecipientIsRequester reports whether the pass goes to the requester because the target has no

@@ -37,6 +37,22 @@ type Config struct {
 	IssueLease time.Duration
 	// RevealLease bounds how long a reveal may take to reach the recipient's screen.
 	RevealLease time.Duration
+
+	// AllowSelfRequest lets a person ask for a pass for themselves (a lost phone); another
+	// person must still approve it.
+	AllowSelfRequest bool
+	// RouteToManager asks the target's manager first, in a DM, when the manager is in chat and
+	// is not the requester.
+	RouteToManager bool
+	// ProtectedGroups are directory group IDs whose members count as privileged targets.
+	ProtectedGroups []string
+	// ProtectedApprovers, when set, are the only people who may approve a pass for a privileged
+	// target; when empty, privileged targets are refused outright.
+	ProtectedApprovers []string
+	// RatePerRequester caps requests per requester per hour.
+	RatePerRequester int
+	// AuditRetention is how long the audit trail is kept in the store.
+	AuditRetention time.Duration
 }
 
 // Defaults for Config fields left zero.
@@ -47,6 +63,7 @@ const (
 	DefaultGroupTTL = 5 * time.Minute
 	DefaultIssue    = 90 * time.Second
 	DefaultReveal   = 30 * time.Second
+	DefaultRate     = 10
 )
 
 // ErrIssueFailed is wrapped by the error Approve returns when this approval ended the request
@@ -73,6 +90,7 @@ type Service struct {
 	log    *slog.Logger
 	// crashAt, set only by tests, is called at each step of issuing and revealing.
 	crashAt func(step string)
+	sink    AuditSink
 
 	groupsMu sync.Mutex
 	groups   map[string]cachedGroup
@@ -92,6 +110,9 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 // WithCheckpoints calls f at each named step of issuing and revealing, so end-to-end tests can
 // kill the process exactly there. Production code never sets it.
 func WithCheckpoints(f func(step string)) Option { return func(s *Service) { s.crashAt = f } }
+
+// WithAuditSink hands every audit event to f as well, for example to post it in a channel.
+func WithAuditSink(f AuditSink) Option { return func(s *Service) { s.sink = f } }
 
 // WithLogger sets the logger; the default discards.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
@@ -118,6 +139,12 @@ func NewService(cfg Config, store Store, dir Directory, people People, sealer *S
 	}
 	if cfg.Instance == "" {
 		cfg.Instance = NewID()
+	}
+	if cfg.RatePerRequester == 0 {
+		cfg.RatePerRequester = DefaultRate
+	}
+	if cfg.AuditRetention == 0 {
+		cfg.AuditRetention = DefaultAuditRetention
 	}
 	s := &Service{
 		cfg: cfg, store: store, dir: dir, people: people, sealer: sealer,
@@ -167,8 +194,12 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 			return nil, err
 		}
 		if !ok {
-			return nil, Errorf(Forbidden, "You are not allowed to request passes. Only the people and groups in TAP_REQUESTERS can; ask your Slack admin.")
+			return nil, &Error{Code: Forbidden, Who: s.cfg.Requesters,
+				Message: "You are not allowed to request passes; ask one of the people who can."}
 		}
+	}
+	if d.TargetUserID != "" && d.TargetUserID == d.Requester && !s.cfg.AllowSelfRequest {
+		return nil, selfRequestRefused()
 	}
 
 	policy, err := s.dir.PassPolicy(ctx)
@@ -183,8 +214,29 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !s.cfg.AllowSelfRequest {
+		if self, err := s.isSelf(ctx, d.Requester, target); err != nil {
+			return nil, err
+		} else if self {
+			return nil, selfRequestRefused()
+		}
+	}
+	privileges, err := s.dir.Privileges(ctx, target.EntraID, s.cfg.ProtectedGroups)
+	if err != nil {
+		return nil, err
+	}
+	if privileges.Privileged() && len(s.cfg.ProtectedApprovers) == 0 {
+		return nil, Errorf(Forbidden, "%s is a privileged account (%s). A Temporary Access Pass for it would take over more than one account, so tapbot does not make one; use your organisation's break-glass process.",
+			target.UPN, describePrivileges(privileges))
+	}
 	active, err := s.dir.HasActivePass(ctx, target.EntraID)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkRate(ctx, d.Requester); err != nil {
+		return nil, err
+	}
+	if err := s.lockTarget(ctx, target); err != nil {
 		return nil, err
 	}
 	now := s.now()
@@ -204,11 +256,16 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 	if r.Recipient == "" {
 		r.Recipient = d.Requester
 	}
+	r.Privileged = privileges
+	if err := s.routeToManager(ctx, r); err != nil {
+		s.releaseTarget(ctx, r)
+		return nil, err
+	}
 	if err := s.store.Create(ctx, r); err != nil {
+		s.releaseTarget(ctx, r)
 		return nil, storeError(err)
 	}
-	s.log.InfoContext(ctx, "request submitted", "request_id", r.ID, "requester", r.Requester,
-		"target", r.Target.UPN, "lifetime", r.Lifetime.String(), "usable_once", r.UsableOnce)
+	s.record(ctx, EventRequested, r, r.Requester, "")
 	return r, nil
 }
 
@@ -265,7 +322,7 @@ func (s *Service) resolveTarget(ctx context.Context, d Draft) (Target, error) {
 // clicked is the approval message the click came from, remembered if the request does not know
 // its message yet (a click can beat that write).
 func (s *Service) Approve(ctx context.Context, id, approver string, clicked MessageRef) (*Request, error) {
-	r, err := s.decidable(ctx, id, approver)
+	r, err := s.decidable(ctx, id, approver, clicked)
 	if err != nil {
 		return r, err
 	}
@@ -280,7 +337,8 @@ func (s *Service) Approve(ctx context.Context, id, approver string, clicked Mess
 	if err != nil {
 		return r, err
 	}
-	s.log.InfoContext(ctx, "request approved", "request_id", id, "approver", approver)
+	s.releaseTarget(ctx, r)
+	s.record(ctx, EventApproved, r, approver, "")
 	s.checkpoint("approved")
 
 	pass, err := s.dir.CreatePass(ctx, r.Target.EntraID, r.Lifetime, r.UsableOnce)
@@ -319,8 +377,7 @@ func (s *Service) Approve(ctx context.Context, id, approver string, clicked Mess
 	if err != nil {
 		return r, err
 	}
-	s.log.InfoContext(ctx, "pass issued", "request_id", id, "target", r.Target.UPN,
-		"expires_at", r.PassExpiresAt, "usable_once", pass.UsableOnce)
+	s.record(ctx, EventIssued, r, approver, "valid until "+r.PassExpiresAt.UTC().Format(time.RFC3339))
 	s.checkpoint("issued")
 	return r, nil
 }
@@ -355,6 +412,7 @@ func (s *Service) fail(ctx context.Context, r *Request, reason string, cause err
 	if err != nil {
 		return r, err
 	}
+	s.record(ctx, EventIssueFailed, failed, r.DecidedBy, reason)
 	code := ErrorCode(cause)
 	if code == "" {
 		code = Unavailable
@@ -364,7 +422,7 @@ func (s *Service) fail(ctx context.Context, r *Request, reason string, cause err
 
 // Deny records approver's no. The directory is never called. clicked is as for Approve.
 func (s *Service) Deny(ctx context.Context, id, approver string, clicked MessageRef) (*Request, error) {
-	r, err := s.decidable(ctx, id, approver)
+	r, err := s.decidable(ctx, id, approver, clicked)
 	if err != nil {
 		return r, err
 	}
@@ -376,14 +434,15 @@ func (s *Service) Deny(ctx context.Context, id, approver string, clicked Message
 		}
 	})
 	if err == nil {
-		s.log.InfoContext(ctx, "request denied", "request_id", id, "approver", approver)
+		s.releaseTarget(ctx, r)
+		s.record(ctx, EventDenied, r, approver, "")
 	}
 	return r, err
 }
 
 // decidable loads a request and checks that approver may decide it now. A pending request past
 // its TTL is moved to Expired on the way.
-func (s *Service) decidable(ctx context.Context, id, approver string) (*Request, error) {
+func (s *Service) decidable(ctx context.Context, id, approver string, clicked MessageRef) (*Request, error) {
 	r, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -395,11 +454,17 @@ func (s *Service) decidable(ctx context.Context, id, approver string) (*Request,
 		return r, stateConflict(r)
 	}
 	if !s.now().Before(r.ExpiresAt) {
-		expired, err := s.transition(ctx, id, Pending, func(r *Request) { r.State = Expired })
+		expired, err := s.transition(ctx, id, Pending, func(r *Request) {
+			r.State = Expired
+			if r.ApprovalMessage.IsZero() {
+				r.ApprovalMessage = clicked
+			}
+		})
 		if err != nil {
 			return r, err
 		}
-		s.log.InfoContext(ctx, "request expired", "request_id", id)
+		s.releaseTarget(ctx, expired)
+		s.record(ctx, EventExpired, expired, "", "no decision within TAP_REQUEST_TTL")
 		return expired, &Error{Code: Conflict, Err: ErrExpiredNow,
 			Message: "This request expired without a decision; ask the requester to make a new one with /tap."}
 	}
@@ -413,12 +478,20 @@ func (s *Service) mayDecide(ctx context.Context, r *Request, approver string) er
 	case r.Target.SlackID:
 		return Errorf(Forbidden, "This pass is for you, so someone else has to approve it.")
 	}
-	ok, err := s.isMember(ctx, approver, s.cfg.Approvers)
-	if err != nil {
-		return err
+	approvers := s.approversFor(r)
+	ok := approver == r.Manager && !r.Privileged.Privileged()
+	if !ok {
+		var err error
+		if ok, err = s.isMember(ctx, approver, approvers); err != nil {
+			return err
+		}
 	}
 	if !ok {
-		return Errorf(Forbidden, "Only the approvers listed in TAP_APPROVERS can approve or deny passes.")
+		msg := "You may not approve or deny this request; ask one of the people who can."
+		if r.Privileged.Privileged() {
+			msg = "This pass is for a privileged account, so only the protected approvers may decide it; ask one of them."
+		}
+		return &Error{Code: Forbidden, Message: msg, Who: approvers}
 	}
 	if r.Target.SlackID == "" {
 		// The target was not found in Slack by email; make sure the approver is not them under
@@ -463,8 +536,10 @@ func stateConflict(r *Request) error {
 		return Errorf(Conflict, "This request was cancelled: %s", r.Failure)
 	case Failed:
 		return Errorf(Conflict, "This request already failed: %s", r.Failure)
-	case Issuing, Issued, Revealed:
+	case Issuing, Issued, Revealing, Revealed:
 		return Errorf(Conflict, "This request was already approved.")
+	case Revoked:
+		return Errorf(Conflict, "This pass was already revoked.")
 	}
 	return Errorf(Conflict, "This request is %s and cannot be changed.", r.State)
 }
@@ -504,10 +579,10 @@ func (s *Service) Reveal(ctx context.Context, id, clicker string) (*Request, str
 		return nil, "", err
 	}
 	if clicker != r.Recipient {
-		s.log.WarnContext(ctx, "reveal refused: not the recipient", "request_id", id, "clicker", clicker)
+		s.record(ctx, EventRevealRefused, r, clicker, "not the recipient")
 		return r, "", Errorf(Forbidden, "This pass is not for you; only the person it was sent to can reveal it.")
 	}
-	if err := s.revealable(ctx, r); err != nil {
+	if err := s.revealable(ctx, r, clicker); err != nil {
 		return r, "", err
 	}
 	var current *Request
@@ -520,7 +595,7 @@ func (s *Service) Reveal(ctx context.Context, id, clicker string) (*Request, str
 		return nil
 	})
 	if errors.Is(err, ErrConflict) && current != nil {
-		return current, "", s.revealable(ctx, current)
+		return current, "", s.revealable(ctx, current, clicker)
 	}
 	if err != nil {
 		return nil, "", storeError(err)
@@ -529,7 +604,7 @@ func (s *Service) Reveal(ctx context.Context, id, clicker string) (*Request, str
 	if errors.Is(err, ErrNotFound) {
 		// Nothing left to show: the pass expired in the store, or it was taken outside this
 		// state machine. Either way it must not look revealable again.
-		return s.endReveal(ctx, r, s.alreadyRevealed(ctx, r))
+		return s.endReveal(ctx, r, s.alreadyRevealed(ctx, r, clicker))
 	}
 	if err != nil {
 		if _, rerr := s.transition(ctx, id, Revealing, func(r *Request) { r.State, r.Owner = Issued, "" }); rerr != nil {
@@ -556,7 +631,7 @@ func (s *Service) Reveal(ctx context.Context, id, clicker string) (*Request, str
 }
 
 // revealable explains, for a click, why a request cannot be revealed now; nil when it can.
-func (s *Service) revealable(ctx context.Context, r *Request) error {
+func (s *Service) revealable(ctx context.Context, r *Request, clicker string) error {
 	switch r.State {
 	case Issued:
 		if !s.now().Before(r.PassExpiresAt) {
@@ -564,7 +639,7 @@ func (s *Service) revealable(ctx context.Context, r *Request) error {
 		}
 		return nil
 	case Revealed:
-		return s.alreadyRevealed(ctx, r)
+		return s.alreadyRevealed(ctx, r, clicker)
 	case Revealing:
 		return &Error{Code: Conflict, Err: ErrRevealInProgress,
 			Message: "Your pass is being shown in another window right now. If it does not appear, close this and click *Reveal pass* again in a few seconds."}
@@ -591,7 +666,7 @@ func (s *Service) ConfirmReveal(ctx context.Context, id string) (*Request, error
 		r.State, r.RevealedAt, r.Owner, r.LeaseUntil = Revealed, now, "", time.Time{}
 	})
 	if err == nil {
-		s.log.InfoContext(ctx, "pass revealed", "request_id", id, "recipient", r.Recipient)
+		s.record(ctx, EventRevealed, r, r.Recipient, "")
 	}
 	return r, err
 }
@@ -624,8 +699,8 @@ func (s *Service) ReturnPass(ctx context.Context, id, code string) (*Request, er
 	return r, err
 }
 
-func (s *Service) alreadyRevealed(ctx context.Context, r *Request) error {
-	s.log.WarnContext(ctx, "reveal refused: already revealed", "request_id", r.ID, "target", r.Target.UPN)
+func (s *Service) alreadyRevealed(ctx context.Context, r *Request, clicker string) error {
+	s.record(ctx, EventRevealRefused, r, clicker, "already revealed: someone else may have the pass")
 	return &Error{Code: Conflict, Err: ErrAlreadyRevealed,
 		Message: "This pass was already revealed, and a pass is shown only once. If that was not you, tell your IT team now."}
 }
@@ -649,7 +724,8 @@ func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
 func (s *Service) Cancel(ctx context.Context, id, reason string) (*Request, error) {
 	r, err := s.transition(ctx, id, Pending, func(r *Request) { r.State, r.Failure = Cancelled, reason })
 	if err == nil {
-		s.log.InfoContext(ctx, "request cancelled", "request_id", id, "reason", reason)
+		s.releaseTarget(ctx, r)
+		s.record(ctx, EventCancelled, r, "", reason)
 	}
 	return r, err
 }

@@ -21,6 +21,9 @@ type fakeDirectory struct {
 	createFn func(userID string, lifetime time.Duration, once bool) (approvals.Pass, error)
 	listFn   func(userID string) ([]approvals.PassInfo, error)
 	deleted  []string
+
+	managers   map[string]approvals.DirectoryUser
+	privileges map[string]approvals.Privileges
 }
 
 func (d *fakeDirectory) FindUser(_ context.Context, q string) (approvals.DirectoryUser, error) {
@@ -46,6 +49,15 @@ func (d *fakeDirectory) DeletePass(_ context.Context, userID, passID string) err
 	defer d.mu.Unlock()
 	d.deleted = append(d.deleted, passID)
 	return nil
+}
+func (d *fakeDirectory) Manager(_ context.Context, userID string) (approvals.DirectoryUser, error) {
+	if m, ok := d.managers[userID]; ok {
+		return m, nil
+	}
+	return approvals.DirectoryUser{}, approvals.Errorf(approvals.NotFound, "no manager")
+}
+func (d *fakeDirectory) Privileges(_ context.Context, userID string, groups []string) (approvals.Privileges, error) {
+	return d.privileges[userID], nil
 }
 func (d *fakeDirectory) CreatePass(_ context.Context, id string, l time.Duration, once bool) (approvals.Pass, error) {
 	d.mu.Lock()
@@ -158,7 +170,7 @@ func TestSubmitRefusesBadDrafts(t *testing.T) {
 		{name: "tenant one-time only", policy: &approvals.PassPolicy{Enabled: true, OneTimeOnly: true},
 			draft: approvals.Draft{Requester: "UBOSS", TargetUserID: "UADA", Reason: "x"}, code: approvals.Invalid, msg: "only one-time"},
 		{name: "requester not allowed", cfg: approvals.Config{Requesters: []string{"UADA"}},
-			draft: approvals.Draft{Requester: "UBOSS", TargetUserID: "UADA", Reason: "x", UsableOnce: true}, code: approvals.Forbidden, msg: "TAP_REQUESTERS"},
+			draft: approvals.Draft{Requester: "UBOSS", TargetUserID: "UADA", Reason: "x", UsableOnce: true}, code: approvals.Forbidden, msg: "not allowed to request"},
 		{name: "target without slack email", draft: approvals.Draft{Requester: "UBOSS", TargetUserID: "UNOMAIL", Reason: "x", UsableOnce: true},
 			code: approvals.NotFound, msg: "no email"},
 		{name: "target not in entra", draft: approvals.Draft{Requester: "UBOSS", TargetEmail: "ghost@example.com", Reason: "x", UsableOnce: true},
@@ -195,6 +207,9 @@ func TestSubmitResolvesTargets(t *testing.T) {
 	if !ext.RecipientIsRequester() || ext.Recipient != "UBOSS" {
 		t.Fatalf("target without Slack: recipient = %q, want the requester", ext.Recipient)
 	}
+	if _, err := h.svc.Deny(ctx, r.ID, "UAPPR", approvals.MessageRef{}); err != nil {
+		t.Fatal(err)
+	}
 	h.dir.active = true
 	again := h.submit(t)
 	if !again.ReplacesActivePass {
@@ -211,7 +226,7 @@ func TestApproveRules(t *testing.T) {
 	}{
 		{"requester approves own request", "UBOSS", approvals.Forbidden, "someone else"},
 		{"target approves own pass", "UADA", approvals.Forbidden, "This pass is for you"},
-		{"not an approver", "URANDOM", approvals.Forbidden, "TAP_APPROVERS"},
+		{"not an approver", "URANDOM", approvals.Forbidden, "may not approve"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -267,7 +282,7 @@ func TestApproveThroughGroupThenRevealOnce(t *testing.T) {
 }
 
 func TestConcurrentRevealsShowThePassOnce(t *testing.T) {
-	h := newHarness(t, approvals.Config{})
+	h := newHarness(t, approvals.Config{RatePerRequester: 100})
 	ctx := context.Background()
 	for round := range 20 {
 		r := h.submit(t)

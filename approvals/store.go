@@ -40,6 +40,16 @@ type Store interface {
 	Touch(ctx context.Context, key string, ttl time.Duration) error
 	// Alive reports whether key is set and not expired.
 	Alive(ctx context.Context, key string) (bool, error)
+	// Release removes a key set by Claim or Touch.
+	Release(ctx context.Context, key string) error
+	// Hit counts one event under key in a fixed window and returns the count so far and when the
+	// window ends (rate limits).
+	Hit(ctx context.Context, key string, window time.Duration) (int, time.Time, error)
+
+	// AppendAudit adds an event to the audit trail, dropping events older than retention.
+	AppendAudit(ctx context.Context, e Event, retention time.Duration) error
+	// ReadAudit returns the trail's events since a time, oldest first.
+	ReadAudit(ctx context.Context, since time.Time) ([]Event, error)
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 	// Close releases connections.

@@ -72,7 +72,8 @@ func (s *Service) sweepOne(ctx context.Context, id string) ([]*Request, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.log.InfoContext(ctx, "request expired", "request_id", id)
+		s.releaseTarget(ctx, expired)
+		s.record(ctx, EventExpired, expired, "", "no decision within TAP_REQUEST_TTL")
 		return []*Request{expired}, nil
 	case r.State == Issued && !r.PassExpiresAt.IsZero() && !now.Before(r.PassExpiresAt):
 		lapsed, err := s.transition(ctx, id, Issued, func(r *Request) { r.State = Expired })
@@ -82,7 +83,7 @@ func (s *Service) sweepOne(ctx context.Context, id string) ([]*Request, error) {
 		if err := s.store.DeleteSecret(ctx, id); err != nil {
 			s.log.ErrorContext(ctx, "delete lapsed sealed pass", "request_id", id, "err", err)
 		}
-		s.log.InfoContext(ctx, "pass expired unrevealed", "request_id", id)
+		s.record(ctx, EventExpired, lapsed, "", "the pass expired before it was revealed")
 		return []*Request{lapsed}, nil
 	}
 	return nil, nil
@@ -153,7 +154,7 @@ func (s *Service) recover(ctx context.Context, r *Request, now time.Time) ([]*Re
 		if err != nil {
 			return nil, err
 		}
-		s.log.WarnContext(ctx, "interrupted reveal: pass deleted", "request_id", r.ID, "target", r.Target.UPN)
+		s.record(ctx, EventRevoked, failed, "", "a reveal was interrupted after the pass left the store; the pass was deleted for safety")
 		return []*Request{failed}, nil
 	}
 	_, err := s.store.Update(ctx, r.ID, func(r *Request) error { r.Owner, r.LeaseUntil = "", time.Time{}; return nil })
@@ -183,7 +184,11 @@ func (s *Service) abandonIssue(ctx context.Context, r *Request) ([]*Request, err
 		_, _ = s.Cancel(ctx, again.ID, "a duplicate of an interrupted request")
 		return nil, err
 	}
-	s.log.WarnContext(ctx, "interrupted approval failed and resubmitted", "request_id", r.ID, "new_request_id", again.ID)
+	if err := s.store.Touch(ctx, targetKey(again.Target), s.cfg.RequestTTL+s.cfg.IssueLease); err != nil {
+		s.log.WarnContext(ctx, "could not hold the one-pending-request lock for a resubmitted request", "request_id", again.ID, "err", err)
+	}
+	s.record(ctx, EventIssueFailed, failed, "", "interrupted; resubmitted as "+again.ID)
+	s.record(ctx, EventRequested, again, again.Requester, "resubmitted after "+r.ID+" was interrupted")
 	return []*Request{failed, again}, nil
 }
 

@@ -48,7 +48,10 @@ func TestSweepExpires(t *testing.T) {
 	h := newHarness(t, approvals.Config{RequestTTL: time.Hour})
 	ctx := context.Background()
 	pending := h.submit(t)
-	issued := h.submit(t)
+	issued, err := h.svc.Submit(ctx, approvals.Draft{Requester: "UBOSS", TargetEmail: "ext@example.com", Reason: "x", UsableOnce: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := h.svc.Approve(ctx, issued.ID, "UAPPR", approvals.MessageRef{}); err != nil {
 		t.Fatal(err)
 	}

@@ -123,4 +123,18 @@ func (c countingStore) Alive(ctx context.Context, key string) (bool, error) {
 	ok, err := c.Store.Alive(ctx, key)
 	return ok, c.count(err)
 }
+func (c countingStore) Release(ctx context.Context, key string) error {
+	return c.count(c.Store.Release(ctx, key))
+}
+func (c countingStore) Hit(ctx context.Context, key string, window time.Duration) (int, time.Time, error) {
+	n, end, err := c.Store.Hit(ctx, key, window)
+	return n, end, c.count(err)
+}
+func (c countingStore) AppendAudit(ctx context.Context, e approvals.Event, retention time.Duration) error {
+	return c.count(c.Store.AppendAudit(ctx, e, retention))
+}
+func (c countingStore) ReadAudit(ctx context.Context, since time.Time) ([]approvals.Event, error) {
+	es, err := c.Store.ReadAudit(ctx, since)
+	return es, c.count(err)
+}
 func (c countingStore) Ping(ctx context.Context) error { return c.count(c.Store.Ping(ctx)) }

@@ -33,6 +33,73 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("OpenRequestsIndex", func(t *testing.T) { testOpenRequests(t, newStore) })
 	t.Run("ClaimOnce", func(t *testing.T) { testClaim(t, newStore) })
 	t.Run("TouchAndAlive", func(t *testing.T) { testTouch(t, newStore) })
+	t.Run("ReleaseClaim", func(t *testing.T) { testRelease(t, newStore) })
+	t.Run("HitWindow", func(t *testing.T) { testHit(t, newStore) })
+	t.Run("AuditTrail", func(t *testing.T) { testAudit(t, newStore) })
+}
+
+func testRelease(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	if ok, _ := s.Claim(ctx, "target:x", time.Hour); !ok {
+		t.Fatal("first Claim failed")
+	}
+	if err := s.Release(ctx, "target:x"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Claim(ctx, "target:x", time.Hour); !ok || err != nil {
+		t.Fatalf("Claim after Release = %v, %v; want true", ok, err)
+	}
+}
+
+func testHit(t *testing.T, newStore Factory) {
+	s, elapse := newStore(t)
+	ctx := context.Background()
+	var n int
+	var end time.Time
+	for i := range 3 {
+		var err error
+		n, end, err = s.Hit(ctx, "rate:U1", 100*time.Millisecond)
+		if err != nil || n != i+1 {
+			t.Fatalf("Hit %d = %d, %v", i+1, n, err)
+		}
+	}
+	if end.IsZero() {
+		t.Fatal("Hit gives no window end")
+	}
+	if n2, _, _ := s.Hit(ctx, "rate:U2", time.Minute); n2 != 1 {
+		t.Fatalf("another key's count = %d, want 1", n2)
+	}
+	elapse(200 * time.Millisecond)
+	if n, _, _ := s.Hit(ctx, "rate:U1", 100*time.Millisecond); n != 1 {
+		t.Fatalf("count in a new window = %d, want 1", n)
+	}
+}
+
+func testAudit(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	start := time.Now().Add(-time.Second)
+	for _, name := range []string{approvals.EventRequested, approvals.EventApproved, approvals.EventIssued} {
+		e := approvals.Event{Time: time.Now().UTC(), Event: name, RequestID: "tap_x", Actor: "U1", Target: "ada@example.com"}
+		if err := s.AppendAudit(ctx, e, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ReadAudit(ctx, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range got {
+		names = append(names, e.Event)
+	}
+	if strings.Join(names, ",") != "requested,approved,issued" || got[0].Target != "ada@example.com" {
+		t.Fatalf("trail = %+v", got)
+	}
+	if later, _ := s.ReadAudit(ctx, time.Now().Add(time.Hour)); len(later) != 0 {
+		t.Fatalf("ReadAudit from the future = %d events", len(later))
+	}
 }
 
 func testSecretPeekDelete(t *testing.T, newStore Factory) {
