@@ -16,6 +16,8 @@ const (
 	ActionApprove = "tap_approve"
 	ActionDeny    = "tap_deny"
 	ActionReveal  = "tap_reveal"
+	ActionRevoke  = "tap_revoke"
+	ActionReport  = "tap_report"
 	CallbackForm  = "tap_request"
 )
 
@@ -79,6 +81,23 @@ func ApprovalBlocks(r *approvals.Request) []slack.Block {
 		blocks = append(blocks, note(fmt.Sprintf(":information_source: %s has no Slack account, so the pass will be sent to <@%s> to hand over.",
 			escape(r.Target.UPN), r.Requester)))
 	}
+	if r.Privileged.Privileged() {
+		blocks = append(blocks, note(fmt.Sprintf(":rotating_light: *Privileged account* (%s): only the protected approvers may decide.",
+			escape(privilegeText(r.Privileged)))))
+	}
+	if r.Manager != "" && r.State == approvals.Pending {
+		blocks = append(blocks, note(fmt.Sprintf(":bust_in_silhouette: You are asked as the manager of %s in Entra ID.", escape(r.Target.UPN))))
+	}
+	if !r.ReportedAt.IsZero() {
+		blocks = append(blocks, note(fmt.Sprintf(":rotating_light: The recipient said *this wasn't me* %s.", slackDate(r.ReportedAt))))
+	}
+	switch r.State {
+	case approvals.Issued, approvals.Revealing, approvals.Revealed:
+		blocks = append(blocks,
+			slack.NewActionBlock("revoke", slack.NewButtonBlockElement(ActionRevoke, r.ID, plain("Revoke")).WithStyle(slack.StyleDanger)),
+			note(fmt.Sprintf("%s · request `%s`", outcomeText(r), r.ID)))
+		return blocks
+	}
 	switch r.State {
 	case approvals.Pending:
 		blocks = append(blocks,
@@ -122,6 +141,8 @@ func outcomeText(r *approvals.Request) string {
 		return fmt.Sprintf(":x: Approved by <@%s>, but failed: %s", r.DecidedBy, escape(r.Failure))
 	case approvals.Cancelled:
 		return ":heavy_minus_sign: Cancelled: " + escape(r.Failure)
+	case approvals.Revoked:
+		return fmt.Sprintf(":no_entry: Approved by <@%s>; revoked by <@%s> %s", r.DecidedBy, r.RevokedBy, slackDate(r.RevokedAt))
 	}
 	return string(r.State)
 }
@@ -131,33 +152,81 @@ func outcomeText(r *approvals.Request) string {
 func RevealBlocks(r *approvals.Request) []slack.Block {
 	var intro string
 	if r.RecipientIsRequester() {
-		intro = fmt.Sprintf("Your request for a Temporary Access Pass for %s was approved by <@%s>. %s has no Slack account, so the pass comes to you: hand it over in person or by phone, never by chat or email.",
+		intro = fmt.Sprintf("Your request for a Temporary Access Pass for %s was approved by <@%s>. %s has no Slack account and could not be notified, so the pass comes to you: hand it over in person or by phone, never by chat or email.",
 			targetText(r.Target), r.DecidedBy, escape(r.Target.UPN))
 	} else {
 		intro = fmt.Sprintf("<@%s> asked for a Temporary Access Pass for you and <@%s> approved it. Use it to sign in without a password and set up a passkey, security key or the Authenticator app at %s.",
 			r.Requester, r.DecidedBy, SecurityInfoURL)
+		if r.Reason != "" {
+			intro += "\n*Reason given:* " + escape(r.Reason)
+		}
 	}
 	blocks := []slack.Block{section(intro)}
+	report := slack.NewButtonBlockElement(ActionReport, r.ID, plain("This wasn't me"))
 	switch r.State {
-	case approvals.Issued:
+	case approvals.Issued, approvals.Revealing:
+		reveal := slack.NewButtonBlockElement(ActionReveal, r.ID, plain("Reveal pass")).WithStyle(slack.StylePrimary)
+		elements := []slack.BlockElement{reveal}
+		if !r.RecipientIsRequester() {
+			elements = append(elements, report)
+		}
 		blocks = append(blocks,
-			slack.NewActionBlock("reveal",
-				slack.NewButtonBlockElement(ActionReveal, r.ID, plain("Reveal pass")).WithStyle(slack.StylePrimary)),
-			note(fmt.Sprintf("%s pass, valid until %s. It is shown once, only to you, and Slack keeps no copy.", capitalize(usage(r)), slackDate(r.PassExpiresAt))))
+			slack.NewActionBlock("reveal", elements...),
+			note(fmt.Sprintf("%s pass, valid until %s. It is shown once, only to you, and Slack keeps no copy. Did not expect it? Click *This wasn't me* and IT is alerted.",
+				capitalize(usage(r)), slackDate(r.PassExpiresAt))))
 	case approvals.Revealed:
 		blocks = append(blocks, note(fmt.Sprintf(":lock: Revealed %s. It cannot be shown again.", slackDate(r.RevealedAt))))
+		if !r.RecipientIsRequester() && r.ReportedAt.IsZero() {
+			blocks = append(blocks, slack.NewActionBlock("report", report))
+		}
+	case approvals.Revoked:
+		blocks = append(blocks, note(fmt.Sprintf(":no_entry: This pass was revoked by <@%s> %s and can no longer be used or revealed.", r.RevokedBy, slackDate(r.RevokedAt))))
 	default:
 		blocks = append(blocks, note(outcomeText(r)))
+	}
+	if !r.ReportedAt.IsZero() {
+		blocks = append(blocks, note(":rotating_light: You reported this pass; IT has been alerted."))
 	}
 	return blocks
 }
 
 // RevealText is the notification text of the recipient's DM.
 func RevealText(r *approvals.Request) string {
-	if r.State == approvals.Revealed {
+	switch r.State {
+	case approvals.Revealed:
 		return "Your Temporary Access Pass was revealed."
+	case approvals.Revoked:
+		return "Your Temporary Access Pass was revoked."
 	}
 	return "You have a Temporary Access Pass to reveal."
+}
+
+func privilegeText(p approvals.Privileges) string {
+	var parts []string
+	if len(p.Roles) > 0 {
+		parts = append(parts, "roles: "+strings.Join(p.Roles, ", "))
+	}
+	if len(p.Groups) > 0 {
+		parts = append(parts, "protected groups: "+strings.Join(p.Groups, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// AlertBlocks renders a security alarm for the audit channel: a pass someone else may have.
+func AlertBlocks(r *approvals.Request, what string) []slack.Block {
+	blocks := []slack.Block{
+		slack.NewHeaderBlock(plain(":rotating_light: Temporary Access Pass alert")),
+		section(fmt.Sprintf("%s\n*For:* %s\n*Requested by:* <@%s> · *approved by:* <@%s>\n*Request:* `%s`",
+			what, targetText(r.Target), r.Requester, r.DecidedBy, r.ID)),
+	}
+	switch r.State {
+	case approvals.Issued, approvals.Revealing, approvals.Revealed:
+		blocks = append(blocks, slack.NewActionBlock("revoke",
+			slack.NewButtonBlockElement(ActionRevoke, r.ID, plain("Revoke")).WithStyle(slack.StyleDanger)))
+	default:
+		blocks = append(blocks, note(outcomeText(r)))
+	}
+	return blocks
 }
 
 // PassModal shows the pass itself. Modals leave no history in Slack.
@@ -279,6 +348,8 @@ func requesterUpdate(r *approvals.Request) string {
 		return fmt.Sprintf("Your request for a Temporary Access Pass for %s was denied by <@%s>.", who, r.DecidedBy)
 	case approvals.Failed:
 		return fmt.Sprintf("Your request for %s was approved by <@%s>, but the pass could not be made: %s", who, r.DecidedBy, escape(r.Failure))
+	case approvals.Revoked:
+		return fmt.Sprintf("The pass for %s was revoked by <@%s>.", who, r.RevokedBy)
 	case approvals.Expired:
 		if r.DecidedBy != "" {
 			return fmt.Sprintf("The pass for %s expired before it was revealed. Ask again with /tap if it is still needed.", who)
@@ -295,4 +366,44 @@ func approverUpdate(r *approvals.Request) string {
 		text += fmt.Sprintf(" Approve it again in <#%s> (request `%s`).", r.ApprovalMessage.Channel, r.Resubmitted)
 	}
 	return text
+}
+
+// userMessage is what a person reads for an error: its sentence and, for a refusal, who may do
+// what was refused.
+func userMessage(err error) string {
+	msg := escape(approvals.UserMessage(err))
+	if who := approvals.WhoMay(err); len(who) > 0 {
+		msg += " Who can: " + mentions(who) + "."
+	}
+	return msg
+}
+
+// mentions renders user and user group IDs as Slack mentions.
+func mentions(ids []string) string {
+	parts := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if strings.HasPrefix(id, "S") {
+			parts = append(parts, "<!subteam^"+id+">")
+		} else {
+			parts = append(parts, "<@"+id+">")
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// AuditLine renders an audit event as one line for the audit channel. User text is escaped.
+func AuditLine(e approvals.Event) string {
+	actor := "tapbot"
+	if e.Actor != "" {
+		actor = "<@" + e.Actor + ">"
+	}
+	usage := "multi-use"
+	if e.UsableOnce {
+		usage = "one-time"
+	}
+	line := fmt.Sprintf("`%s` %s · %s · %s (%s, %s) · request `%s`", e.Event, actor, escape(e.Target), escape(e.Reason), e.Lifetime, usage, e.RequestID)
+	if e.Detail != "" {
+		line += " · " + escape(e.Detail)
+	}
+	return line
 }

@@ -21,6 +21,7 @@ func sampleRequest(state approvals.State) *approvals.Request {
 		CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour), DecidedBy: "UAPPROVER",
 		PassExpiresAt: now.Add(2 * time.Hour), RevealedAt: now.Add(time.Minute),
 		RevealMessage: approvals.MessageRef{Channel: "DADA", TS: "1.2"},
+		RevokedBy:     "UREVOKER",
 	}
 }
 
@@ -55,7 +56,8 @@ func TestApprovalBlocks(t *testing.T) {
 		wantText    string
 	}{
 		{approvals.Pending, map[string]string{"Approve": "tap_abcdefghijklmnop", "Deny": "tap_abcdefghijklmnop"}, "can be approved until"},
-		{approvals.Issued, map[string]string{}, "Approved by <@UAPPROVER>"},
+		{approvals.Issued, map[string]string{"Revoke": "tap_abcdefghijklmnop"}, "Approved by <@UAPPROVER>"},
+		{approvals.Revoked, map[string]string{}, "revoked by <@UREVOKER>"},
 		{approvals.Denied, map[string]string{}, "Denied by <@UAPPROVER>"},
 		{approvals.Expired, map[string]string{}, "the pass expired"},
 		{approvals.Failed, map[string]string{}, "but failed"},
@@ -105,13 +107,17 @@ func TestApprovalBlocksWarnings(t *testing.T) {
 func TestRevealBlocksHoldNoPass(t *testing.T) {
 	r := sampleRequest(approvals.Issued)
 	blocks := RevealBlocks(r)
-	if got := buttons(blocks); got["Reveal pass"] != r.ID || len(got) != 1 {
-		t.Fatalf("reveal DM buttons = %v, want only Reveal pass", got)
+	if got := buttons(blocks); got["Reveal pass"] != r.ID || got["This wasn't me"] != r.ID || len(got) != 2 {
+		t.Fatalf("reveal DM buttons = %v, want Reveal pass and This wasn't me", got)
 	}
 	r.State = approvals.Revealed
 	revealed := RevealBlocks(r)
-	if len(buttons(revealed)) != 0 || !strings.Contains(renderJSON(t, revealed), "Revealed") {
-		t.Fatalf("revealed DM should say so and have no button: %s", renderJSON(t, revealed))
+	if got := buttons(revealed); len(got) != 1 || got["This wasn't me"] == "" || !strings.Contains(renderJSON(t, revealed), "Revealed") {
+		t.Fatalf("revealed DM should say so and offer only This wasn't me: %s", renderJSON(t, revealed))
+	}
+	r.State = approvals.Revoked
+	if got := buttons(RevealBlocks(r)); len(got) != 0 {
+		t.Fatalf("revoked DM still has buttons %v", got)
 	}
 }
 

@@ -50,6 +50,9 @@ type Config struct {
 	// HeartbeatTTL is how long other replicas wait after this one's last heartbeat before they
 	// take over its in-flight work.
 	HeartbeatTTL time.Duration
+	// AuditChannel receives every audit event and the security alerts; when empty, alerts go to
+	// the approval channel and events only to the log and the store.
+	AuditChannel string
 }
 
 // Bot routes socket-mode envelopes to handlers. Each envelope is acknowledged first, with a small
@@ -70,6 +73,8 @@ type Bot struct {
 	ctx        context.Context
 	// hardStop ends in-flight work once the shutdown timeout has run out.
 	hardStop context.Context
+	// audits carries audit events to the poster, in order, off the request path.
+	audits chan auditPost
 
 	// gate makes "no new handler after shutdown began" and Wait race-free: Add happens under the
 	// lock only while open, and Run closes it before waiting.
@@ -101,6 +106,7 @@ func New(cfg Config) *Bot {
 		b.metrics = metrics.New(nil)
 	}
 	b.downSince.Store(time.Now().UnixNano())
+	b.audits = make(chan auditPost, 1024)
 	return b
 }
 
@@ -144,6 +150,8 @@ func (b *Bot) Run(ctx context.Context) error {
 	h.HandleInteractionBlockAction(ActionApprove, b.tracked(b.onDecision(true)))
 	h.HandleInteractionBlockAction(ActionDeny, b.tracked(b.onDecision(false)))
 	h.HandleInteractionBlockAction(ActionReveal, b.tracked(b.onReveal))
+	h.HandleInteractionBlockAction(ActionRevoke, b.tracked(b.onRevoke))
+	h.HandleInteractionBlockAction(ActionReport, b.tracked(b.onReport))
 	h.HandleViewSubmission(CallbackForm, b.tracked(b.onFormSubmission))
 	// Connection events are consumed by dispatch, in order; the handler would run each on its own
 	// goroutine and a late "connecting" could overwrite "connected".
@@ -208,6 +216,7 @@ func (b *Bot) startLoops(ctx context.Context) <-chan struct{} {
 	var wg sync.WaitGroup
 	wg.Go(func() { b.every(ctx, b.cfg.HeartbeatTTL/3, b.heartbeat) })
 	wg.Go(func() { b.every(ctx, b.cfg.SweepEvery, b.sweep) })
+	wg.Go(func() { b.postAudits(ctx) })
 	go func() { wg.Wait(); close(done) }()
 	return done
 }
@@ -387,7 +396,7 @@ func (b *Bot) onSlashCommand(evt *socketmode.Event, _ *socketmode.Client) {
 	parsed, err := ParseCommand(cmd.Text)
 	switch {
 	case err != nil:
-		b.ack(evt, ephemeralAck(":warning: "+approvals.UserMessage(err)+"\n\n"+b.usageText()))
+		b.ack(evt, ephemeralAck(":warning: "+userMessage(err)+"\n\n"+b.usageText()))
 		return
 	case parsed.Help:
 		b.ack(evt, ephemeralAck(b.usageText()))
@@ -410,7 +419,7 @@ func (b *Bot) onSlashCommand(evt *socketmode.Event, _ *socketmode.Client) {
 		Lifetime: parsed.Lifetime, UsableOnce: parsed.UsableOnce, Reason: parsed.Reason,
 	})
 	if err != nil {
-		text := ":warning: " + approvals.UserMessage(err)
+		text := ":warning: " + userMessage(err)
 		if approvals.ErrorCode(err) == approvals.Invalid {
 			text += "\n\n" + b.usageText()
 		}
@@ -441,8 +450,21 @@ func (b *Bot) submit(ctx context.Context, d approvals.Draft) (*approvals.Request
 // postApproval puts a pending request before the approvers. A request they cannot see is
 // cancelled, so nothing stays pending unseen.
 func (b *Bot) postApproval(ctx context.Context, r *approvals.Request) (*approvals.Request, error) {
-	channel, ts, err := b.api.PostMessageContext(ctx, b.channel,
-		slack.MsgOptionText(ApprovalText(r), false), slack.MsgOptionBlocks(ApprovalBlocks(r)...))
+	var channel, ts string
+	var err error
+	if r.Manager != "" {
+		// The target's manager is asked first, in their DM; the channel is the fallback.
+		var ref approvals.MessageRef
+		if ref, err = b.dm(ctx, r.Manager, ApprovalText(r), ApprovalBlocks(r)); err == nil {
+			channel, ts = ref.Channel, ref.TS
+		} else {
+			b.log.Warn("could not ask the manager; asking the approvers' channel", "request_id", r.ID, "err", err)
+		}
+	}
+	if channel == "" {
+		channel, ts, err = b.api.PostMessageContext(ctx, b.channel,
+			slack.MsgOptionText(ApprovalText(r), false), slack.MsgOptionBlocks(ApprovalBlocks(r)...))
+	}
 	if err != nil {
 		b.log.Error("post approval request", "request_id", r.ID, "channel", b.channel, "err", err)
 		if _, cerr := b.svc.Cancel(ctx, r.ID, "the approvers could not be asked"); cerr != nil {
@@ -496,7 +518,7 @@ func (b *Bot) onFormSubmission(evt *socketmode.Event, _ *socketmode.Client) {
 	defer cancel()
 	var text string
 	if r, err := b.submit(ctx, d); err != nil {
-		text = ":warning: Your Temporary Access Pass request was not sent: " + approvals.UserMessage(err)
+		text = ":warning: Your Temporary Access Pass request was not sent: " + userMessage(err)
 	} else {
 		text = ":outbox_tray: " + confirmation(r)
 	}
@@ -545,10 +567,7 @@ func (b *Bot) onDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 		ctx, cancel := b.work()
 		defer cancel()
 		clicker := cb.User.ID
-		var clicked approvals.MessageRef
-		if cb.Channel.ID == b.channel {
-			clicked = approvals.MessageRef{Channel: cb.Channel.ID, TS: cb.Container.MessageTs}
-		}
+		clicked := approvals.MessageRef{Channel: cb.Channel.ID, TS: cb.Container.MessageTs}
 		var r *approvals.Request
 		var err error
 		if approve {
@@ -563,7 +582,7 @@ func (b *Bot) onDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 			if approvals.ErrorCode(err) == "" {
 				b.log.Error("decision failed", "request_id", id, "clicker", clicker, "approve", approve, "err", err)
 			}
-			b.tellClicker(ctx, cb, ":warning: "+approvals.UserMessage(err))
+			b.tellClicker(ctx, cb, ":warning: "+userMessage(err))
 		}
 		if r == nil || !endedNow {
 			return
@@ -694,7 +713,7 @@ func (b *Bot) onReveal(evt *socketmode.Event, _ *socketmode.Client) {
 		if approvals.ErrorCode(err) == "" {
 			b.log.Error("reveal", "request_id", id, "err", err)
 		}
-		b.updateView(ctx, view.ID, MessageModal("Cannot show the pass", ":no_entry: "+approvals.UserMessage(err)))
+		b.updateView(ctx, view.ID, MessageModal("Cannot show the pass", ":no_entry: "+userMessage(err)))
 		b.metrics.Reveals.WithLabelValues(revealOutcome(err)).Inc()
 		return
 	}
@@ -747,4 +766,128 @@ func (b *Bot) updateView(ctx context.Context, viewID string, v slack.ModalViewRe
 		return false
 	}
 	return true
+}
+
+// onRevoke deletes an issued pass in Entra ID, from the approval message or an alert.
+func (b *Bot) onRevoke(evt *socketmode.Event, _ *socketmode.Client) {
+	b.ack(evt, nil)
+	cb, id, ok := b.clicked(evt)
+	if !ok {
+		return
+	}
+	ctx, cancel := b.work()
+	defer cancel()
+	r, err := b.svc.Revoke(ctx, id, cb.User.ID)
+	if err != nil {
+		if approvals.ErrorCode(err) == "" {
+			b.log.Error("revoke", "request_id", id, "err", err)
+		}
+		b.tellClicker(ctx, cb, ":warning: "+userMessage(err))
+		return
+	}
+	b.metrics.Requests.WithLabelValues(string(r.State)).Inc()
+	b.updateApproval(ctx, r)
+	b.updateRevealMessage(ctx, r)
+	if cb.Container.MessageTs != r.ApprovalMessage.TS {
+		// Clicked on an alert: show there that it was handled.
+		if _, _, _, err := b.api.UpdateMessageContext(ctx, cb.Channel.ID, cb.Container.MessageTs,
+			slack.MsgOptionText("Temporary Access Pass alert: revoked", false),
+			slack.MsgOptionBlocks(AlertBlocks(r, fmt.Sprintf(":no_entry: Revoked by <@%s>.", r.RevokedBy))...)); err != nil {
+			b.log.Error("update alert", "request_id", id, "err", err)
+		}
+	}
+	b.tellClicker(ctx, cb, fmt.Sprintf(":no_entry: The pass for %s was deleted in Entra ID; it can no longer be used or revealed.", targetText(r.Target)))
+	if r.RevokedBy != r.Requester {
+		if _, err := b.dm(ctx, r.Requester, requesterUpdate(r), nil); err != nil {
+			b.log.Error("tell requester", "request_id", id, "err", err)
+		}
+	}
+}
+
+// onReport records the recipient's "this wasn't me"; the audit sink raises the alert.
+func (b *Bot) onReport(evt *socketmode.Event, _ *socketmode.Client) {
+	b.ack(evt, nil)
+	cb, id, ok := b.clicked(evt)
+	if !ok {
+		return
+	}
+	ctx, cancel := b.work()
+	defer cancel()
+	r, err := b.svc.Report(ctx, id, cb.User.ID)
+	if err != nil {
+		b.tellClicker(ctx, cb, ":warning: "+userMessage(err))
+		return
+	}
+	b.updateRevealMessage(ctx, r)
+	b.updateApproval(ctx, r)
+	b.tellClicker(ctx, cb, ":rotating_light: Thank you. IT has been alerted and can revoke the pass. Do not use it.")
+}
+
+type auditPost struct {
+	e approvals.Event
+	r *approvals.Request
+}
+
+// OnAudit queues an audit event for the audit channel; it is the service's audit sink. It never
+// blocks a request: when the queue is full the event is only in the log and the store.
+func (b *Bot) OnAudit(_ context.Context, e approvals.Event, r *approvals.Request) {
+	select {
+	case b.audits <- auditPost{e, r.Clone()}:
+	default:
+		b.log.Warn("audit channel queue full; event kept in log and store only", "event", e.Event, "request_id", e.RequestID)
+	}
+}
+
+// postAudits posts queued audit events in order until ctx ends, then drains what is queued.
+func (b *Bot) postAudits(ctx context.Context) {
+	for {
+		select {
+		case p := <-b.audits:
+			b.postAudit(p)
+		case <-ctx.Done():
+			for {
+				select {
+				case p := <-b.audits:
+					b.postAudit(p)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (b *Bot) postAudit(p auditPost) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.hardStop), 10*time.Second)
+	defer cancel()
+	if alert := alertText(p.e); alert != "" {
+		channel := b.cfg.AuditChannel
+		if channel == "" {
+			channel = b.channel
+		}
+		if _, _, err := b.api.PostMessageContext(ctx, channel, slack.MsgOptionText("Temporary Access Pass alert", false),
+			slack.MsgOptionBlocks(AlertBlocks(p.r, alert)...)); err != nil {
+			b.log.Error("post security alert", "request_id", p.e.RequestID, "event", p.e.Event, "err", err)
+		}
+		return
+	}
+	if b.cfg.AuditChannel == "" {
+		return
+	}
+	if _, _, err := b.api.PostMessageContext(ctx, b.cfg.AuditChannel, slack.MsgOptionText(AuditLine(p.e), false)); err != nil {
+		b.log.Error("post audit event", "request_id", p.e.RequestID, "event", p.e.Event, "err", err)
+	}
+}
+
+// alertText is the alarm an event raises, or "" for an ordinary event.
+func alertText(e approvals.Event) string {
+	switch {
+	case e.Event == approvals.EventReported:
+		return fmt.Sprintf(":rotating_light: <@%s> says *this wasn't me*: they did not expect this pass. Someone may be trying to take over the account.", e.Actor)
+	case e.Event == approvals.EventRevealRefused && strings.HasPrefix(e.Detail, "already revealed"):
+		return fmt.Sprintf(":rotating_light: <@%s> tried to reveal a pass that was already revealed. Someone else may have it.", e.Actor)
+	case e.Event == approvals.EventRevealRefused:
+		return fmt.Sprintf(":rotating_light: <@%s> tried to reveal a pass that is not theirs.", e.Actor)
+	}
+	return ""
 }

@@ -58,22 +58,22 @@ func ParseCommand(text string) (Command, error) {
 	case mailtoRE.MatchString(first):
 		c.TargetEmail = mailtoRE.FindStringSubmatch(first)[1]
 	case strings.HasPrefix(first, "@"):
-		return Command{}, approvals.Errorf(approvals.Invalid, "I could not tell who %s is. Pick the person from Slack's @-mention list so it turns into a link, or use their email address.", escape(first))
+		return Command{}, approvals.Errorf(approvals.Invalid, "I could not tell who %s is. Pick the person from Slack's @-mention list so it turns into a link, or use their email address.", first)
 	case strings.Contains(first, "@"):
 		addr, err := mail.ParseAddress(first)
 		if err != nil || addr.Address != first || !strings.Contains(first[strings.LastIndex(first, "@"):], ".") {
-			return Command{}, approvals.Errorf(approvals.Invalid, "%s is not a valid email address or UPN.", escape(first))
+			return Command{}, approvals.Errorf(approvals.Invalid, "%s is not a valid email address or UPN.", first)
 		}
 		c.TargetEmail = first
 	default:
-		return Command{}, approvals.Errorf(approvals.Invalid, "The first word must be the person the pass is for: an @-mention or an email address, not “%s”.", escape(first))
+		return Command{}, approvals.Errorf(approvals.Invalid, "The first word must be the person the pass is for: an @-mention or an email address, not “%s”.", first)
 	}
 
 	word, after := cutWord(rest)
 	if word != "" && (word[0] >= '0' && word[0] <= '9' || word[0] == '-') {
 		d, err := approvals.ParseLifetime(word)
 		if err != nil {
-			return Command{}, approvals.WrapError(approvals.Invalid, err, "%s.", escape(capitalize(err.Error())))
+			return Command{}, approvals.WrapError(approvals.Invalid, err, "%s.", capitalize(err.Error()))
 		}
 		c.Lifetime = d
 		rest = after

@@ -57,7 +57,7 @@ func TestParseCommand(t *testing.T) {
 				if approvals.ErrorCode(err) != approvals.Invalid {
 					t.Fatalf("error code = %q, want invalid", approvals.ErrorCode(err))
 				}
-				if msg := approvals.UserMessage(err); !strings.Contains(msg, tt.wantErr) {
+				if msg := userMessage(err); !strings.Contains(msg, tt.wantErr) {
 					t.Fatalf("message %q does not contain %q", msg, tt.wantErr)
 				}
 				return

@@ -21,19 +21,19 @@ var _ approvals.People = People{}
 func (p People) Email(ctx context.Context, userID string) (string, error) {
 	u, err := p.API.GetUserInfoContext(ctx, userID)
 	if isSlackError(err, "user_not_found") {
-		return "", approvals.Errorf(approvals.NotFound, "<@%s> is not a person in this Slack workspace.", userID)
+		return "", approvals.Errorf(approvals.NotFound, "The person you named is not in this Slack workspace.")
 	}
 	if err != nil {
 		return "", fmt.Errorf("users.info %s: %w", userID, err)
 	}
 	switch {
 	case u.IsBot:
-		return "", approvals.Errorf(approvals.Invalid, "<@%s> is a bot; passes are for people.", userID)
+		return "", approvals.Errorf(approvals.Invalid, "The person you named is a bot; passes are for people.")
 	case u.Deleted:
-		return "", approvals.Errorf(approvals.Invalid, "<@%s> has been deactivated in Slack.", userID)
+		return "", approvals.Errorf(approvals.Invalid, "The person you named has been deactivated in Slack.")
 	case u.Profile.Email == "":
 		return "", approvals.Errorf(approvals.NotFound,
-			"Slack shows no email address for <@%s>, so tapbot cannot find their Entra ID account. Use their email address or UPN instead of the mention.", userID)
+			"Slack shows no email address for the person you named, so tapbot cannot find their Entra ID account. Use their email address or UPN instead of the mention.")
 	}
 	return u.Profile.Email, nil
 }

@@ -36,6 +36,15 @@ type Config struct {
 	GraphConcurrency int           // Graph calls in flight at once
 	GraphTimeout     time.Duration // per Graph HTTP attempt
 	ShutdownTimeout  time.Duration // how long in-flight work may go on after SIGTERM
+
+	GroupCacheTTL      time.Duration // how long Slack user group membership is trusted
+	AllowSelfRequest   bool
+	RouteToManager     bool
+	ProtectedGroups    []string // Entra group object IDs
+	ProtectedApprovers []string
+	RatePerRequester   int
+	AuditChannel       string
+	AuditRetention     time.Duration
 }
 
 // Error names the variable that is wrong and says how to fix it, in one line.
@@ -153,6 +162,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.ShutdownTimeout, err = seconds("TAP_SHUTDOWN_TIMEOUT", get("TAP_SHUTDOWN_TIMEOUT"), 20*time.Second); err != nil {
 		return c, err
 	}
+	if err := c.loadTrust(get); err != nil {
+		return c, err
+	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return c, &Error{"TAP_HTTP_ADDR", fmt.Sprintf("%q is not a listen address; use host:port or :port, e.g. :8080", c.HTTPAddr)}
 	}
@@ -204,6 +216,59 @@ func members(name, v string) ([]string, error) {
 		out = append(out, part)
 	}
 	return out, nil
+}
+
+var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// loadTrust reads who may do what beyond the approvers, and where the audit trail goes.
+func (c *Config) loadTrust(get func(string) string) error {
+	var err error
+	if c.GroupCacheTTL, err = seconds("TAP_GROUP_CACHE_TTL", get("TAP_GROUP_CACHE_TTL"), 5*time.Minute); err != nil {
+		return err
+	}
+	if c.AllowSelfRequest, err = boolean("TAP_ALLOW_SELF_REQUEST", get("TAP_ALLOW_SELF_REQUEST")); err != nil {
+		return err
+	}
+	if c.RouteToManager, err = boolean("TAP_ROUTE_TO_MANAGER", get("TAP_ROUTE_TO_MANAGER")); err != nil {
+		return err
+	}
+	for _, g := range strings.Split(get("TAP_PROTECTED_GROUPS"), ",") {
+		if g = strings.TrimSpace(g); g == "" {
+			continue
+		}
+		if !guidRE.MatchString(g) {
+			return &Error{"TAP_PROTECTED_GROUPS", fmt.Sprintf("%q is not an Entra group object ID (a GUID such as 00000000-0000-0000-0000-000000000000)", g)}
+		}
+		c.ProtectedGroups = append(c.ProtectedGroups, g)
+	}
+	if c.ProtectedApprovers, err = members("TAP_PROTECTED_APPROVERS", get("TAP_PROTECTED_APPROVERS")); err != nil {
+		return err
+	}
+	c.RatePerRequester = 10
+	if v := get("TAP_RATE_PER_REQUESTER"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return &Error{"TAP_RATE_PER_REQUESTER", fmt.Sprintf("%q is not a number of requests per hour, 1 or more", v)}
+		}
+		c.RatePerRequester = n
+	}
+	if c.AuditChannel = get("TAP_AUDIT_CHANNEL"); c.AuditChannel != "" && !channelRE.MatchString(c.AuditChannel) {
+		return &Error{"TAP_AUDIT_CHANNEL", fmt.Sprintf("%q is not a channel ID; use the ID like C0123ABCD from the channel's details", c.AuditChannel)}
+	}
+	if c.AuditRetention, err = lifetime("TAP_AUDIT_RETENTION", get("TAP_AUDIT_RETENTION"), 90*24*time.Hour); err != nil {
+		return err
+	}
+	return nil
+}
+
+func boolean(name, v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "", "false", "0", "no":
+		return false, nil
+	case "true", "1", "yes":
+		return true, nil
+	}
+	return false, &Error{name, fmt.Sprintf("%q is not true or false", v)}
 }
 
 // seconds reads a Go duration such as 30s, 1m or 1500ms for timeouts.

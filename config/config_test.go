@@ -33,7 +33,9 @@ func TestLoadDefaults(t *testing.T) {
 	if c.SlackAPIURL != "https://slack.com/api/" || c.GraphBaseURL != "https://graph.microsoft.com/v1.0" ||
 		c.DefaultLifetime != time.Hour || c.MaxLifetime != 8*time.Hour || c.RequestTTL != 24*time.Hour ||
 		c.HTTPAddr != ":8080" || c.RedisURL != "" || len(c.Approvers) != 2 || c.Requesters != nil ||
-		c.GraphConcurrency != 8 || c.GraphTimeout != 30*time.Second || c.ShutdownTimeout != 20*time.Second {
+		c.GraphConcurrency != 8 || c.GraphTimeout != 30*time.Second || c.ShutdownTimeout != 20*time.Second ||
+		c.GroupCacheTTL != 5*time.Minute || c.AllowSelfRequest || c.RouteToManager || c.RatePerRequester != 10 ||
+		c.AuditRetention != 90*24*time.Hour || c.AuditChannel != "" {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -65,6 +67,13 @@ func TestLoadNamesTheBadVariable(t *testing.T) {
 		{"zero concurrency", map[string]string{"TAP_GRAPH_CONCURRENCY": "0"}, "TAP_GRAPH_CONCURRENCY:"},
 		{"graph timeout without unit", map[string]string{"TAP_GRAPH_TIMEOUT": "30"}, "TAP_GRAPH_TIMEOUT:"},
 		{"negative shutdown", map[string]string{"TAP_SHUTDOWN_TIMEOUT": "-1s"}, "TAP_SHUTDOWN_TIMEOUT:"},
+		{"self request yes-ish", map[string]string{"TAP_ALLOW_SELF_REQUEST": "sometimes"}, "TAP_ALLOW_SELF_REQUEST:"},
+		{"group name not ID", map[string]string{"TAP_PROTECTED_GROUPS": "Domain Admins"}, "TAP_PROTECTED_GROUPS:"},
+		{"protected approver handle", map[string]string{"TAP_PROTECTED_APPROVERS": "@sec"}, "TAP_PROTECTED_APPROVERS:"},
+		{"zero rate", map[string]string{"TAP_RATE_PER_REQUESTER": "0"}, "TAP_RATE_PER_REQUESTER:"},
+		{"audit channel name", map[string]string{"TAP_AUDIT_CHANNEL": "#audit"}, "TAP_AUDIT_CHANNEL:"},
+		{"audit retention", map[string]string{"TAP_AUDIT_RETENTION": "forever"}, "TAP_AUDIT_RETENTION:"},
+		{"group cache", map[string]string{"TAP_GROUP_CACHE_TTL": "5"}, "TAP_GROUP_CACHE_TTL:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

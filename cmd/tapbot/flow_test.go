@@ -36,8 +36,8 @@ func TestRequestApproveIssueRevealOnce(t *testing.T) {
 			w.waitFor("approval message updated", func() bool {
 				return strings.Contains(w.message(m.Ref()).PlainText(), "Approved by <@UAPPROVER>")
 			})
-			if got := w.message(m.Ref()).Buttons(); len(got) != 0 {
-				t.Fatalf("approval message still shows buttons after approval: %+v", got)
+			if got := labels(w.message(m.Ref())); got != "Revoke" {
+				t.Fatalf("approval message shows %q after approval, want only Revoke", got)
 			}
 			passes := w.graph.Passes(adaEntraID)
 			if len(passes) != 1 || passes[0].LifetimeMinutes != 120 || !passes[0].UsableOnce {
@@ -60,7 +60,7 @@ func TestRequestApproveIssueRevealOnce(t *testing.T) {
 			}
 			w.waitFor("reveal DM updated", func() bool {
 				cur := w.message(dm.Ref())
-				return strings.Contains(cur.PlainText(), "Revealed") && len(cur.Buttons()) == 0
+				return strings.Contains(cur.PlainText(), "Revealed") && labels(cur) == "This wasn't me"
 			})
 			w.waitFor("approval message says revealed", func() bool {
 				return strings.Contains(w.message(m.Ref()).PlainText(), "revealed by <@UADA>")
@@ -103,7 +103,7 @@ func TestRefusedApprovalsLeaveTheRequestPending(t *testing.T) {
 	}{
 		{manager, "You asked for this pass, so someone else has to approve it."},
 		{ada, "This pass is for you, so someone else has to approve it."},
-		{outsider, "Only the approvers listed in TAP_APPROVERS"},
+		{outsider, "may not approve or deny this request; ask one of the people who can. Who can: <@UAPPROVER>, <@UMANAGER>, <@UADA>."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.who, func(t *testing.T) {
@@ -272,7 +272,7 @@ func TestTargetWithoutSlackAccountGoesToRequester(t *testing.T) {
 		t.Fatalf("approval message does not say who receives the pass:\n%s", m.PlainText())
 	}
 	w.click(approver, m, "Approve")
-	dm := w.dm(manager, "has no Slack account, so the pass comes to you")
+	dm := w.dm(manager, "has no Slack account and could not be notified, so the pass comes to you")
 	w.click(manager, dm, "Reveal pass")
 	w.view(manager, w.codes(extEntraID)[0])
 }

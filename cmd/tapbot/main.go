@@ -36,6 +36,14 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "audit":
+			return runAudit(ctx, cfg, os.Args[2:], os.Stdout)
+		default:
+			return fmt.Errorf("unknown command %q; run tapbot with no arguments to start the bot, or tapbot audit -h", os.Args[1])
+		}
+	}
 	m := NewMain(cfg, testHooks)
 	defer m.Close()
 	if err := m.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {

@@ -19,6 +19,8 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("TAPBOT_TEST_RUN_MAIN") == "1" {
 		setReplicaHooks()
+		// The command line the test wants tapbot to see, e.g. "audit --json".
+		os.Args = append(os.Args[:1], strings.Fields(os.Getenv("TAPBOT_TEST_ARGS"))...)
 		main()
 		os.Exit(0)
 	}

@@ -286,10 +286,10 @@ func TestSweeperExpiresWithoutClicks(t *testing.T) {
 	w := newWorld(t, withFastSweep, withEnv("TAP_REQUEST_TTL", "2h"))
 	w.tap(manager, "<@UADA> 1h once nobody decides")
 	pending := w.approvalMessage(1)
-	w.tap(manager, "<@UADA> 1h once nobody reveals")
+	w.tap(manager, "ext@example.com 1h once nobody reveals")
 	issued := w.approvalMessage(2)
 	w.click(approver, issued, "Approve")
-	dm := w.dm(ada, "Reveal")
+	dm := w.dm(manager, "Reveal")
 	w.advance(3 * time.Hour)
 	w.waitFor("pending request expired", func() bool {
 		cur := w.message(pending.Ref())

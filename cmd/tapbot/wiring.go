@@ -129,19 +129,27 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.opts.Checkpoint != nil {
 		svcOpts = append(svcOpts, approvals.WithCheckpoints(m.opts.Checkpoint))
 	}
+	var b *bot.Bot // the audit sink posts through the bot, which needs the service first
+	svcOpts = append(svcOpts, approvals.WithAuditSink(func(ctx context.Context, e approvals.Event, r *approvals.Request) {
+		b.OnAudit(ctx, e, r)
+	}))
 	svc := approvals.NewService(approvals.Config{
 		Approvers: cfg.Approvers, Requesters: cfg.Requesters,
 		DefaultLifetime: cfg.DefaultLifetime, MaxLifetime: cfg.MaxLifetime, RequestTTL: cfg.RequestTTL,
-		Instance: instance,
+		Instance: instance, GroupCacheTTL: cfg.GroupCacheTTL,
+		AllowSelfRequest: cfg.AllowSelfRequest, RouteToManager: cfg.RouteToManager,
+		ProtectedGroups: cfg.ProtectedGroups, ProtectedApprovers: cfg.ProtectedApprovers,
+		RatePerRequester: cfg.RatePerRequester, AuditRetention: cfg.AuditRetention,
 		// A replica may take the directory's whole-call timeout (two attempts) plus Slack's part
 		// before another replica takes its approval over.
 		IssueLease: 2*cfg.GraphTimeout + 30*time.Second,
 	}, store, dir, bot.People{API: api}, sealer, svcOpts...)
 
-	b := bot.New(bot.Config{
+	b = bot.New(bot.Config{
 		API: api, Socket: socketmode.New(api), Service: svc, ApprovalChannel: cfg.ApprovalChannel,
 		Logger: log, HTTPClient: httpClient, Metrics: mets,
 		ShutdownTimeout: cfg.ShutdownTimeout, SweepEvery: m.opts.SweepEvery, HeartbeatTTL: m.opts.HeartbeatTTL,
+		AuditChannel: cfg.AuditChannel,
 	})
 
 	srv, err := m.serveHTTP(b, reg)
@@ -176,6 +184,7 @@ func (m *Main) openStore(ctx context.Context) (approvals.Store, *approvals.Seale
 	if err != nil {
 		return nil, nil, fmt.Errorf("TAP_ENCRYPTION_KEY: %w", err)
 	}
+	redisstore.LogTo(m.log)
 	openCtx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
 	store, err := redisstore.Open(openCtx, m.cfg.RedisURL)

@@ -455,6 +455,8 @@ func (w *world) redisDump() string {
 		switch typ, _ := rdb.Type(ctx, k).Result(); typ {
 		case "set":
 			v, err = rdb.SMembers(ctx, k).Result()
+		case "stream":
+			v, err = rdb.XRange(ctx, k, "-", "+").Result()
 		default:
 			v, err = rdb.Get(ctx, k).Result()
 		}
@@ -538,4 +540,13 @@ func (w *world) revealOutcomes() map[string]int {
 		}
 	}
 	return out
+}
+
+// labels lists the labels of a message's buttons, comma-separated.
+func labels(m slackfake.Message) string {
+	var out []string
+	for _, b := range m.Buttons() {
+		out = append(out, b.Text)
+	}
+	return strings.Join(out, ",")
 }

@@ -1,0 +1,44 @@
+package bot
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/tapbot/tapbot/approvals"
+)
+
+// FuzzInteractionPayload feeds arbitrary interaction payloads through slack-go's decoding and
+// tapbot's own checks of clicks and form submissions: nothing may panic, a click is only taken
+// with a well-formed request ID, and a form is only taken complete.
+func FuzzInteractionPayload(f *testing.F) {
+	for _, seed := range []string{
+		`{"type":"block_actions","user":{"id":"U1"},"actions":[{"action_id":"tap_approve","value":"tap_abcdefghijklmnop"}]}`,
+		`{"type":"block_actions","user":{"id":"U1"},"actions":[{"action_id":"tap_reveal","value":"../../x"},{"action_id":"tap_deny"}]}`,
+		`{"type":"block_actions","actions":[]}`,
+		`{"type":"view_submission","user":{"id":"U1"},"view":{"callback_id":"tap_request","state":{"values":{"target":{"target":{"type":"users_select","selected_user":"U2"}},"reason":{"reason":{"type":"plain_text_input","value":"new laptop"}},"lifetime":{"lifetime":{"type":"static_select","selected_option":{"value":"2h"}}}}}}}`,
+		`{"type":"view_submission","view":{"state":null}}`,
+		`{"type":"view_submission","view":{"state":{"values":{"lifetime":{"lifetime":{"selected_option":{"value":"-5d"}}}}}}}`,
+		`{}`, `null`, `[]`, `{"actions":"x"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	b := New(Config{})
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		var cb slack.InteractionCallback
+		if err := json.Unmarshal(payload, &cb); err != nil {
+			return // slack-go refuses it before tapbot sees it
+		}
+		evt := &socketmode.Event{Type: socketmode.EventTypeInteractive, Data: cb}
+		if _, id, ok := b.clicked(evt); ok && !approvals.ValidID(id) {
+			t.Fatalf("took a click with request ID %q", id)
+		}
+		d, errs := readForm(cb)
+		if len(errs) == 0 && (d.TargetUserID == "" || strings.TrimSpace(d.Reason) == "" || d.Lifetime < 0) {
+			t.Fatalf("took an incomplete form: %+v", d)
+		}
+	})
+}
