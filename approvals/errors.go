@@ -25,7 +25,7 @@ type Error struct {
 	// Message is a plain sentence for the user: no chat markup (adapters escape it whole, since
 	// it may carry names from the directory) and never a secret.
 	Message string
-	Err     error  // underlying cause, for logs only
+	Err     error // underlying cause, for logs only
 	// Who lists the chat users and user groups who may do what was refused, so the refusal can
 	// name them.
 	Who []string

@@ -65,7 +65,9 @@ func (m *Metrics) ObserveGraph(operation string, status int) {
 
 // CountErrors wraps a store so its failures are counted. Not-found and conflict answers are
 // normal outcomes, not failures.
-func (m *Metrics) CountErrors(s approvals.Store) approvals.Store { return countingStore{s, m.StoreErrors} }
+func (m *Metrics) CountErrors(s approvals.Store) approvals.Store {
+	return countingStore{s, m.StoreErrors}
+}
 
 type countingStore struct {
 	approvals.Store
