@@ -16,7 +16,12 @@ type MemoryStore struct {
 	secrets  map[string]memSecret
 	keys     map[string]time.Time // Claim/Touch keys and when they expire
 	hits     map[string]memHits
-	audit    []Event
+	audit    []memEvent
+}
+
+type memEvent struct {
+	e  Event
+	at time.Time // when it was appended, as a Redis stream ID records it
 }
 
 type memHits struct {
@@ -245,14 +250,15 @@ func (m *MemoryStore) AppendAudit(ctx context.Context, e Event, retention time.D
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cut := m.now().Add(-retention)
+	now := m.now()
+	cut := now.Add(-retention)
 	kept := m.audit[:0]
 	for _, old := range m.audit {
-		if !old.Time.Before(cut) {
+		if !old.at.Before(cut) {
 			kept = append(kept, old)
 		}
 	}
-	m.audit = append(kept, e)
+	m.audit = append(kept, memEvent{e, now})
 	return nil
 }
 
@@ -264,9 +270,9 @@ func (m *MemoryStore) ReadAudit(ctx context.Context, since time.Time) ([]Event, 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []Event
-	for _, e := range m.audit {
-		if !e.Time.Before(since) {
-			out = append(out, e)
+	for _, me := range m.audit {
+		if !me.at.Before(since) {
+			out = append(out, me.e)
 		}
 	}
 	return out, nil

@@ -450,6 +450,9 @@ func (s *Service) decidable(ctx context.Context, id, approver string, clicked Me
 	if err := s.mayDecide(ctx, r, approver); err != nil {
 		return r, err
 	}
+	if err := s.sameMessage(ctx, r, clicked, r.ApprovalMessage, approver); err != nil {
+		return r, err
+	}
 	if r.State != Pending {
 		return r, stateConflict(r)
 	}
@@ -573,10 +576,16 @@ var ErrRevealInProgress = errors.New("reveal in progress")
 // to Revealing takes the sealed pass, and it takes it with one atomic step, so of any number of
 // concurrent clicks on any number of replicas only one gets it. The caller must then call
 // ConfirmReveal once the pass is on screen, or ReturnPass if it could not be shown.
-func (s *Service) Reveal(ctx context.Context, id, clicker string) (*Request, string, error) {
+//
+// clicked is the message the click came from; a button whose request ID belongs to another
+// message is refused.
+func (s *Service) Reveal(ctx context.Context, id, clicker string, clicked MessageRef) (*Request, string, error) {
 	r, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, "", err
+	}
+	if err := s.sameMessage(ctx, r, clicked, r.RevealMessage, clicker); err != nil {
+		return r, "", err
 	}
 	if clicker != r.Recipient {
 		s.record(ctx, EventRevealRefused, r, clicker, "not the recipient")
@@ -622,6 +631,8 @@ func (s *Service) Reveal(ctx context.Context, id, clicker string) (*Request, str
 		if ferr != nil {
 			failed = r
 		}
+		s.deletePass(ctx, r, r.PassID) // nobody can ever see it; leave no live credential behind
+		s.record(ctx, EventIssueFailed, failed, clicker, "the stored pass could not be decrypted")
 		return failed, "", &Error{Code: Unavailable, Err: err,
 			Message: "Your pass could not be decrypted, so it cannot be shown. Ask for a new one with /tap; the IT team has been told in tapbot's logs."}
 	}
@@ -756,6 +767,18 @@ func (s *Service) Undeliverable(ctx context.Context, id string) (*Request, error
 		return nil, storeError(err)
 	}
 	return r, nil
+}
+
+// sameMessage refuses a click whose button carries this request's ID but sits on another
+// request's message: a tampered payload. Unknown messages (not recorded yet) are let through,
+// since the ID alone is checked against everything else.
+func (s *Service) sameMessage(ctx context.Context, r *Request, clicked, known MessageRef, actor string) error {
+	if clicked.IsZero() || known.IsZero() || clicked == known {
+		return nil
+	}
+	s.log.WarnContext(ctx, "refused a click: the button's request ID belongs to another message",
+		"request_id", r.ID, "actor", actor, "clicked_channel", clicked.Channel, "clicked_ts", clicked.TS)
+	return Errorf(Forbidden, "This button does not belong to this request; nothing was changed.")
 }
 
 // storeError turns a store failure into what users see: nothing was done, try later.

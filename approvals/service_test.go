@@ -258,21 +258,21 @@ func TestApproveThroughGroupThenRevealOnce(t *testing.T) {
 	if _, err := h.svc.Approve(ctx, r.ID, "UAPPR", approvals.MessageRef{}); approvals.ErrorCode(err) != approvals.Conflict {
 		t.Fatalf("second approval = %v, want a conflict", err)
 	}
-	if _, _, err := h.svc.Reveal(ctx, r.ID, "UBOSS"); approvals.ErrorCode(err) != approvals.Forbidden {
+	if _, _, err := h.svc.Reveal(ctx, r.ID, "UBOSS", approvals.MessageRef{}); approvals.ErrorCode(err) != approvals.Forbidden {
 		t.Fatalf("reveal by someone else = %v, want forbidden", err)
 	}
-	claimed, code, err := h.svc.Reveal(ctx, r.ID, "UADA")
+	claimed, code, err := h.svc.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{})
 	if err != nil || code != passCode || claimed.State != approvals.Revealing {
 		t.Fatalf("Reveal = %q, %v, state %s", code, err, claimed.State)
 	}
-	if _, _, err := h.svc.Reveal(ctx, r.ID, "UADA"); !errors.Is(err, approvals.ErrRevealInProgress) {
+	if _, _, err := h.svc.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{}); !errors.Is(err, approvals.ErrRevealInProgress) {
 		t.Fatalf("a click while the pass is on its way = %v, want ErrRevealInProgress", err)
 	}
 	revealed, err := h.svc.ConfirmReveal(ctx, r.ID)
 	if err != nil || revealed.State != approvals.Revealed || revealed.RevealedAt.IsZero() {
 		t.Fatalf("ConfirmReveal = %+v, %v", revealed, err)
 	}
-	_, code, err = h.svc.Reveal(ctx, r.ID, "UADA")
+	_, code, err = h.svc.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{})
 	if code != "" || !errors.Is(err, approvals.ErrAlreadyRevealed) {
 		t.Fatalf("second reveal = %q, %v; want no pass and ErrAlreadyRevealed", code, err)
 	}
@@ -294,7 +294,7 @@ func TestConcurrentRevealsShowThePassOnce(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 20 {
 			wg.Go(func() {
-				_, code, err := h.svc.Reveal(ctx, r.ID, "UADA")
+				_, code, err := h.svc.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{})
 				if err == nil && code == passCode {
 					mu.Lock()
 					seen++
@@ -358,7 +358,7 @@ func TestDirectoryFailureEndsRequestFailed(t *testing.T) {
 	if failed.State != approvals.Failed || !strings.Contains(failed.Failure, "does not allow") {
 		t.Fatalf("request = %s %q, want failed with the reason", failed.State, failed.Failure)
 	}
-	if _, _, err := h.svc.Reveal(context.Background(), r.ID, "UADA"); err == nil {
+	if _, _, err := h.svc.Reveal(context.Background(), r.ID, "UADA", approvals.MessageRef{}); err == nil {
 		t.Fatal("a failed request revealed something")
 	}
 }
@@ -370,7 +370,7 @@ func TestRevealAfterPassExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.advance(time.Hour)
-	if _, code, err := h.svc.Reveal(context.Background(), r.ID, "UADA"); code != "" || !strings.Contains(approvals.UserMessage(err), "expired") {
+	if _, code, err := h.svc.Reveal(context.Background(), r.ID, "UADA", approvals.MessageRef{}); code != "" || !strings.Contains(approvals.UserMessage(err), "expired") {
 		t.Fatalf("reveal after expiry = %q, %v", code, err)
 	}
 }
@@ -391,7 +391,7 @@ func TestReturnedPassCanBeRevealedAgain(t *testing.T) {
 	if _, err := h.svc.Approve(ctx, r.ID, "UAPPR", approvals.MessageRef{}); err != nil {
 		t.Fatal(err)
 	}
-	_, code, err := h.svc.Reveal(ctx, r.ID, "UADA")
+	_, code, err := h.svc.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +399,7 @@ func TestReturnedPassCanBeRevealedAgain(t *testing.T) {
 	if err != nil || back.State != approvals.Issued {
 		t.Fatalf("ReturnPass = %+v, %v; want the request issued again", back, err)
 	}
-	_, again, err := h.svc.Reveal(ctx, r.ID, "UADA")
+	_, again, err := h.svc.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{})
 	if err != nil || again != passCode {
 		t.Fatalf("Reveal after ReturnPass = %q, %v; want the same pass", again, err)
 	}
@@ -416,7 +416,7 @@ func TestUndecryptablePassFailsTheRequest(t *testing.T) {
 	if err := h.store.PutSecret(ctx, r.ID, approvals.NewRandomSealer().Seal(r.ID, []byte(passCode)), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	got, code, err := h.svc.Reveal(ctx, r.ID, "UADA")
+	got, code, err := h.svc.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{})
 	if code != "" || err == nil || !strings.Contains(approvals.UserMessage(err), "could not be decrypted") {
 		t.Fatalf("Reveal = %q, %v", code, err)
 	}

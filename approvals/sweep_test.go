@@ -135,7 +135,7 @@ func TestSweepRecoversInterruptedApprovals(t *testing.T) {
 				if err != nil || delivered.Owner != "" {
 					t.Fatalf("Delivered = %+v, %v", delivered, err)
 				}
-				if _, code, err := survivor.Reveal(ctx, r.ID, "UADA"); err != nil || code != passCode {
+				if _, code, err := survivor.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{}); err != nil || code != passCode {
 					t.Fatalf("reveal after recovery = %q, %v", code, err)
 				}
 			case approvals.Failed:
@@ -165,7 +165,7 @@ func TestSweepRecoversInterruptedReveal(t *testing.T) {
 			t.Fatal(err)
 		}
 		dying := h.replica(t, "replica-a", "claimed")
-		crashDuring(func() { _, _, _ = dying.Reveal(ctx, r.ID, "UADA") })
+		crashDuring(func() { _, _, _ = dying.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{}) })
 		if returned {
 			// As if the pass had been put back just before the crash.
 			if err := h.store.PutSecret(ctx, r.ID, h.sealer.Seal(r.ID, []byte(passCode)), time.Hour); err != nil {

@@ -146,7 +146,7 @@ func TestRevoke(t *testing.T) {
 			if !slices.Contains(h.dir.deleted, issued.PassID) {
 				t.Fatal("the pass was not deleted in Entra ID")
 			}
-			if _, code, err := h.svc.Reveal(ctx, r.ID, "UADA"); code != "" || err == nil {
+			if _, code, err := h.svc.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{}); code != "" || err == nil {
 				t.Fatalf("reveal after revoke = %q, %v", code, err)
 			}
 			if _, err := h.svc.Revoke(ctx, r.ID, who); approvals.ErrorCode(err) != approvals.Conflict {
@@ -174,11 +174,11 @@ func TestAuditTrail(t *testing.T) {
 	if _, err := svc.Approve(ctx, r.ID, "UAPPR", approvals.MessageRef{}); err != nil {
 		t.Fatal(err)
 	}
-	_, code, _ := svc.Reveal(ctx, r.ID, "UADA")
+	_, code, _ := svc.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{})
 	if _, err := svc.ConfirmReveal(ctx, r.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := svc.Reveal(ctx, r.ID, "UADA"); !errors.Is(err, approvals.ErrAlreadyRevealed) {
+	if _, _, err := svc.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{}); !errors.Is(err, approvals.ErrAlreadyRevealed) {
 		t.Fatal(err)
 	}
 	if _, err := svc.Report(ctx, r.ID, "UADA"); err != nil {

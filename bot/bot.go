@@ -708,13 +708,23 @@ func (b *Bot) onReveal(evt *socketmode.Event, _ *socketmode.Client) {
 		b.metrics.Reveals.WithLabelValues("error").Inc()
 		return
 	}
-	r, code, err := b.svc.Reveal(ctx, id, cb.User.ID)
+	r, code, err := b.svc.Reveal(ctx, id, cb.User.ID, approvals.MessageRef{Channel: cb.Channel.ID, TS: cb.Container.MessageTs})
 	if err != nil {
 		if approvals.ErrorCode(err) == "" {
 			b.log.Error("reveal", "request_id", id, "err", err)
 		}
 		b.updateView(ctx, view.ID, MessageModal("Cannot show the pass", ":no_entry: "+userMessage(err)))
 		b.metrics.Reveals.WithLabelValues(revealOutcome(err)).Inc()
+		if r != nil && r.State == approvals.Failed {
+			// The pass is gone for good (it would not decrypt): say so everywhere it was offered.
+			b.updateRevealMessage(ctx, r)
+			b.updateApproval(ctx, r)
+			if r.Requester != cb.User.ID {
+				if _, err := b.dm(ctx, r.Requester, requesterUpdate(r), nil); err != nil {
+					b.log.Error("tell requester", "request_id", id, "err", err)
+				}
+			}
+		}
 		return
 	}
 	if !b.updateView(ctx, view.ID, PassModal(r, code)) {

@@ -333,7 +333,8 @@ func (s *Store) AppendAudit(ctx context.Context, e approvals.Event, retention ti
 		return fmt.Errorf("encode audit event: %w", err)
 	}
 	minID := strconv.FormatInt(time.Now().Add(-retention).UnixMilli(), 10)
-	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.auditKey(), MinID: minID, Approx: true,
+	// Exact trimming: with ~ Redis trims only whole nodes, so a small trail would never age out.
+	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.auditKey(), MinID: minID,
 		Values: []any{"event", b}}).Err(); err != nil {
 		return fmt.Errorf("redis append audit event: %w", err)
 	}
@@ -342,7 +343,11 @@ func (s *Store) AppendAudit(ctx context.Context, e approvals.Event, retention ti
 
 // ReadAudit implements approvals.Store.
 func (s *Store) ReadAudit(ctx context.Context, since time.Time) ([]approvals.Event, error) {
-	msgs, err := s.rdb.XRange(ctx, s.auditKey(), strconv.FormatInt(since.UnixMilli(), 10), "+").Result()
+	from := "-"
+	if ms := since.UnixMilli(); ms > 0 {
+		from = strconv.FormatInt(ms, 10)
+	}
+	msgs, err := s.rdb.XRange(ctx, s.auditKey(), from, "+").Result()
 	if err != nil {
 		return nil, fmt.Errorf("redis read audit trail: %w", err)
 	}

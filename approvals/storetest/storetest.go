@@ -77,12 +77,17 @@ func testHit(t *testing.T, newStore Factory) {
 }
 
 func testAudit(t *testing.T, newStore Factory) {
-	s, _ := newStore(t)
+	s, elapse := newStore(t)
 	ctx := context.Background()
-	start := time.Now().Add(-time.Second)
+	old := approvals.Event{Time: time.Now().UTC(), Event: approvals.EventDenied, RequestID: "tap_old"}
+	if err := s.AppendAudit(ctx, old, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	elapse(100 * time.Millisecond)
+	start := time.Time{} // everything the store still holds
 	for _, name := range []string{approvals.EventRequested, approvals.EventApproved, approvals.EventIssued} {
 		e := approvals.Event{Time: time.Now().UTC(), Event: name, RequestID: "tap_x", Actor: "U1", Target: "ada@example.com"}
-		if err := s.AppendAudit(ctx, e, time.Hour); err != nil {
+		if err := s.AppendAudit(ctx, e, 50*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -95,9 +100,9 @@ func testAudit(t *testing.T, newStore Factory) {
 		names = append(names, e.Event)
 	}
 	if strings.Join(names, ",") != "requested,approved,issued" || got[0].Target != "ada@example.com" {
-		t.Fatalf("trail = %+v", got)
+		t.Fatalf("trail = %+v; want the three new events and the one past its retention gone", got)
 	}
-	if later, _ := s.ReadAudit(ctx, time.Now().Add(time.Hour)); len(later) != 0 {
+	if later, _ := s.ReadAudit(ctx, time.Now().Add(2*time.Hour)); len(later) != 0 {
 		t.Fatalf("ReadAudit from the future = %d events", len(later))
 	}
 }

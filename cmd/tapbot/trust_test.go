@@ -155,6 +155,7 @@ func TestReportRevokeAndAlarms(t *testing.T) {
 	w.click(ada, dm, "Reveal pass")
 	code := w.livePasses(adaEntraID)[0].Code
 	w.view(ada, code)
+	w.waitFor("the reveal recorded", func() bool { return strings.Contains(w.message(dm.Ref()).PlainText(), "Revealed") })
 
 	// Someone clicks the old Reveal button again: the pass may be in someone else's hands.
 	b := button(t, dm, "Reveal pass")
