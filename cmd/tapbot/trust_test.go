@@ -263,3 +263,28 @@ func (w *world) runCommand(args ...string) string {
 	}
 	return out
 }
+
+func TestRequesterRevokesBeforeReveal(t *testing.T) {
+	w := newWorld(t)
+	w.tap(manager, "<@UADA> 1h once wrong person")
+	m := w.approvalMessage(1)
+	w.click(approver, m, "Approve")
+	dm := w.dm(ada, "Reveal")
+	w.waitFor("Revoke offered", func() bool { return labels(w.message(m.Ref())) == "Revoke" })
+	w.click(outsider, w.message(m.Ref()), "Revoke")
+	w.ephemeral(outsider, "Only the requester and the approvers can revoke")
+	w.click(manager, w.message(m.Ref()), "Revoke")
+	w.ephemeral(manager, "was deleted in Entra ID")
+	if live := w.livePasses(adaEntraID); len(live) != 0 {
+		t.Fatal("the pass is still live after Revoke")
+	}
+	w.waitFor("the DM says revoked and offers nothing", func() bool {
+		cur := w.message(dm.Ref())
+		return strings.Contains(cur.PlainText(), "revoked by <@UMANAGER>") && labels(cur) == ""
+	})
+	b := button(t, dm, "Reveal pass")
+	if _, err := w.slack.ClickStaleButton(w.ctx(), ada, dm.Ref(), b.ActionID, b.Value); err != nil {
+		t.Fatal(err)
+	}
+	w.view(ada, "already revoked")
+}
