@@ -52,7 +52,19 @@ type Target struct {
 	EntraID     string `json:"entra_id,omitempty"`
 	UPN         string `json:"upn,omitempty"`
 	Email       string `json:"email,omitempty"` // the address the requester gave or Slack showed
+	Mail        string `json:"mail,omitempty"`  // the directory's mail attribute
 	DisplayName string `json:"display_name,omitempty"`
+}
+
+// Matches reports whether an email address is one of the target's (UPN, mail, or the address
+// given), so a person cannot pass for someone else by the address they use.
+func (t Target) Matches(email string) bool {
+	for _, a := range []string{t.UPN, t.Mail, t.Email} {
+		if a != "" && strings.EqualFold(a, email) {
+			return true
+		}
+	}
+	return false
 }
 
 // MessageRef points at a chat message that tapbot keeps up to date.

@@ -201,6 +201,10 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 	if d.TargetUserID != "" && d.TargetUserID == d.Requester && !s.cfg.AllowSelfRequest {
 		return nil, selfRequestRefused()
 	}
+	// Counted before any directory lookup, so nobody can probe accounts without limit.
+	if err := s.checkRate(ctx, d.Requester); err != nil {
+		return nil, err
+	}
 
 	policy, err := s.dir.PassPolicy(ctx)
 	if err != nil {
@@ -231,9 +235,6 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 	}
 	active, err := s.dir.HasActivePass(ctx, target.EntraID)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.checkRate(ctx, d.Requester); err != nil {
 		return nil, err
 	}
 	if err := s.lockTarget(ctx, target); err != nil {
@@ -298,12 +299,12 @@ func (s *Service) resolveTarget(ctx context.Context, d Draft) (Target, error) {
 	if err != nil {
 		return t, err
 	}
-	t.EntraID, t.UPN, t.DisplayName, t.Email = u.ID, u.UPN, u.DisplayName, lookup
+	t.EntraID, t.UPN, t.DisplayName, t.Email, t.Mail = u.ID, u.UPN, u.DisplayName, lookup, u.Mail
 	if t.SlackID != "" {
 		return t, nil
 	}
 	// The person may be in Slack under their UPN rather than the address typed.
-	for _, email := range uniqueFold(lookup, u.UPN) {
+	for _, email := range uniqueFold(lookup, u.UPN, u.Mail) {
 		id, err := s.people.FindByEmail(ctx, email)
 		switch {
 		case err == nil:
@@ -503,7 +504,7 @@ func (s *Service) mayDecide(ctx context.Context, r *Request, approver string) er
 		if err != nil && ErrorCode(err) == "" {
 			return err
 		}
-		if email != "" && (strings.EqualFold(email, r.Target.UPN) || strings.EqualFold(email, r.Target.Email)) {
+		if email != "" && r.Target.Matches(email) {
 			return Errorf(Forbidden, "This pass is for you, so someone else has to approve it.")
 		}
 	}

@@ -24,7 +24,7 @@ func (s *Service) isSelf(ctx context.Context, requester string, t Target) (bool,
 		}
 		return false, err
 	}
-	return strings.EqualFold(email, t.UPN) || strings.EqualFold(email, t.Email), nil
+	return t.Matches(email), nil
 }
 
 // describePrivileges names what makes an account privileged, for a refusal or an approver.

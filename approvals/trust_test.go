@@ -209,3 +209,21 @@ func TestAuditTrail(t *testing.T) {
 		t.Fatalf("actors: approved by %q, revealed by %q", events[1].Actor, events[3].Actor)
 	}
 }
+
+// TestTargetFoundByDirectoryMail: a requester who types a UPN that differs from the mail address
+// Slack knows must not become the recipient, nor slip past the self-request rule.
+func TestTargetFoundByDirectoryMail(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, approvals.Config{})
+	h.dir.users["a.lovelace@corp.example"] = approvals.DirectoryUser{ID: "entra-ada", UPN: "a.lovelace@corp.example", Mail: "ada@example.com"}
+	r, err := h.svc.Submit(ctx, approvals.Draft{Requester: "UBOSS", TargetEmail: "a.lovelace@corp.example", Reason: "x", UsableOnce: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Target.SlackID != "UADA" || r.Recipient != "UADA" {
+		t.Fatalf("target by UPN: Slack ID %q, recipient %q; want Ada, found by her directory mail", r.Target.SlackID, r.Recipient)
+	}
+	if _, err := h.svc.Submit(ctx, approvals.Draft{Requester: "UADA", TargetEmail: "a.lovelace@corp.example", Reason: "x", UsableOnce: true}); approvals.ErrorCode(err) != approvals.Forbidden {
+		t.Fatalf("Ada asking for herself by UPN = %v, want refused", err)
+	}
+}
