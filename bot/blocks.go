@@ -348,6 +348,8 @@ func requesterUpdate(r *approvals.Request) string {
 		return fmt.Sprintf("Your request for a Temporary Access Pass for %s was denied by <@%s>.", who, r.DecidedBy)
 	case approvals.Failed:
 		return fmt.Sprintf("Your request for %s was approved by <@%s>, but the pass could not be made: %s", who, r.DecidedBy, escape(r.Failure))
+	case approvals.Revealed:
+		return fmt.Sprintf("<@%s> revealed the pass for %s %s.", r.Recipient, who, slackDate(r.RevealedAt))
 	case approvals.Revoked:
 		return fmt.Sprintf("The pass for %s was revoked by <@%s>.", who, r.RevokedBy)
 	case approvals.Expired:

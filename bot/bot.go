@@ -144,7 +144,11 @@ func (b *Bot) Run(ctx context.Context) error {
 	hardStop, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	b.hardStop = hardStop
-	loops := b.startLoops(ctx)
+	// The heartbeat and the audit poster outlive the socket until in-flight work is done, so no
+	// other replica takes over work this one is still finishing, and late alerts still post.
+	tail, endTail := context.WithCancel(context.WithoutCancel(ctx))
+	defer endTail()
+	loops := b.startLoops(ctx, tail)
 	h := socketmode.NewSocketmodeHandler(b.sm)
 	h.HandleSlashCommand("/tap", b.tracked(b.onSlashCommand))
 	h.HandleInteractionBlockAction(ActionApprove, b.tracked(b.onDecision(true)))
@@ -177,6 +181,7 @@ func (b *Bot) Run(ctx context.Context) error {
 		stopWork()
 		<-idle
 	}
+	endTail()
 	<-loops
 	if ctx.Err() != nil {
 		return nil
@@ -209,14 +214,14 @@ func (b *Bot) dispatch(ctx context.Context, h *socketmode.SocketmodeHandler) {
 	}
 }
 
-// startLoops runs the heartbeat and the sweeper until ctx ends; the returned channel closes when
-// both have stopped.
-func (b *Bot) startLoops(ctx context.Context) <-chan struct{} {
+// startLoops runs the sweeper until ctx ends, and the heartbeat and audit poster until tail ends;
+// the returned channel closes when all have stopped.
+func (b *Bot) startLoops(ctx, tail context.Context) <-chan struct{} {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { b.every(ctx, b.cfg.HeartbeatTTL/3, b.heartbeat) })
+	wg.Go(func() { b.every(tail, b.cfg.HeartbeatTTL/3, b.heartbeat) })
 	wg.Go(func() { b.every(ctx, b.cfg.SweepEvery, b.sweep) })
-	wg.Go(func() { b.postAudits(ctx) })
+	wg.Go(func() { b.postAudits(tail) })
 	go func() { wg.Wait(); close(done) }()
 	return done
 }
@@ -745,6 +750,11 @@ func (b *Bot) onReveal(evt *socketmode.Event, _ *socketmode.Client) {
 	}
 	b.updateRevealMessage(ctx, r)
 	b.updateApproval(ctx, r)
+	if r.State == approvals.Revealed && r.Requester != r.Recipient {
+		if _, err := b.dm(ctx, r.Requester, requesterUpdate(r), nil); err != nil {
+			b.log.Error("tell requester", "request_id", id, "err", err)
+		}
+	}
 }
 
 // updateRevealMessage rewrites the recipient's DM for the request's current state.

@@ -62,6 +62,7 @@ func TestRequestApproveIssueRevealOnce(t *testing.T) {
 				cur := w.message(dm.Ref())
 				return strings.Contains(cur.PlainText(), "Revealed") && labels(cur) == "This wasn't me"
 			})
+			w.dm(manager, "<@UADA> revealed the pass")
 			w.waitFor("approval message says revealed", func() bool {
 				return strings.Contains(w.message(m.Ref()).PlainText(), "revealed by <@UADA>")
 			})
