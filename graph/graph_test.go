@@ -161,7 +161,7 @@ func (e *env) note(err error) error {
 
 // checkLeaks fails the test if any error text holds a pass code, a bearer token or the secret.
 func (e *env) checkLeaks() {
-	secrets := []string{e.fake.ClientSecret(), "graphfake."} // every token the fake issues starts with "graphfake."
+	secrets := []string{e.fake.ClientSecret(), graphfake.TokenPrefix} // every token the fake issues starts with it
 	for _, p := range e.fake.AllPasses() {
 		secrets = append(secrets, p.Code)
 	}

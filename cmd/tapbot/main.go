@@ -28,21 +28,42 @@ func main() {
 // replica they can kill at a chosen step.
 var testHooks Options
 
+const usage = `tapbot: Temporary Access Passes for Microsoft Entra ID, approved in Slack and revealed once.
+
+Usage:
+  tapbot            run the bot (configuration from the environment and ./.env; see README.md)
+  tapbot doctor     check the configuration and every connection, and say how to fix what fails
+  tapbot demo       play the whole flow against built-in simulations of Slack and Entra ID
+  tapbot audit      print the audit trail (tapbot audit -h)
+`
+
 func run(ctx context.Context) error {
+	cmd, args := "", os.Args[1:]
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return nil
+	case "demo":
+		return runDemo(ctx, os.Stdout)
+	case "", "audit", "doctor":
+	default:
+		return fmt.Errorf("unknown command %q; see tapbot help", cmd)
+	}
 	if err := config.LoadDotEnv(".env"); err != nil {
 		return err
+	}
+	if cmd == "doctor" {
+		return runDoctor(ctx, os.Getenv, os.Stdout)
 	}
 	cfg, err := config.Load(os.Getenv)
 	if err != nil {
 		return err
 	}
-	if len(os.Args) > 1 {
-		switch os.Args[1] {
-		case "audit":
-			return runAudit(ctx, cfg, os.Args[2:], os.Stdout)
-		default:
-			return fmt.Errorf("unknown command %q; run tapbot with no arguments to start the bot, or tapbot audit -h", os.Args[1])
-		}
+	if cmd == "audit" {
+		return runAudit(ctx, cfg, args, os.Stdout)
 	}
 	m := NewMain(cfg, testHooks)
 	defer m.Close()

@@ -505,17 +505,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// hostRouter sends requests for the fake Entra/Graph host through its transport, which trusts
-// the fake's certificate, and everything else (the Slack fake) through the default one.
-type hostRouter map[string]http.RoundTripper
-
-func (h hostRouter) RoundTrip(r *http.Request) (*http.Response, error) {
-	if rt, ok := h[r.URL.Host]; ok {
-		return rt.RoundTrip(r)
-	}
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 // modalsShowing counts the modals tapbot showed user (opened or updated) that contain text.
 func (w *world) modalsShowing(user, text string) int {
 	n := 0

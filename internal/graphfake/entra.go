@@ -116,11 +116,8 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 	if c := form.Get("claims"); c != "" && !json.Valid([]byte(c)) {
 		s.violation("token request with invalid claims JSON")
 	}
-	tok := newToken()
 	const lifetime = time.Hour
-	s.mu.Lock()
-	s.tokens[tok] = time.Now().Add(lifetime)
-	s.mu.Unlock()
+	tok := s.issueToken(lifetime)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"token_type":     "Bearer",
 		"expires_in":     int(lifetime.Seconds()) - 1,
@@ -141,15 +138,8 @@ func hasScope(scopes, want string) bool {
 // validToken reports whether the request carries a bearer token this fake issued and that has not
 // expired.
 func (s *Server) validToken(r *http.Request) bool {
-	h := r.Header.Get("Authorization")
-	const prefix = "bearer "
-	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	exp, ok := s.tokens[strings.TrimSpace(h[len(prefix):])]
-	return ok && time.Now().Before(exp)
+	_, ok := s.tokenRoles(r)
+	return ok
 }
 
 func writeEntraFailure(w http.ResponseWriter, f *failure) {

@@ -92,6 +92,13 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 		s.writeGraphError(w, r, f.status, code, msg, f.retryAfter)
 		return
 	}
+	// Graph refuses a call that none of the app's granted permissions allows; that is the
+	// tenant's configuration, not a client mistake, so it is no violation.
+	if roles, _ := s.tokenRoles(r); !allowed(op, roles) {
+		code, msg := failureText(op, http.StatusForbidden)
+		s.writeGraphError(w, r, http.StatusForbidden, code, msg, "")
+		return
+	}
 	switch op {
 	case OpGetUser:
 		s.getUser(w, r, userKey)

@@ -61,6 +61,11 @@ type Options struct {
 	// more come behind @odata.nextLink, as in Graph. Zero means Graph's default of 100 (or the
 	// request's $top). Tests set it low to prove a client follows nextLink.
 	PageSize int
+	// Roles are the application permissions (Microsoft Graph app roles) the app registration
+	// has been granted with admin consent: they go in the roles claim of every access token,
+	// and a Graph call that none of them allows is refused with 403, as Graph does. nil means
+	// DefaultRoles; SetRoles changes them for tokens issued later.
+	Roles []string
 }
 
 // User is a directory user the fake knows.
@@ -138,7 +143,8 @@ type Server struct {
 	users      map[string]User // by lower-case ID
 	policy     Policy
 	passes     map[string][]*IssuedPass // by user ID, oldest first
-	tokens     map[string]time.Time     // issued bearer tokens -> expiry (real clock, as MSAL uses)
+	tokens     map[string]issuedToken   // issued bearer tokens -> expiry and roles
+	roles      []string                 // application permissions put in tokens issued from now on
 	calls      map[string]int
 	failures   map[string][]*failure
 	hangs      map[string]time.Duration
@@ -181,7 +187,8 @@ func New(opts Options) (*Server, error) {
 		users:        make(map[string]User),
 		policy:       DefaultPolicy,
 		passes:       make(map[string][]*IssuedPass),
-		tokens:       make(map[string]time.Time),
+		tokens:       make(map[string]issuedToken),
+		roles:        append([]string(nil), DefaultRoles...),
 		calls:        make(map[string]int),
 		failures:     make(map[string][]*failure),
 		hangs:        make(map[string]time.Duration),
@@ -207,6 +214,9 @@ func New(opts Options) (*Server, error) {
 		MaxIdleConnsPerHost: 32,
 		IdleConnTimeout:     30 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
+	}
+	if opts.Roles != nil {
+		s.roles = append([]string(nil), opts.Roles...)
 	}
 	go func() {
 		defer close(s.served)
@@ -513,12 +523,6 @@ func newClientSecret() string {
 	var b [30]byte
 	_, _ = rand.Read(b[:])
 	return "gf8Q~" + base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-func newToken() string {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	return "graphfake." + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // passAlphabet resembles the characters Entra ID uses in Temporary Access Pass codes.

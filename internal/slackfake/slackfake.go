@@ -81,6 +81,11 @@ type Options struct {
 	// "disconnect" message before the fake closes it, as Slack does.
 	// Default 2s.
 	DisconnectGrace time.Duration
+	// Scopes are the scopes granted to the bot token: Slack reports them
+	// in the X-OAuth-Scopes header of every Web API answer and refuses a
+	// method whose scope is missing with missing_scope. nil means
+	// DefaultScopes. SetScopes changes them later.
+	Scopes []string
 }
 
 // User is a workspace member as users.info reports it.
@@ -235,6 +240,7 @@ type Server struct {
 	seq        int
 	lastTSUsec int64
 
+	scopes   []string
 	users    map[string]*User
 	groups   map[string][]string
 	channels map[string]*channel
@@ -265,6 +271,7 @@ type channel struct {
 	members   []string
 	botMember bool
 	dmUser    string
+	private   bool
 }
 
 func (c *channel) isDM() bool { return c.dmUser != "" }
@@ -352,6 +359,10 @@ func New(opts Options) *Server {
 		tickets:      map[string]bool{},
 		envelopes:    map[string]*envelope{},
 		pending:      map[string][]*delivery{},
+		scopes:       slices.Clone(DefaultScopes),
+	}
+	if opts.Scopes != nil {
+		s.scopes = slices.Clone(opts.Scopes)
 	}
 	// slack-go dials with "Origin: https://api.slack.com".
 	s.upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
@@ -428,11 +439,13 @@ func (s *Server) AddGroup(id string, members ...string) {
 
 // AddChannel adds or replaces a channel ("C..." or "G...") with its human
 // members; the bot is a member (use SetBotMember to change that). A channel
-// without members lets every user act in it.
+// without members lets every user act in it. A "G..." channel is private,
+// any other public (use SetChannelPrivate to change that).
 func (s *Server) AddChannel(id string, members ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.channels[id] = &channel{id: id, name: strings.ToLower(id), members: slices.Clone(members), botMember: true}
+	s.channels[id] = &channel{id: id, name: strings.ToLower(id), members: slices.Clone(members), botMember: true,
+		private: strings.HasPrefix(id, "G")}
 	s.notifyLocked()
 }
 

@@ -1000,12 +1000,12 @@ func TestAuthAndUnknownMethods(t *testing.T) {
 	if got := slackErr(t, err); got != "not_allowed_token_type" {
 		t.Fatalf("bot token on apps.connections.open: %q", got)
 	}
-	_, err = api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: "C1"})
+	_, err = api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: "C1"})
 	if got := slackErr(t, err); got != "unknown_method" {
 		t.Fatalf("unimplemented method: %q", got)
 	}
-	requireViolation(t, f, "conversations.info: unknown_method")
-	if f.Calls("conversations.info") != 1 || f.Calls("auth.test") != 3 {
+	requireViolation(t, f, "conversations.history: unknown_method")
+	if f.Calls("conversations.history") != 1 || f.Calls("auth.test") != 3 {
 		t.Fatalf("call log: %+v", f.CallLog())
 	}
 	for _, c := range f.CallLog() {

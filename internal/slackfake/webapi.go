@@ -40,6 +40,7 @@ func fail(code string, messages ...string) result {
 // lookupMisses are the errors of read methods that report "not found" as a
 // lookup result rather than refusing the request; they are not violations.
 var lookupMisses = map[string]string{
+	"conversations.info":    "channel_not_found",
 	"users.info":            "user_not_found",
 	"users.lookupByEmail":   "users_not_found",
 	"usergroups.users.list": "no_such_subteam",
@@ -55,6 +56,7 @@ var apiMethods = map[string]apiMethod{
 	"chat.postEphemeral":    (*Server).chatPostEphemeral,
 	"chat.delete":           (*Server).chatDelete,
 	"conversations.open":    (*Server).conversationsOpen,
+	"conversations.info":    (*Server).conversationsInfo,
 	"users.info":            (*Server).usersInfo,
 	"users.lookupByEmail":   (*Server).usersLookupByEmail,
 	"usergroups.users.list": (*Server).usergroupsUsersList,
@@ -83,6 +85,9 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		res = fail(parseErr)
 	default:
 		res = s.authorize(method, token, fromHeader)
+		if res == nil {
+			res = s.checkScopes(method, p, w.Header().Set)
+		}
 		if res == nil {
 			res = handler(s, p)
 		}
@@ -458,8 +463,8 @@ func (s *Server) userJSON(u *User) map[string]any {
 		"display_name_normalized": u.Name,
 		"team":                    s.opts.TeamID,
 	}
-	if u.Email != "" {
-		profile["email"] = u.Email
+	if u.Email != "" && s.hasScopeLocked("users:read.email") {
+		profile["email"] = u.Email // Slack leaves it out without users:read.email
 	}
 	if u.IsBot {
 		profile["bot_id"] = s.opts.BotID
