@@ -64,7 +64,11 @@ func (s *Service) sweepOne(ctx context.Context, id string) ([]*Request, error) {
 		if err != nil || !stale {
 			return nil, err
 		}
-		return s.recover(ctx, r, now)
+		out, err := s.recover(ctx, r, now)
+		if errors.Is(err, ErrConflict) {
+			return nil, nil // another sweeper or the owner got there first
+		}
+		return out, err
 	}
 	switch {
 	case r.State == Pending && !now.Before(r.ExpiresAt):
@@ -104,13 +108,33 @@ func (s *Service) stale(ctx context.Context, r *Request, now time.Time) (bool, e
 	return !alive, nil
 }
 
+// transitionFrom is transition that also requires the request to still be owned as the sweeper
+// read it: two overlapping sweeps, or an owner that came back, make the later change a conflict,
+// so nothing is delivered or resubmitted twice.
+func (s *Service) transitionFrom(ctx context.Context, seen *Request, from State, change func(*Request)) (*Request, error) {
+	r, err := s.store.Update(ctx, seen.ID, func(r *Request) error {
+		if r.State != from || r.Owner != seen.Owner || !r.LeaseUntil.Equal(seen.LeaseUntil) {
+			return ErrConflict
+		}
+		change(r)
+		return nil
+	})
+	if errors.Is(err, ErrConflict) {
+		return nil, fmt.Errorf("taking over %s: %w", seen.ID, ErrConflict)
+	}
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return r, nil
+}
+
 // recover finishes or reports the change a stopped replica left.
 func (s *Service) recover(ctx context.Context, r *Request, now time.Time) ([]*Request, error) {
 	takeOver := func(r *Request) { r.Owner, r.LeaseUntil = s.cfg.Instance, now.Add(s.cfg.IssueLease) }
 	switch r.State {
 	case Issued:
 		// The pass is stored; only the recipient's DM is missing.
-		mine, err := s.transition(ctx, r.ID, Issued, takeOver)
+		mine, err := s.transitionFrom(ctx, r, Issued, takeOver)
 		if err != nil {
 			return nil, err
 		}
@@ -123,7 +147,7 @@ func (s *Service) recover(ctx context.Context, r *Request, now time.Time) ([]*Re
 				return nil, err
 			}
 			if stored {
-				mine, err := s.transition(ctx, r.ID, Issuing, func(r *Request) { r.State = Issued; takeOver(r) })
+				mine, err := s.transitionFrom(ctx, r, Issuing, func(r *Request) { r.State = Issued; takeOver(r) })
 				if err != nil {
 					return nil, err
 				}
@@ -139,7 +163,7 @@ func (s *Service) recover(ctx context.Context, r *Request, now time.Time) ([]*Re
 		}
 		if stored {
 			// The pass never left the store: the recipient can click again.
-			_, err := s.transition(ctx, r.ID, Revealing, func(r *Request) { r.State, r.Owner, r.LeaseUntil = Issued, "", time.Time{} })
+			_, err := s.transitionFrom(ctx, r, Revealing, func(r *Request) { r.State, r.Owner, r.LeaseUntil = Issued, "", time.Time{} })
 			return nil, err
 		}
 		// The pass left the store but nobody knows whether it reached the screen: a credential
@@ -147,7 +171,7 @@ func (s *Service) recover(ctx context.Context, r *Request, now time.Time) ([]*Re
 		if err := s.deleteInterruptedPasses(ctx, r); err != nil {
 			return nil, err
 		}
-		failed, err := s.transition(ctx, r.ID, Revealing, func(r *Request) {
+		failed, err := s.transitionFrom(ctx, r, Revealing, func(r *Request) {
 			r.State, r.Owner, r.LeaseUntil = Failed, "", time.Time{}
 			r.Failure = "tapbot was interrupted while showing the pass, so it was deleted in Entra ID for safety. Ask for a new one with /tap."
 		})
@@ -168,15 +192,33 @@ func (s *Service) abandonIssue(ctx context.Context, r *Request) ([]*Request, err
 	if err := s.deleteInterruptedPasses(ctx, r); err != nil {
 		return nil, err // try again next sweep rather than leave a live pass behind
 	}
+	// The copy needs the one-pending-request lock like any request; when another request for
+	// the target is already pending, the interrupted one just fails and says so.
+	locked, err := s.store.Claim(ctx, targetKey(r.Target), s.cfg.RequestTTL+s.cfg.IssueLease)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	if !locked {
+		failed, err := s.transitionFrom(ctx, r, Issuing, func(f *Request) {
+			f.State, f.Owner, f.LeaseUntil = Failed, "", time.Time{}
+			f.Failure = "tapbot was interrupted while creating the pass, and nothing was delivered; any pass it had made was deleted. Another request for this person is already waiting for approval."
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.record(ctx, EventIssueFailed, failed, "", "interrupted; another request for the target is pending")
+		return []*Request{failed}, nil
+	}
 	again := r.Clone()
 	again.ID, again.State, again.CreatedAt = NewID(), Pending, s.now()
 	again.ExpiresAt = again.CreatedAt.Add(s.cfg.RequestTTL)
 	again.DecidedBy, again.DecidedAt, again.PassID, again.PassExpiresAt = "", time.Time{}, "", time.Time{}
 	again.Owner, again.LeaseUntil, again.ApprovalMessage, again.RevealMessage = "", time.Time{}, MessageRef{}, MessageRef{}
 	if err := s.store.Create(ctx, again); err != nil {
+		s.releaseTarget(ctx, again)
 		return nil, fmt.Errorf("resubmit: %w", err)
 	}
-	failed, err := s.transition(ctx, r.ID, Issuing, func(f *Request) {
+	failed, err := s.transitionFrom(ctx, r, Issuing, func(f *Request) {
 		f.State, f.Owner, f.LeaseUntil, f.Resubmitted = Failed, "", time.Time{}, again.ID
 		f.Failure = "tapbot was interrupted while creating the pass, and nothing was delivered; any pass it had made was deleted. The request was posted again for approval."
 	})
@@ -184,9 +226,7 @@ func (s *Service) abandonIssue(ctx context.Context, r *Request) ([]*Request, err
 		_, _ = s.Cancel(ctx, again.ID, "a duplicate of an interrupted request")
 		return nil, err
 	}
-	if err := s.store.Touch(ctx, targetKey(again.Target), s.cfg.RequestTTL+s.cfg.IssueLease); err != nil {
-		s.log.WarnContext(ctx, "could not hold the one-pending-request lock for a resubmitted request", "request_id", again.ID, "err", err)
-	}
+
 	s.record(ctx, EventIssueFailed, failed, "", "interrupted; resubmitted as "+again.ID)
 	s.record(ctx, EventRequested, again, again.Requester, "resubmitted after "+r.ID+" was interrupted")
 	return []*Request{failed, again}, nil

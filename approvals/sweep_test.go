@@ -187,3 +187,45 @@ func TestSweepRecoversInterruptedReveal(t *testing.T) {
 		}
 	}
 }
+
+// TestOverlappingSweepsTakeOverOnce: two replicas sweeping at once find the same request a dead
+// replica left; only one may take it over, or the recipient would get two DMs.
+func TestOverlappingSweepsTakeOverOnce(t *testing.T) {
+	for _, step := range []string{"issued", "approved"} {
+		h := newHarness(t, approvals.Config{})
+		ctx := context.Background()
+		r := h.submit(t)
+		dying := h.replica(t, "replica-a", step)
+		crashDuring(func() { _, _ = dying.Approve(ctx, r.ID, "UAPPR", approvals.MessageRef{}) })
+		h.advance(approvals.DefaultIssue)
+		b, c := h.replica(t, "replica-b", ""), h.replica(t, "replica-c", "")
+		for _, live := range []*approvals.Service{b, c} {
+			if err := live.Heartbeat(ctx, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		results := make(chan []*approvals.Request, 2)
+		for _, sweeper := range []*approvals.Service{b, c} {
+			go func() {
+				got, _ := sweeper.Sweep(ctx)
+				results <- got
+			}()
+		}
+		var all []*approvals.Request
+		for range 2 {
+			all = append(all, <-results...)
+		}
+		var original int
+		for _, got := range all {
+			if got.ID == r.ID {
+				original++
+			}
+		}
+		if original != 1 {
+			t.Fatalf("step %s: the interrupted request was taken over %d times, want once (%v)", step, original, states(all))
+		}
+		if open, _ := h.store.OpenRequests(ctx); len(open) > 1 {
+			t.Fatalf("step %s: %d open requests after the sweeps, want at most the one copy", step, len(open))
+		}
+	}
+}

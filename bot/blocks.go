@@ -72,7 +72,7 @@ func ApprovalBlocks(r *approvals.Request) []slack.Block {
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(plain("Temporary Access Pass request")),
 		section(fmt.Sprintf("*Requested by:* <@%s>\n*For:* %s\n*Lifetime:* %s, %s\n*Reason:* %s",
-			r.Requester, targetText(r.Target), approvals.FormatDuration(r.Lifetime), usage(r), escape(r.Reason))),
+			r.Requester, targetText(r.Target), approvals.FormatDuration(r.Lifetime), usage(r), oneLine(r.Reason))),
 	}
 	if r.ReplacesActivePass {
 		blocks = append(blocks, note(":warning: This person already has an active Temporary Access Pass; approving replaces it."))
@@ -408,4 +408,10 @@ func AuditLine(e approvals.Event) string {
 		line += " · " + escape(e.Detail)
 	}
 	return line
+}
+
+// oneLine escapes user text and keeps it on one line, so a reason cannot fake lines such as
+// "*For:*" in a message approvers rely on.
+func oneLine(s string) string {
+	return escape(strings.Join(strings.Fields(s), " "))
 }
