@@ -26,6 +26,8 @@ func TestForgedAndMalformedInputHasNoEffect(t *testing.T) {
 	a := w.approvalMessage(1)
 	w.tap(manager, "ext@example.com 1h once second")
 	b := w.approvalMessage(2)
+	// The confirmation goes out once the request knows where its approval message is.
+	w.ephemeral(manager, "Contractor (ext@example.com) was sent to the approvers")
 	bID := button(t, b, "Approve").Value
 
 	tests := []struct {
