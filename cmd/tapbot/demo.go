@@ -153,6 +153,12 @@ func (d *demo) play(entra *graphfake.Server, adaEntra string) (string, error) {
 		return "", err
 	}
 	d.show("Ada sees, in a window Slack keeps no copy of", pass, nil)
+	if err := d.wait("the DM to say revealed", func() bool {
+		m, _ := d.slack.Message(dm.Ref())
+		return strings.Contains(m.PlainText(), "Revealed")
+	}); err != nil {
+		return "", err
+	}
 
 	d.step("Ada (new hire)", "clicks [Reveal pass] again, on her phone that still shows the old message")
 	if err := d.staleClick(demoNewHire, dm, "Reveal pass"); err != nil {
@@ -163,12 +169,6 @@ func (d *demo) play(entra *graphfake.Server, adaEntra string) (string, error) {
 		return "", err
 	}
 	d.show("Ada sees", refused, nil)
-	if err := d.wait("the DM to say revealed", func() bool {
-		m, _ := d.slack.Message(dm.Ref())
-		return strings.Contains(m.PlainText(), "Revealed")
-	}); err != nil {
-		return "", err
-	}
 	final, _ := d.slack.Message(dm.Ref())
 	d.show("Ada's DM now says", slackfake.BlocksText(final.Blocks), final.Buttons())
 
@@ -202,7 +202,7 @@ func (d *demo) staleClick(user string, m slackfake.Message, label string) error 
 // view waits for a modal shown to user whose text contains want, and returns its text.
 func (d *demo) view(user, want string) (string, error) {
 	var text string
-	err := d.wait("a window for "+demoNames[user], func() bool {
+	err := d.wait("a window for "+demoNames[user]+" showing "+want, func() bool {
 		for _, v := range d.slack.Views(user) {
 			if v.Event == "update" && strings.Contains(v.PlainText(), want) {
 				text = v.PlainText()
@@ -211,6 +211,12 @@ func (d *demo) view(user, want string) (string, error) {
 		}
 		return false
 	})
+	if err != nil {
+		if vs := d.slack.Views(user); len(vs) > 0 {
+			last := vs[len(vs)-1]
+			err = fmt.Errorf("%w (last window, %s: %q)", err, last.Event, readable(last.PlainText()))
+		}
+	}
 	return text, err
 }
 
