@@ -290,9 +290,7 @@ func (b *Bot) settle(ctx context.Context, r *approvals.Request) {
 	if m := r.RevealMessage; !m.IsZero() {
 		b.updateRevealMessage(ctx, r)
 	}
-	if _, err := b.dm(ctx, r.Requester, requesterUpdate(r), nil); err != nil {
-		b.log.Error("tell requester", "request_id", r.ID, "err", err)
-	}
+	b.tellRequester(ctx, r)
 	if r.State == approvals.Failed && r.DecidedBy != "" {
 		if _, err := b.dm(ctx, r.DecidedBy, approverUpdate(r), nil); err != nil {
 			b.log.Error("tell approver", "request_id", r.ID, "err", err)
@@ -598,9 +596,7 @@ func (b *Bot) onDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 			return
 		}
 		b.updateApproval(ctx, r)
-		if _, err := b.dm(ctx, r.Requester, requesterUpdate(r), nil); err != nil {
-			b.log.Error("tell requester", "request_id", r.ID, "err", err)
-		}
+		b.tellRequester(ctx, r)
 	}
 }
 
@@ -635,9 +631,7 @@ func (b *Bot) deliver(ctx context.Context, r *approvals.Request, cb *slack.Inter
 	b.updateApproval(ctx, r)
 	if !r.RecipientIsRequester() {
 		// When the pass comes to the requester, the reveal DM already tells them.
-		if _, err := b.dm(ctx, r.Requester, requesterUpdate(r), nil); err != nil {
-			b.log.Error("tell requester", "request_id", r.ID, "err", err)
-		}
+		b.tellRequester(ctx, r)
 	}
 }
 
@@ -725,9 +719,7 @@ func (b *Bot) onReveal(evt *socketmode.Event, _ *socketmode.Client) {
 			b.updateRevealMessage(ctx, r)
 			b.updateApproval(ctx, r)
 			if r.Requester != cb.User.ID {
-				if _, err := b.dm(ctx, r.Requester, requesterUpdate(r), nil); err != nil {
-					b.log.Error("tell requester", "request_id", id, "err", err)
-				}
+				b.tellRequester(ctx, r)
 			}
 		}
 		return
@@ -751,9 +743,7 @@ func (b *Bot) onReveal(evt *socketmode.Event, _ *socketmode.Client) {
 	b.updateRevealMessage(ctx, r)
 	b.updateApproval(ctx, r)
 	if r.State == approvals.Revealed && r.Requester != r.Recipient {
-		if _, err := b.dm(ctx, r.Requester, requesterUpdate(r), nil); err != nil {
-			b.log.Error("tell requester", "request_id", id, "err", err)
-		}
+		b.tellRequester(ctx, r)
 	}
 }
 
@@ -818,9 +808,7 @@ func (b *Bot) onRevoke(evt *socketmode.Event, _ *socketmode.Client) {
 	}
 	b.tellClicker(ctx, cb, fmt.Sprintf(":no_entry: The pass for %s was deleted in Entra ID; it can no longer be used or revealed.", targetText(r.Target)))
 	if r.RevokedBy != r.Requester {
-		if _, err := b.dm(ctx, r.Requester, requesterUpdate(r), nil); err != nil {
-			b.log.Error("tell requester", "request_id", id, "err", err)
-		}
+		b.tellRequester(ctx, r)
 	}
 }
 
@@ -910,4 +898,11 @@ func alertText(e approvals.Event) string {
 		return fmt.Sprintf(":rotating_light: <@%s> tried to reveal a pass that is not theirs.", e.Actor)
 	}
 	return ""
+}
+
+// tellRequester DMs the requester where their request stands now.
+func (b *Bot) tellRequester(ctx context.Context, r *approvals.Request) {
+	if _, err := b.dm(ctx, r.Requester, requesterUpdate(r), nil); err != nil {
+		b.log.Error("tell requester", "request_id", r.ID, "err", err)
+	}
 }
