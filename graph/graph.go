@@ -91,9 +91,9 @@ type Client struct {
 var _ approvals.Directory = (*Client)(nil)
 
 // New builds a Client that authenticates with cred (scope <graph>/.default) and sends requests
-// through the SDK's default middleware (retry, redirect, compression...).
+// through the SDK's default middleware (retry, redirect, headers...) less compression (pipeline).
 func New(cred azcore.TokenCredential, opts Options) (*Client, error) {
-	return newClient(cred, opts, orderMiddleware)
+	return newClient(cred, opts, pipeline)
 }
 
 func newClient(cred azcore.TokenCredential, opts Options, order func([]khttp.Middleware) []khttp.Middleware) (*Client, error) {

@@ -93,3 +93,20 @@ func TestRetryOutsideCompressionBreaksGzip(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelineDropsOnlyCompression: production keeps every other SDK middleware, retry innermost,
+// and sends bodies as they are (no gzip state per request).
+func TestPipelineDropsOnlyCompression(t *testing.T) {
+	opts := msgraphcoreOptions()
+	defaults := msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)
+	got := typeNames(pipeline(defaults))
+	if strings.Contains(strings.Join(got, " "), "Compression") {
+		t.Fatalf("pipeline still compresses: %v", got)
+	}
+	if len(got) != len(defaults)-1 {
+		t.Fatalf("pipeline has %d middlewares, want the SDK's %d less compression: %v", len(got), len(defaults), got)
+	}
+	if got[len(got)-1] != "*nethttplibrary.RetryHandler" {
+		t.Fatalf("retry is not innermost: %v", got)
+	}
+}
