@@ -298,7 +298,8 @@ func (b *Bot) settle(ctx context.Context, r *approvals.Request) {
 	}
 }
 
-// tracked counts a handler as in flight, so Run returns only after it finished.
+// tracked counts a handler as in flight, so Run returns only after it finished. Deduplication is
+// not done here but after each handler's ack (ackOnce), so no ack waits for a Redis round trip.
 func (b *Bot) tracked(f socketmode.SocketmodeHandlerFunc) socketmode.SocketmodeHandlerFunc {
 	return func(evt *socketmode.Event, c *socketmode.Client) {
 		b.gate.Lock()
@@ -315,10 +316,6 @@ func (b *Bot) tracked(f socketmode.SocketmodeHandlerFunc) socketmode.SocketmodeH
 				b.log.Error("handler panicked", "panic", fmt.Sprint(p), "event", string(evt.Type))
 			}
 		}()
-		if b.duplicate(evt) {
-			b.ack(evt, nil)
-			return
-		}
 		f(evt, c)
 	}
 }
@@ -358,6 +355,14 @@ func (b *Bot) onOther(evt *socketmode.Event, c *socketmode.Client) {
 		}
 	}
 	b.log.Warn("ignored unknown socket-mode envelope", attrs...)
+}
+
+// ackOnce acknowledges an envelope and then reports whether its work should run here: false for a
+// redelivery that this or another replica already took. A redelivered envelope must be acked all
+// the same, or Slack keeps retrying it.
+func (b *Bot) ackOnce(evt *socketmode.Event) bool {
+	b.ack(evt, nil)
+	return !b.duplicate(evt)
 }
 
 // ack acknowledges an envelope at once; payload may be nil.
@@ -405,7 +410,9 @@ func (b *Bot) onSlashCommand(evt *socketmode.Event, _ *socketmode.Client) {
 		b.ack(evt, ephemeralAck(b.usageText()))
 		return
 	}
-	b.ack(evt, nil)
+	if !b.ackOnce(evt) {
+		return
+	}
 	ctx, cancel := b.work()
 	defer cancel()
 
@@ -516,7 +523,9 @@ func (b *Bot) onFormSubmission(evt *socketmode.Event, _ *socketmode.Client) {
 		b.ack(evt, slack.NewErrorsViewSubmissionResponse(fieldErrs))
 		return
 	}
-	b.ack(evt, nil)
+	if !b.ackOnce(evt) {
+		return
+	}
 	ctx, cancel := b.work()
 	defer cancel()
 	var text string
@@ -562,7 +571,9 @@ func readForm(cb slack.InteractionCallback) (approvals.Draft, map[string]string)
 
 func (b *Bot) onDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 	return func(evt *socketmode.Event, _ *socketmode.Client) {
-		b.ack(evt, nil)
+		if !b.ackOnce(evt) {
+			return
+		}
 		cb, id, ok := b.clicked(evt)
 		if !ok {
 			return
@@ -693,7 +704,9 @@ func (b *Bot) dm(ctx context.Context, user, text string, blocks []slack.Block) (
 // claims the pass; if the modal cannot show it after all (Slack replaced or closed it), the pass
 // goes back to the store, so a double click or a lost window never costs the person their pass.
 func (b *Bot) onReveal(evt *socketmode.Event, _ *socketmode.Client) {
-	b.ack(evt, nil)
+	if !b.ackOnce(evt) {
+		return
+	}
 	cb, id, ok := b.clicked(evt)
 	if !ok {
 		return
@@ -780,7 +793,9 @@ func (b *Bot) updateView(ctx context.Context, viewID string, v slack.ModalViewRe
 
 // onRevoke deletes an issued pass in Entra ID, from the approval message or an alert.
 func (b *Bot) onRevoke(evt *socketmode.Event, _ *socketmode.Client) {
-	b.ack(evt, nil)
+	if !b.ackOnce(evt) {
+		return
+	}
 	cb, id, ok := b.clicked(evt)
 	if !ok {
 		return
@@ -814,7 +829,9 @@ func (b *Bot) onRevoke(evt *socketmode.Event, _ *socketmode.Client) {
 
 // onReport records the recipient's "this wasn't me"; the audit sink raises the alert.
 func (b *Bot) onReport(evt *socketmode.Event, _ *socketmode.Client) {
-	b.ack(evt, nil)
+	if !b.ackOnce(evt) {
+		return
+	}
 	cb, id, ok := b.clicked(evt)
 	if !ok {
 		return
