@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -21,10 +22,38 @@ const tapConfigurationID = "TemporaryAccessPass"
 
 var userFields = []string{"id", "userPrincipalName", "displayName", "mail"}
 
-// callContext bounds one Directory call by Options.Timeout and tells the transport underneath
-// the SDK which operation its attempts belong to.
-func (c *Client) callContext(ctx context.Context, op operation) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(withCallState(ctx, op), c.timeout)
+// callContext bounds one Directory call by Options.Timeout, tells the transport underneath the
+// SDK which operation its attempts belong to, and admits the call (admit). The returned cancel
+// releases both; on error nothing was sent and there is nothing to release.
+func (c *Client) callContext(ctx context.Context, op operation) (context.Context, context.CancelFunc, error) {
+	ctx, cancel := context.WithTimeout(withCallState(ctx, op), c.timeout)
+	release, err := c.admit(ctx)
+	if err != nil {
+		cancel()
+		return ctx, nil, err
+	}
+	return ctx, func() { release(); cancel() }, nil
+}
+
+// admit waits for one of the Client's call slots (twice Options.Concurrency) before a call enters
+// the SDK. The transport already bounds attempts on the wire; without this, a burst of 500
+// approvals built 500 kiota requests that then sat, half made, in the transport's queue (tapload
+// -pprof, BENCHMARKS.md). Twice the attempt limit keeps the wire busy while some calls build
+// requests, parse answers or wait out a Retry-After.
+func (c *Client) admit(ctx context.Context) (release func(), err error) {
+	select {
+	case c.calls <- struct{}{}:
+	default:
+		c.admitting.Add(1)
+		defer c.admitting.Add(-1)
+		select {
+		case c.calls <- struct{}{}:
+		case <-ctx.Done():
+			return nil, &queueError{err: ctx.Err()}
+		}
+	}
+	var once sync.Once
+	return func() { once.Do(func() { <-c.calls }) }, nil
 }
 
 // FindUser looks a user up by user principal name and, when no user has that UPN, by mail (people
@@ -34,7 +63,10 @@ func (c *Client) FindUser(ctx context.Context, emailOrUPN string) (approvals.Dir
 	if err := checkAddress(who); err != nil {
 		return approvals.DirectoryUser{}, err
 	}
-	ctx, cancel := c.callContext(ctx, opFindUser)
+	ctx, cancel, err := c.callContext(ctx, opFindUser)
+	if err != nil {
+		return approvals.DirectoryUser{}, classify(ctx, opFindUser, who, err)
+	}
 	defer cancel()
 
 	u, err := c.svc.Users().ByUserId(who).Get(ctx, &users.UserItemRequestBuilderGetRequestConfiguration{
@@ -123,7 +155,10 @@ func (c *Client) listMethods(ctx context.Context, userID string) ([]models.Tempo
 	if uid == "" {
 		return nil, approvals.Errorf(approvals.Invalid, "No Entra ID user was given.")
 	}
-	ctx, cancel := c.callContext(ctx, opListPasses)
+	ctx, cancel, err := c.callContext(ctx, opListPasses)
+	if err != nil {
+		return nil, classify(ctx, opListPasses, userSubject(uid), err)
+	}
 	defer cancel()
 	res, err := c.svc.Users().ByUserId(uid).Authentication().TemporaryAccessPassMethods().Get(ctx, nil)
 	if err != nil {
@@ -152,9 +187,12 @@ func (c *Client) DeletePass(ctx context.Context, userID, passID string) error {
 	if pid == "" {
 		return approvals.Errorf(approvals.Invalid, "No Temporary Access Pass was given.")
 	}
-	ctx, cancel := c.callContext(ctx, opDeletePass)
+	ctx, cancel, err := c.callContext(ctx, opDeletePass)
+	if err != nil {
+		return classify(ctx, opDeletePass, userSubject(uid), err)
+	}
 	defer cancel()
-	err := c.svc.Users().ByUserId(uid).Authentication().TemporaryAccessPassMethods().
+	err = c.svc.Users().ByUserId(uid).Authentication().TemporaryAccessPassMethods().
 		ByTemporaryAccessPassAuthenticationMethodId(pid).Delete(ctx, nil)
 	if err == nil {
 		return nil
@@ -189,7 +227,10 @@ func wouldReplace(m models.TemporaryAccessPassAuthenticationMethodable, now time
 // PassPolicy reads the tenant's Temporary Access Pass policy. Missing limits take Entra ID's
 // documented defaults (60 to 480 minutes, default 60).
 func (c *Client) PassPolicy(ctx context.Context) (approvals.PassPolicy, error) {
-	ctx, cancel := c.callContext(ctx, opReadPolicy)
+	ctx, cancel, err := c.callContext(ctx, opReadPolicy)
+	if err != nil {
+		return approvals.PassPolicy{}, classify(ctx, opReadPolicy, "", err)
+	}
 	defer cancel()
 	cfg, err := c.svc.Policies().AuthenticationMethodsPolicy().AuthenticationMethodConfigurations().
 		ByAuthenticationMethodConfigurationId(tapConfigurationID).Get(ctx, nil)
@@ -234,7 +275,10 @@ func (c *Client) CreatePass(ctx context.Context, userID string, lifetime time.Du
 			"A Temporary Access Pass lifetime must be a positive whole number of minutes (got %s).", lifetime)
 	}
 	minutes := int32(lifetime / time.Minute)
-	ctx, cancel := c.callContext(ctx, opCreatePass)
+	ctx, cancel, err := c.callContext(ctx, opCreatePass)
+	if err != nil {
+		return approvals.Pass{}, classify(ctx, opCreatePass, userSubject(uid), err)
+	}
 	defer cancel()
 
 	body := models.NewTemporaryAccessPassAuthenticationMethod()

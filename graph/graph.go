@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -80,12 +81,14 @@ type Options struct {
 
 // Client implements approvals.Directory on Microsoft Graph. It is safe for concurrent use.
 type Client struct {
-	svc      *msgraphsdk.GraphServiceClient
-	cred     azcore.TokenCredential
-	scope    string
-	timeout  time.Duration
-	attempts *attemptTransport
-	now      func() time.Time
+	svc       *msgraphsdk.GraphServiceClient
+	cred      azcore.TokenCredential
+	scope     string
+	timeout   time.Duration
+	attempts  *attemptTransport
+	calls     chan struct{} // admission slots, see admit
+	admitting atomic.Int32  // calls waiting for admission, for tests
+	now       func() time.Time
 }
 
 var _ approvals.Directory = (*Client)(nil)
@@ -148,7 +151,7 @@ func newClient(cred azcore.TokenCredential, opts Options, order func([]khttp.Mid
 	}
 	adapter.SetBaseUrl(base)
 	return &Client{svc: msgraphsdk.NewGraphServiceClient(adapter), cred: cred, scope: scopeFor(u.Hostname()),
-		timeout: timeout, attempts: attempts, now: time.Now}, nil
+		timeout: timeout, attempts: attempts, calls: make(chan struct{}, 2*concurrency), now: time.Now}, nil
 }
 
 func msgraphcoreOptions() msgraphcore.GraphClientOptions { return msgraphsdk.GetDefaultClientOptions() }

@@ -1034,6 +1034,60 @@ func TestObserve(t *testing.T) {
 	}
 }
 
+// TestCallsWaitForAdmissionOutsideTheSDK: past twice Options.Concurrency, calls wait before they
+// build a request at all, give up with the busy sentence when their caller does, and never reach
+// Graph; the admitted ones are unaffected.
+func TestCallsWaitForAdmissionOutsideTheSDK(t *testing.T) {
+	e := newEnv(t)
+	c := e.clientWith(graph.Options{Concurrency: 1, Timeout: 30 * time.Second})
+	if _, err := c.PassPolicy(context.Background()); e.note(err) != nil {
+		t.Fatal(err)
+	}
+	e.fake.Hang(graphfake.OpGetPolicy, time.Minute)
+	t.Cleanup(func() { e.fake.Hang(graphfake.OpGetPolicy, 0) })
+
+	holders, stopHolders := context.WithCancel(context.Background())
+	defer stopHolders()
+	held := make(chan error, 2)
+	for i := 0; i < 2; i++ { // one on the wire, one admitted and queued at the transport
+		go func() { _, err := c.PassPolicy(holders); held <- err }()
+	}
+	eventually(t, 10*time.Second, "one call on the wire and one queued behind it", func() bool { return c.Queued() == 1 })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := c.FindUser(ctx, "alice@contoso.com"); done <- err }()
+	eventually(t, 10*time.Second, "the third call to wait for admission", func() bool { return c.Admitting() == 1 })
+	if q := c.Queued(); q != 1 {
+		t.Errorf("%d calls queued at the transport, want 1: the third entered the SDK", q)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		ae := wantCode(t, e.note(err), approvals.Unavailable)
+		if ae.Message != "tapbot is still waiting for Microsoft Graph to answer its other requests; try again in a few minutes." {
+			t.Errorf("message %q", ae.Message)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the waiting caller did not return within 2s of its context ending")
+	}
+	if n := e.fake.Calls(graphfake.OpGetUser); n != 0 {
+		t.Errorf("a call that was never admitted reached Graph %d times", n)
+	}
+	stopHolders()
+	for i := 0; i < 2; i++ {
+		<-held
+	}
+	if a := c.Admitting(); a != 0 {
+		t.Errorf("%d calls still waiting for admission", a)
+	}
+	// The slots were all given back: a new call goes straight through.
+	e.fake.Hang(graphfake.OpGetPolicy, 0)
+	if _, err := c.PassPolicy(context.Background()); e.note(err) != nil {
+		t.Fatalf("after the burst: %v", err)
+	}
+}
+
 // TestQueuedCallerGivesUp: a caller waiting for a free slot leaves as soon as its context ends,
 // with a sentence for the user, and never reaches Graph.
 func TestQueuedCallerGivesUp(t *testing.T) {

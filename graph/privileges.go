@@ -38,7 +38,10 @@ func (c *Client) Manager(ctx context.Context, userID string) (approvals.Director
 		return approvals.DirectoryUser{}, approvals.Errorf(approvals.Invalid, "No Entra ID user was given.")
 	}
 	subject := userSubject(uid)
-	ctx, cancel := c.callContext(ctx, opGetManager)
+	ctx, cancel, err := c.callContext(ctx, opGetManager)
+	if err != nil {
+		return approvals.DirectoryUser{}, classify(ctx, opGetManager, subject, err)
+	}
 	defer cancel()
 	obj, err := c.svc.Users().ByUserId(uid).Manager().Get(ctx, &users.ItemManagerRequestBuilderGetRequestConfiguration{
 		QueryParameters: &users.ItemManagerRequestBuilderGetQueryParameters{Select: userFields},
@@ -87,7 +90,7 @@ func (c *Client) Manager(ctx context.Context, userID string) (approvals.Director
 // assignments that have not been activated, and eligible (PIM for Groups) membership of a
 // role-assignable group. Protect such users through protectedGroups. An ID that names no user is
 // NotFound only when a membership check runs (role assignments of an unknown principal are simply
-// none), so callers pass IDs that FindUser returned.
+// none), so callers pass IDs that FindUser returned. The whole check holds one admission slot.
 func (c *Client) Privileges(ctx context.Context, userID string, protectedGroups []string) (approvals.Privileges, error) {
 	uid := strings.TrimSpace(userID)
 	if uid == "" {
@@ -102,6 +105,11 @@ func (c *Client) Privileges(ctx context.Context, userID string, protectedGroups 
 	// and for the sentence a refusal gets.
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	release, err := c.admit(ctx)
+	if err != nil {
+		return approvals.Privileges{}, classify(ctx, opListRoles, subject, err)
+	}
+	defer release()
 
 	var roles nameSet
 	if err := c.addRoles(ctx, &roles, uid, subject); err != nil {
