@@ -11,10 +11,17 @@ import (
 	"strings"
 	"syscall"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/tapbot/tapbot/config"
 )
 
 func main() {
+	// The Graph SDK starts several OpenTelemetry spans per request through the global provider.
+	// tapbot exports no traces, and the default global provider still allocates each span (8 % of
+	// all allocations while issuing 500 passes, tapload -pprof); the no-op provider does not.
+	otel.SetTracerProvider(noop.NewTracerProvider())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx); err != nil {
