@@ -45,7 +45,7 @@ func TestHomeClicksCountOnlyFromTheirOwner(t *testing.T) {
 	// A request whose message is not known yet does not take the App Home as its message.
 	r = h.submit(t)
 	issued, err := h.svc.Approve(ctx, r.ID, "UAPPR", approvals.FromHome("UAPPR"))
-	if err != nil || !issued.ApprovalMessage.IsZero() {
+	if err != nil || issued.ApprovalMessage != (approvals.MessageRef{}) {
 		t.Fatalf("approve from App Home = %+v, %v; want issued with no approval message", issued, err)
 	}
 }

@@ -341,7 +341,7 @@ func (s *Service) Approve(ctx context.Context, id, approver string, clicked Mess
 	r, err = s.transition(ctx, id, Pending, func(r *Request) {
 		r.State, r.DecidedBy, r.DecidedAt = Issuing, approver, now
 		r.Owner, r.LeaseUntil = s.cfg.Instance, now.Add(s.cfg.IssueLease)
-		if r.ApprovalMessage.IsZero() {
+		if r.ApprovalMessage.IsZero() && !clicked.IsZero() {
 			r.ApprovalMessage = clicked
 		}
 	})
@@ -440,7 +440,7 @@ func (s *Service) Deny(ctx context.Context, id, approver string, clicked Message
 	now := s.now()
 	r, err = s.transition(ctx, id, Pending, func(r *Request) {
 		r.State, r.DecidedBy, r.DecidedAt = Denied, approver, now
-		if r.ApprovalMessage.IsZero() {
+		if r.ApprovalMessage.IsZero() && !clicked.IsZero() {
 			r.ApprovalMessage = clicked
 		}
 	})
@@ -470,7 +470,7 @@ func (s *Service) decidable(ctx context.Context, id, approver string, clicked Me
 	if !s.now().Before(r.ExpiresAt) {
 		expired, err := s.transition(ctx, id, Pending, func(r *Request) {
 			r.State = Expired
-			if r.ApprovalMessage.IsZero() {
+			if r.ApprovalMessage.IsZero() && !clicked.IsZero() {
 				r.ApprovalMessage = clicked
 			}
 		})
