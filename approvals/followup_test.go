@@ -63,6 +63,14 @@ func TestPendingForSaysWhy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.advance(time.Minute)
+	// Never offered: approvers cannot see it in chat yet.
+	if _, err := h.svc.Submit(ctx, approvals.Draft{Requester: "UAPPR", TargetEmail: "boss@example.com", Reason: "not posted yet", UsableOnce: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.SetApprovalMessage(ctx, privileged.ID, approvals.MessageRef{Channel: "CAPPROVALS", TS: "1700000000.000200"}); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		user string
 		want map[string]approvals.Authority

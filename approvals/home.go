@@ -76,7 +76,8 @@ func (s *Service) PendingBy(ctx context.Context, user string) ([]*Request, error
 	return slices.DeleteFunc(rs, func(r *Request) bool { return r.Requester != user }), nil
 }
 
-// openPending reads the requests that can still be decided, oldest first.
+// openPending reads the requests that can still be decided and were put before approvers,
+// oldest first.
 func (s *Service) openPending(ctx context.Context) ([]*Request, error) {
 	ids, err := s.store.OpenRequests(ctx)
 	if err != nil {
@@ -92,7 +93,9 @@ func (s *Service) openPending(ctx context.Context) ([]*Request, error) {
 		if err != nil {
 			return nil, storeError(err)
 		}
-		if r.State == Pending && now.Before(r.ExpiresAt) {
+		// Only what approvers can see in chat: a request whose message is not recorded yet may
+		// still be cancelled because it could not be posted.
+		if r.State == Pending && now.Before(r.ExpiresAt) && !r.ApprovalMessage.IsZero() {
 			out = append(out, r)
 		}
 	}

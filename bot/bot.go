@@ -435,7 +435,8 @@ func (b *Bot) onSlashCommand(evt *socketmode.Event, _ *socketmode.Client) {
 		b.respond(ctx, cmd.ResponseURL, text)
 		return
 	}
-	b.respondBlocks(ctx, cmd.ResponseURL, ":outbox_tray: "+confirmation(r), confirmationBlocks(":outbox_tray: "+confirmation(r), r))
+	text := ":outbox_tray: " + confirmation(r)
+	b.respondBlocks(ctx, cmd.ResponseURL, text, confirmationBlocks(text, r))
 }
 
 // submit stores a request and puts it before the approvers. A request the approvers cannot see
@@ -487,6 +488,10 @@ func (b *Bot) postApproval(ctx context.Context, r *approvals.Request) (*approval
 	if err != nil {
 		b.log.Error("remember approval message", "request_id", r.ID, "err", err)
 		return r, nil
+	}
+	if updated.State != approvals.Pending {
+		// Decided from App Home before its message was recorded: show the decision there too.
+		b.updateApproval(ctx, updated)
 	}
 	return updated, nil
 }
@@ -573,6 +578,12 @@ func (b *Bot) onDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 		b.ack(evt, nil)
 		cb, id, ok := b.clicked(evt)
 		if !ok {
+			return
+		}
+		if cb.Container.Type != "message" {
+			// These buttons live on approval messages only; App Home has its own (onHomeDecision).
+			b.log.Warn("refused an Approve/Deny click that does not come from a message", "user", cb.User.ID,
+				"container", cb.Container.Type, "request_id", id)
 			return
 		}
 		ctx, cancel := b.work()

@@ -69,6 +69,9 @@ func TestAppHomeDecides(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			w := newWorld(t, opts...)
 			w.tap(manager, "<@UADA> 2h once new laptop")
+			// The confirmation goes out once the request knows its approval message; App Home
+			// lists only requests the approvers can see.
+			w.ephemeral(manager, "sent to the approvers")
 			m := w.approvalMessage(1)
 			id := button(t, m, "Approve").Value
 
@@ -116,10 +119,11 @@ func TestAppHomeSaysWhyForManagersAndProtectedApprovers(t *testing.T) {
 	w.graph.AssignRole(extEntraID, "Privileged Authentication Administrator")
 	w.start()
 	w.tap(manager, "<@UADA> 1h once new laptop")
+	w.ephemeral(manager, "Ada Lovelace (ada@example.com) was sent to the approvers")
 	ask := w.dm(mgr, "You are asked as the manager of ada@example.com")
 	id := button(t, ask, "Approve").Value
 	w.tap(manager, "ext@example.com 1h once contractor lost key")
-	w.approvalMessage(1)
+	w.ephemeral(manager, "Contractor (ext@example.com) was sent to the approvers")
 
 	requireText(t, "manager's Home tab", w.openHome(mgr).PlainText(),
 		"Why you:* you are the manager of ada@example.com in Entra ID, who is asked first (TAP_ROUTE_TO_MANAGER).")
@@ -172,6 +176,7 @@ func homeApprove(id string) map[string]any {
 func TestForgedHomeClicksHaveNoEffect(t *testing.T) {
 	w := newWorld(t)
 	w.tap(manager, "<@UADA> 1h once first")
+	w.ephemeral(manager, "sent to the approvers")
 	m := w.approvalMessage(1)
 	id := button(t, m, "Approve").Value
 	other := "tap_aaaaaaaaaaaaaaaa"
@@ -195,6 +200,12 @@ func TestForgedHomeClicksHaveNoEffect(t *testing.T) {
 			w.waitFor("the refusal logged", func() bool { return strings.Contains(w.logs.String(), tt.wantLog) })
 		})
 	}
+	// The approval message's button sent from a view is refused: App Home has its own buttons.
+	w.forgedHomeClick(approver, bot.ActionApprove, id, homeViewObject(approver, map[string]any{
+		"type": "button", "action_id": bot.ActionApprove, "value": id, "text": map[string]any{"type": "plain_text", "text": "Approve"}}))
+	w.waitFor("the refusal logged", func() bool {
+		return strings.Contains(w.logs.String(), "refused an Approve/Deny click that does not come from a message")
+	})
 	// A Home tab button on a message is refused too.
 	w.forgedClick(approver, approvalChannel, m.TS, bot.ActionHomeApprove, id)
 	w.waitFor("the refusal logged", func() bool { return strings.Contains(w.logs.String(), "it does not come from a Home tab") })
