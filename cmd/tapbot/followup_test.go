@@ -120,13 +120,23 @@ func TestReminders(t *testing.T) {
 // TAP_REVOKE_AFTER_REGISTRATION, deletes the rest of the pass. Methods that were there before
 // the pass, and weak ones (a phone number), are not news.
 func TestWatchAfterTheReveal(t *testing.T) {
-	for _, revoke := range []bool{false, true} {
-		t.Run("revoke="+strconv.FormatBool(revoke), func(t *testing.T) {
-			w := newWorld(t, withFastSweep, withEnv("TAP_WATCH_INTERVAL", "1s"),
-				withEnv("TAP_REVOKE_AFTER_REGISTRATION", strconv.FormatBool(revoke)), withoutStart)
+	for _, tc := range []struct {
+		revoke, replicas bool
+	}{{false, false}, {true, false}, {true, true}} {
+		revoke := tc.revoke
+		t.Run("revoke="+strconv.FormatBool(revoke)+",redis replicas="+strconv.FormatBool(tc.replicas), func(t *testing.T) {
+			opts := []worldOption{withFastSweep, withEnv("TAP_WATCH_INTERVAL", "1s"),
+				withEnv("TAP_REVOKE_AFTER_REGISTRATION", strconv.FormatBool(revoke)), withoutStart}
+			if tc.replicas {
+				opts = append(opts, withRedis)
+			}
+			w := newWorld(t, opts...)
 			w.graph.AddMethod(adaEntraID, graphfake.Method{Type: graphfake.MethodFIDO2, DisplayName: "Old key", CreatedAt: time.Now().Add(-30 * 24 * time.Hour)})
 			w.graph.AddMethod(adaEntraID, graphfake.Method{Type: graphfake.MethodAuthenticator, DisplayName: "Old phone", NoCreatedTime: true})
 			w.start()
+			if tc.replicas {
+				w.startReplica()
+			}
 			w.tap(manager, "<@UADA> 2h once new laptop")
 			m := w.approvalMessage(1)
 			w.click(approver, m, "Approve")
@@ -165,6 +175,9 @@ func TestWatchAfterTheReveal(t *testing.T) {
 				}
 			}
 			w.waitFor("the audit trail has it", func() bool { return strings.Contains(w.logs.String(), `"event":"method_registered"`) })
+			if n := strings.Count(w.logs.String(), `"event":"method_registered"`); n != 1 {
+				t.Fatalf("the registration was recorded %d times, want once", n)
+			}
 		})
 	}
 }
