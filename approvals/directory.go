@@ -30,6 +30,10 @@ type Directory interface {
 	// Privileges reports why a user is privileged: their active directory role assignments and
 	// which of the protected groups (object IDs) they belong to, directly or through nesting.
 	Privileges(ctx context.Context, userID string, protectedGroups []string) (Privileges, error)
+	// AuthMethods lists the user's registered sign-in methods, without secrets, so tapbot can
+	// tell when the person set up a passkey, security key, Windows Hello or Authenticator with
+	// their pass (see AuthMethod).
+	AuthMethods(ctx context.Context, userID string) ([]AuthMethod, error)
 }
 
 // Privileges is what makes a user privileged: a pass for them takes over more than one account.

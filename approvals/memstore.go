@@ -17,6 +17,7 @@ type MemoryStore struct {
 	keys     map[string]time.Time // Claim/Touch keys and when they expire
 	hits     map[string]memHits
 	audit    []memEvent
+	watched  map[string]bool // the watch index; see watchstore.go
 }
 
 type memEvent struct {

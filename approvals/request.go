@@ -73,8 +73,9 @@ type MessageRef struct {
 	TS      string `json:"ts,omitempty"`
 }
 
-// IsZero reports whether the message was never posted.
-func (m MessageRef) IsZero() bool { return m.Channel == "" || m.TS == "" }
+// IsZero reports whether the message was never posted. A click's App Home (FromHome) is no
+// posted message either.
+func (m MessageRef) IsZero() bool { return m.Channel == "" || m.TS == "" || m.Channel == homeChannel }
 
 // Request is one ask for a Temporary Access Pass and everything decided about it. It never holds
 // the pass itself.
@@ -121,6 +122,20 @@ type Request struct {
 	RevokedBy  string    `json:"revoked_by,omitempty"`
 	RevokedAt  time.Time `json:"revoked_at,omitzero"`
 	ReportedAt time.Time `json:"reported_at,omitzero"` // when the recipient said "this wasn't me"
+
+	// RemindedAt is when tapbot bumped the pending request to its approvers (once, after
+	// TAP_REMIND_AFTER); RequesterRemindedAt is when the requester did (once).
+	RemindedAt          time.Time `json:"reminded_at,omitzero"`
+	RequesterRemindedAt time.Time `json:"requester_reminded_at,omitzero"`
+	// Baseline lists the IDs of the target's strong sign-in methods that existed before the
+	// pass, taken while it waited for its reveal, so a method registered with the pass is told
+	// apart even when Entra ID gives it no creation time. BaselineAt is when it was taken.
+	Baseline   []string  `json:"baseline,omitempty"`
+	BaselineAt time.Time `json:"baseline_at,omitzero"`
+	// Registered says which strong sign-in method the person registered after the reveal, and
+	// RegisteredAt when tapbot saw it; the pass has then done its job.
+	Registered   string    `json:"registered,omitempty"`
+	RegisteredAt time.Time `json:"registered_at,omitzero"`
 }
 
 // RecipientIsRequester reports whether the pass goes to the requester because the target has no
@@ -130,6 +145,7 @@ func (r *Request) RecipientIsRequester() bool { return r.Target.SlackID == "" }
 // Clone returns a deep copy, so callers can change a request without touching a store's copy.
 func (r *Request) Clone() *Request {
 	c := *r
+	c.Baseline = append([]string(nil), r.Baseline...)
 	return &c
 }
 

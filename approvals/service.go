@@ -53,6 +53,16 @@ type Config struct {
 	RatePerRequester int
 	// AuditRetention is how long the audit trail is kept in the store.
 	AuditRetention time.Duration
+
+	// RemindAfter is how long a request waits for a decision before tapbot bumps it to its
+	// approvers, once; zero means DefaultRemindAfter, negative never.
+	RemindAfter time.Duration
+	// WatchInterval is how often tapbot looks at the sign-in methods of a person whose pass was
+	// revealed, until it expires; zero means DefaultWatchInterval, negative never.
+	WatchInterval time.Duration
+	// RevokeAfterRegistration deletes what is left of a pass once the person registered a
+	// passkey, security key, Windows Hello or Authenticator with it.
+	RevokeAfterRegistration bool
 }
 
 // Defaults for Config fields left zero.
@@ -331,7 +341,7 @@ func (s *Service) Approve(ctx context.Context, id, approver string, clicked Mess
 	r, err = s.transition(ctx, id, Pending, func(r *Request) {
 		r.State, r.DecidedBy, r.DecidedAt = Issuing, approver, now
 		r.Owner, r.LeaseUntil = s.cfg.Instance, now.Add(s.cfg.IssueLease)
-		if r.ApprovalMessage.IsZero() {
+		if r.ApprovalMessage.IsZero() && !clicked.IsZero() {
 			r.ApprovalMessage = clicked
 		}
 	})
@@ -430,7 +440,7 @@ func (s *Service) Deny(ctx context.Context, id, approver string, clicked Message
 	now := s.now()
 	r, err = s.transition(ctx, id, Pending, func(r *Request) {
 		r.State, r.DecidedBy, r.DecidedAt = Denied, approver, now
-		if r.ApprovalMessage.IsZero() {
+		if r.ApprovalMessage.IsZero() && !clicked.IsZero() {
 			r.ApprovalMessage = clicked
 		}
 	})
@@ -460,7 +470,7 @@ func (s *Service) decidable(ctx context.Context, id, approver string, clicked Me
 	if !s.now().Before(r.ExpiresAt) {
 		expired, err := s.transition(ctx, id, Pending, func(r *Request) {
 			r.State = Expired
-			if r.ApprovalMessage.IsZero() {
+			if r.ApprovalMessage.IsZero() && !clicked.IsZero() {
 				r.ApprovalMessage = clicked
 			}
 		})
@@ -679,6 +689,7 @@ func (s *Service) ConfirmReveal(ctx context.Context, id string) (*Request, error
 	})
 	if err == nil {
 		s.record(ctx, EventRevealed, r, r.Recipient, "")
+		s.startWatching(ctx, r)
 	}
 	return r, err
 }
@@ -774,6 +785,16 @@ func (s *Service) Undeliverable(ctx context.Context, id string) (*Request, error
 // request's message: a tampered payload. Unknown messages (not recorded yet) are let through,
 // since the ID alone is checked against everything else.
 func (s *Service) sameMessage(ctx context.Context, r *Request, clicked, known MessageRef, actor string) error {
+	if owner, ok := clicked.homeOf(); ok {
+		// App Home is not a message: the click is accepted only from the person whose App Home
+		// it is, and every other rule is still checked by the caller.
+		if owner == actor {
+			return nil
+		}
+		s.log.WarnContext(ctx, "refused a click: it claims to come from someone else's App Home",
+			"request_id", r.ID, "actor", actor, "home_of", owner)
+		return Errorf(Forbidden, "This button is not on your App Home; nothing was changed.")
+	}
 	if clicked.IsZero() || known.IsZero() || clicked == known {
 		return nil
 	}

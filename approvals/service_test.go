@@ -24,6 +24,9 @@ type fakeDirectory struct {
 
 	managers   map[string]approvals.DirectoryUser
 	privileges map[string]approvals.Privileges
+	// methods are users' sign-in methods, methodsErr what listing them answers instead.
+	methods    map[string][]approvals.AuthMethod
+	methodsErr error
 }
 
 func (d *fakeDirectory) FindUser(_ context.Context, q string) (approvals.DirectoryUser, error) {
@@ -58,6 +61,14 @@ func (d *fakeDirectory) Manager(_ context.Context, userID string) (approvals.Dir
 }
 func (d *fakeDirectory) Privileges(_ context.Context, userID string, groups []string) (approvals.Privileges, error) {
 	return d.privileges[userID], nil
+}
+func (d *fakeDirectory) AuthMethods(_ context.Context, userID string) ([]approvals.AuthMethod, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.methodsErr != nil {
+		return nil, d.methodsErr
+	}
+	return append([]approvals.AuthMethod(nil), d.methods[userID]...), nil
 }
 func (d *fakeDirectory) CreatePass(_ context.Context, id string, l time.Duration, once bool) (approvals.Pass, error) {
 	d.mu.Lock()

@@ -32,6 +32,13 @@ type Store interface {
 	// OpenRequests returns the IDs of requests that are not in a final state, so a sweeper can
 	// expire them or finish what a stopped replica left.
 	OpenRequests(ctx context.Context) ([]string, error)
+	// AddWatch puts a request in the watch index: requests whose pass tapbot watches until the
+	// person registers a sign-in method or the pass expires, which a revealed request (final,
+	// out of the open index) still needs. RemoveWatch takes it out; Watched lists the index,
+	// without requests whose record is gone.
+	AddWatch(ctx context.Context, id string) error
+	RemoveWatch(ctx context.Context, id string) error
+	Watched(ctx context.Context) ([]string, error)
 
 	// Claim records key for ttl and reports whether this call was the first to do so: envelope
 	// deduplication and the sweeper's turn use it.

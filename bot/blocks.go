@@ -91,6 +91,9 @@ func ApprovalBlocks(r *approvals.Request) []slack.Block {
 	if !r.ReportedAt.IsZero() {
 		blocks = append(blocks, note(fmt.Sprintf(":rotating_light: The recipient said *this wasn't me* %s.", slackDate(r.ReportedAt))))
 	}
+	if !r.RegisteredAt.IsZero() {
+		blocks = append(blocks, registeredNote(r))
+	}
 	switch r.State {
 	case approvals.Issued, approvals.Revealing, approvals.Revealed:
 		blocks = append(blocks,
@@ -142,7 +145,7 @@ func outcomeText(r *approvals.Request) string {
 	case approvals.Cancelled:
 		return ":heavy_minus_sign: Cancelled: " + escape(r.Failure)
 	case approvals.Revoked:
-		return fmt.Sprintf(":no_entry: Approved by <@%s>; revoked by <@%s> %s", r.DecidedBy, r.RevokedBy, slackDate(r.RevokedAt))
+		return fmt.Sprintf(":no_entry: Approved by <@%s>; revoked by %s %s", r.DecidedBy, revokedBy(r), slackDate(r.RevokedAt))
 	}
 	return string(r.State)
 }
@@ -180,12 +183,15 @@ func RevealBlocks(r *approvals.Request) []slack.Block {
 			blocks = append(blocks, slack.NewActionBlock("report", report))
 		}
 	case approvals.Revoked:
-		blocks = append(blocks, note(fmt.Sprintf(":no_entry: This pass was revoked by <@%s> %s and can no longer be used or revealed.", r.RevokedBy, slackDate(r.RevokedAt))))
+		blocks = append(blocks, note(fmt.Sprintf(":no_entry: This pass was revoked by %s %s and can no longer be used or revealed.", revokedBy(r), slackDate(r.RevokedAt))))
 	default:
 		blocks = append(blocks, note(outcomeText(r)))
 	}
 	if !r.ReportedAt.IsZero() {
 		blocks = append(blocks, note(":rotating_light: You reported this pass; IT has been alerted."))
+	}
+	if !r.RegisteredAt.IsZero() {
+		blocks = append(blocks, registeredNote(r))
 	}
 	return blocks
 }
@@ -351,7 +357,7 @@ func requesterUpdate(r *approvals.Request) string {
 	case approvals.Revealed:
 		return fmt.Sprintf("<@%s> revealed the pass for %s %s.", r.Recipient, who, slackDate(r.RevealedAt))
 	case approvals.Revoked:
-		return fmt.Sprintf("The pass for %s was revoked by <@%s>.", who, r.RevokedBy)
+		return fmt.Sprintf("The pass for %s was revoked by %s.", who, revokedBy(r))
 	case approvals.Expired:
 		if r.DecidedBy != "" {
 			return fmt.Sprintf("The pass for %s expired before it was revealed. Ask again with /tap if it is still needed.", who)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/tapbot/tapbot/approvals"
@@ -157,6 +158,10 @@ func (b *Bot) Run(ctx context.Context) error {
 	h.HandleInteractionBlockAction(ActionRevoke, b.tracked(b.onRevoke))
 	h.HandleInteractionBlockAction(ActionReport, b.tracked(b.onReport))
 	h.HandleViewSubmission(CallbackForm, b.tracked(b.onFormSubmission))
+	h.HandleInteractionBlockAction(ActionHomeApprove, b.tracked(b.onHomeDecision(true)))
+	h.HandleInteractionBlockAction(ActionHomeDeny, b.tracked(b.onHomeDecision(false)))
+	h.HandleInteractionBlockAction(ActionRemind, b.tracked(b.onRemind))
+	h.HandleEvents(slackevents.AppHomeOpened, b.tracked(b.onHomeOpened))
 	// Connection events are consumed by dispatch, in order; the handler would run each on its own
 	// goroutine and a late "connecting" could overwrite "connected".
 	for _, t := range []socketmode.EventType{socketmode.EventTypeConnected, socketmode.EventTypeConnecting,
@@ -221,6 +226,7 @@ func (b *Bot) startLoops(ctx, tail context.Context) <-chan struct{} {
 	var wg sync.WaitGroup
 	wg.Go(func() { b.every(tail, b.cfg.HeartbeatTTL/3, b.heartbeat) })
 	wg.Go(func() { b.every(ctx, b.cfg.SweepEvery, b.sweep) })
+	wg.Go(func() { b.every(ctx, b.cfg.SweepEvery, b.followUp) })
 	wg.Go(func() { b.postAudits(tail) })
 	go func() { wg.Wait(); close(done) }()
 	return done
@@ -436,7 +442,8 @@ func (b *Bot) onSlashCommand(evt *socketmode.Event, _ *socketmode.Client) {
 		b.respond(ctx, cmd.ResponseURL, text)
 		return
 	}
-	b.respond(ctx, cmd.ResponseURL, ":outbox_tray: "+confirmation(r))
+	text := ":outbox_tray: " + confirmation(r)
+	b.respondBlocks(ctx, cmd.ResponseURL, text, confirmationBlocks(text, r))
 }
 
 // submit stores a request and puts it before the approvers. A request the approvers cannot see
@@ -489,6 +496,10 @@ func (b *Bot) postApproval(ctx context.Context, r *approvals.Request) (*approval
 		b.log.Error("remember approval message", "request_id", r.ID, "err", err)
 		return r, nil
 	}
+	if updated.State != approvals.Pending {
+		// Decided from App Home before its message was recorded: show the decision there too.
+		b.updateApproval(ctx, updated)
+	}
 	return updated, nil
 }
 
@@ -529,12 +540,14 @@ func (b *Bot) onFormSubmission(evt *socketmode.Event, _ *socketmode.Client) {
 	ctx, cancel := b.work()
 	defer cancel()
 	var text string
+	var blocks []slack.Block
 	if r, err := b.submit(ctx, d); err != nil {
 		text = ":warning: Your Temporary Access Pass request was not sent: " + userMessage(err)
 	} else {
 		text = ":outbox_tray: " + confirmation(r)
+		blocks = confirmationBlocks(text, r)
 	}
-	if _, err := b.dm(ctx, d.Requester, text, nil); err != nil {
+	if _, err := b.dm(ctx, d.Requester, text, blocks); err != nil {
 		b.log.Error("tell requester", "user", d.Requester, "err", err)
 	}
 }
@@ -576,6 +589,12 @@ func (b *Bot) onDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 		}
 		cb, id, ok := b.clicked(evt)
 		if !ok {
+			return
+		}
+		if cb.Container.Type != "message" {
+			// These buttons live on approval messages only; App Home has its own (onHomeDecision).
+			b.log.Warn("refused an Approve/Deny click that does not come from a message", "user", cb.User.ID,
+				"container", cb.Container.Type, "request_id", id)
 			return
 		}
 		ctx, cancel := b.work()

@@ -22,6 +22,7 @@ func FuzzInteractionPayload(f *testing.F) {
 		`{"type":"view_submission","user":{"id":"U1"},"view":{"callback_id":"tap_request","state":{"values":{"target":{"target":{"type":"users_select","selected_user":"U2"}},"reason":{"reason":{"type":"plain_text_input","value":"new laptop"}},"lifetime":{"lifetime":{"type":"static_select","selected_option":{"value":"2h"}}}}}}}`,
 		`{"type":"view_submission","view":{"state":null}}`,
 		`{"type":"view_submission","view":{"state":{"values":{"lifetime":{"lifetime":{"selected_option":{"value":"-5d"}}}}}}}`,
+		`{"type":"block_actions","user":{"id":"U1"},"container":{"type":"view","view_id":"V1"},"view":{"id":"V1","type":"home","private_metadata":"home:U1","blocks":[{"type":"actions","elements":[{"type":"button","action_id":"tap_home_approve","value":"tap_abcdefghijklmnop"}]}]},"actions":[{"action_id":"tap_home_approve","value":"tap_abcdefghijklmnop"}]}`,
 		`{}`, `null`, `[]`, `{"actions":"x"}`,
 	} {
 		f.Add([]byte(seed))
@@ -35,6 +36,9 @@ func FuzzInteractionPayload(f *testing.F) {
 		evt := &socketmode.Event{Type: socketmode.EventTypeInteractive, Data: cb}
 		if _, id, ok := b.clicked(evt); ok && !approvals.ValidID(id) {
 			t.Fatalf("took a click with request ID %q", id)
+		}
+		if cb, id, ok := b.homeClicked(evt); ok && (!approvals.ValidID(id) || cb.View.PrivateMetadata != homeOwner(cb.User.ID)) {
+			t.Fatalf("took a Home tab click with request ID %q from %q's view", id, cb.View.PrivateMetadata)
 		}
 		d, errs := readForm(cb)
 		if len(errs) == 0 && (d.TargetUserID == "" || strings.TrimSpace(d.Reason) == "" || d.Lifetime < 0) {

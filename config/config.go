@@ -45,6 +45,14 @@ type Config struct {
 	RatePerRequester   int
 	AuditChannel       string
 	AuditRetention     time.Duration
+
+	// RemindAfter is how long a request waits before tapbot bumps it to its approvers;
+	// negative when reminders are off. See followup.go.
+	RemindAfter time.Duration
+	// WatchInterval is how often a revealed pass's person is looked at in Entra ID; negative
+	// when watching is off.
+	WatchInterval           time.Duration
+	RevokeAfterRegistration bool
 }
 
 // Error names the variable that is wrong and says how to fix it, in one line.
@@ -163,6 +171,9 @@ func Load(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	if err := c.loadTrust(get); err != nil {
+		return c, err
+	}
+	if err := c.loadFollowUp(get); err != nil {
 		return c, err
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {

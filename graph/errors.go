@@ -101,6 +101,7 @@ const (
 	opListRoles
 	opListRoleGroups
 	opCheckGroups
+	opListMethods
 )
 
 // String is the operation's name for Options.Observe. The names are part of the package's
@@ -125,6 +126,8 @@ func (op operation) String() string {
 		return "list_role_groups"
 	case opCheckGroups:
 		return "check_groups"
+	case opListMethods:
+		return "list_methods"
 	}
 	return "other"
 }
@@ -157,6 +160,8 @@ func forbiddenMessage(op operation) string {
 		return "Entra ID does not allow tapbot to list role-assignable groups, so it cannot tell whether this user holds an admin role through a group (the app lacks GroupMember.Read.All)."
 	case opCheckGroups:
 		return "Entra ID does not allow tapbot to check this user's group memberships (the app lacks GroupMember.Read.All)."
+	case opListMethods:
+		return "Entra ID does not allow tapbot to read this user's sign-in methods (the app lacks UserAuthenticationMethod.Read.All)."
 	}
 	return "Entra ID does not allow tapbot to do this."
 }

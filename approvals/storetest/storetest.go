@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("SecretExpires", func(t *testing.T) { testSecretExpires(t, newStore) })
 	t.Run("SecretPeekAndDelete", func(t *testing.T) { testSecretPeekDelete(t, newStore) })
 	t.Run("OpenRequestsIndex", func(t *testing.T) { testOpenRequests(t, newStore) })
+	t.Run("WatchIndex", func(t *testing.T) { testWatchIndex(t, newStore) })
 	t.Run("ClaimOnce", func(t *testing.T) { testClaim(t, newStore) })
 	t.Run("TouchAndAlive", func(t *testing.T) { testTouch(t, newStore) })
 	t.Run("ReleaseClaim", func(t *testing.T) { testRelease(t, newStore) })

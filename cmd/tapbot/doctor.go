@@ -74,6 +74,19 @@ var GraphPermissions = []GraphPermission{
 		[]string{"RoleManagement.Read.All", "RoleManagement.ReadWrite.Directory", "Directory.Read.All", "Directory.ReadWrite.All"}},
 	{"GroupMember.Read.All", "check membership of protected and role-assignable groups",
 		[]string{"Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}},
+	{watchPermission, "see when a person registers a passkey or Authenticator with their pass; not needed with TAP_WATCH_INTERVAL=off",
+		[]string{"UserAuthenticationMethod.ReadWrite.All"}},
+}
+
+// watchPermission lets tapbot list a person's sign-in methods after their reveal; only needed
+// while watching is on.
+const watchPermission = "UserAuthenticationMethod.Read.All"
+
+// neededGraphPermissions are the permissions this configuration uses.
+func neededGraphPermissions(cfg config.Config) []GraphPermission {
+	return slices.DeleteFunc(slices.Clone(GraphPermissions), func(p GraphPermission) bool {
+		return p.Name == watchPermission && cfg.WatchInterval < 0
+	})
 }
 
 // doctorTimeout bounds each network check, so a dependency that does not answer costs one line
@@ -586,7 +599,8 @@ func (d *doctor) checkGraphPermissions(token string) {
 		return slices.ContainsFunc(claims.Roles, func(r string) bool { return strings.EqualFold(r, name) })
 	}
 	var missing, names, broader []string
-	for _, p := range GraphPermissions {
+	needed := neededGraphPermissions(d.cfg)
+	for _, p := range needed {
 		if has(p.Name) {
 			continue
 		}
@@ -601,7 +615,7 @@ func (d *doctor) checkGraphPermissions(token string) {
 		d.list.fail(chkGraphPerms, "missing "+strings.Join(missing, ", "), fmt.Sprintf(grant, strings.Join(names, ", ")))
 		return
 	}
-	detail := fmt.Sprintf("all %d application permissions granted", len(GraphPermissions))
+	detail := fmt.Sprintf("all %d application permissions granted", len(needed))
 	if len(broader) > 0 {
 		detail += " (" + strings.Join(broader, "; ") + ": more than tapbot needs)"
 	}

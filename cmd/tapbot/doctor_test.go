@@ -59,7 +59,7 @@ var allGreen = []string{
 	"✓ Requesters: TAP_REQUESTERS is not set",
 	"✓ Protected approvers: TAP_PROTECTED_APPROVERS is not set",
 	"✓ Graph sign-in: Entra ID issued an access token",
-	"✓ Graph permissions: all 5 application permissions granted",
+	"✓ Graph permissions: all 6 application permissions granted",
 	"✓ TAP policy: enabled; lifetimes 1h to 8h, default 1h",
 	"✓ Store: Redis at ",
 	"✓ Redis writable: wrote, read and deleted a key",

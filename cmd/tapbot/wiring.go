@@ -140,6 +140,7 @@ func (m *Main) Run(ctx context.Context) error {
 		AllowSelfRequest: cfg.AllowSelfRequest, RouteToManager: cfg.RouteToManager,
 		ProtectedGroups: cfg.ProtectedGroups, ProtectedApprovers: cfg.ProtectedApprovers,
 		RatePerRequester: cfg.RatePerRequester, AuditRetention: cfg.AuditRetention,
+		RemindAfter: cfg.RemindAfter, WatchInterval: cfg.WatchInterval, RevokeAfterRegistration: cfg.RevokeAfterRegistration,
 		// A replica may take the directory's whole-call timeout (two attempts) plus Slack's part
 		// before another replica takes its approval over.
 		IssueLease: 2*cfg.GraphTimeout + 30*time.Second,

@@ -40,6 +40,8 @@ func graphRoute(method string, segs []string) (op, userKey, itemID string) {
 		case http.MethodPost:
 			return OpCreatePass, segs[1], ""
 		}
+	case len(segs) == 4 && eq(segs[0], "users") && eq(segs[2], "authentication") && eq(segs[3], "methods") && method == http.MethodGet:
+		return OpListMethods, segs[1], ""
 	case isTAP && len(segs) == 5 && method == http.MethodDelete:
 		return OpDeletePass, segs[1], segs[4]
 	case len(segs) == 4 && eq(segs[0], "policies") && eq(segs[1], "authenticationMethodsPolicy") &&
@@ -120,6 +122,8 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 		s.listRoleGroups(w, r)
 	case OpCheckGroups:
 		s.checkGroups(w, r, userKey, body)
+	case OpListMethods:
+		s.listMethods(w, r, userKey)
 	}
 }
 
@@ -524,7 +528,7 @@ func failureText(op string, status int) (string, string) {
 	case http.StatusUnauthorized:
 		return "InvalidAuthenticationToken", "Access token validation failure. Invalid audience."
 	case http.StatusForbidden:
-		if op == OpCreatePass || op == OpListPasses || op == OpDeletePass || op == OpGetPolicy {
+		if op == OpCreatePass || op == OpListPasses || op == OpDeletePass || op == OpGetPolicy || op == OpListMethods {
 			return "accessDenied", "Request Authorization failed"
 		}
 		return "Authorization_RequestDenied", "Insufficient privileges to complete the operation."

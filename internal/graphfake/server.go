@@ -1,6 +1,7 @@
 // Package graphfake is a protocol-level stand-in for Microsoft Entra ID's token endpoint and the
 // slice of Microsoft Graph that tapbot uses (users and their managers, Temporary Access Pass
-// methods, the Temporary Access Pass policy, directory role assignments and group membership).
+// methods, the Temporary Access Pass policy, directory role assignments and group membership,
+// and the sign-in methods people register).
 //
 // It speaks HTTPS with a certificate signed by a CA generated at start, so the real azidentity,
 // MSAL and msgraph-sdk-go code paths run unchanged against it: tests, the demo command and the
@@ -44,6 +45,8 @@ const (
 	// GET /v1.0/groups?$filter=isAssignableToRole eq true
 	OpListRoleGroups = "listRoleGroups"
 	OpCheckGroups    = "checkGroups" // POST /v1.0/users/{id}/checkMemberGroups
+	// OpListMethods lists a user's sign-in methods: GET /v1.0/users/{id}/authentication/methods
+	OpListMethods = "listMethods"
 )
 
 // Options tunes a Server. The zero value is a fast fake on the real clock.
@@ -160,6 +163,7 @@ type Server struct {
 	roleDefinitions map[string]*roleDefinition // by lower-case display name
 	roleAssignments []roleAssignment           // in creation order
 	groups          map[string]*group          // by lower-case ID
+	methods         map[string][]Method        // lower-case user ID -> registered methods; see methods.go
 }
 
 // New starts a fake on a random loopback port with DefaultPolicy and no users.

@@ -19,6 +19,7 @@ var DefaultRoles = []string{
 	"Policy.Read.AuthenticationMethod",
 	"RoleManagement.Read.Directory",
 	"GroupMember.Read.All",
+	"UserAuthenticationMethod.Read.All",
 }
 
 // tokenHeader is the JOSE header of every access token. Entra ID signs with RS256 and names its
@@ -44,6 +45,7 @@ var opRoles = map[string][]string{
 	OpListRoles:      {"RoleManagement.Read.Directory", "RoleManagement.Read.All", "RoleManagement.ReadWrite.Directory", "Directory.Read.All", "Directory.ReadWrite.All"},
 	OpListRoleGroups: {"GroupMember.Read.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"},
 	OpCheckGroups:    {"GroupMember.Read.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"},
+	OpListMethods:    {"UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"},
 }
 
 // issuedToken is what the fake remembers about an access token it issued.

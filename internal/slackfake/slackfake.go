@@ -251,6 +251,9 @@ type Server struct {
 	views        map[string]*viewState
 	stacks       map[string][]string // user ID -> open view IDs, bottom first
 	viewLog      []View
+	homes        map[string]*viewState // user ID -> published Home tab; see home.go
+	homeLog      []View
+	homeOff      bool // the app's Home tab is disabled
 	calls        []Call
 	violations   []string
 	triggers     map[string]*trigger
