@@ -39,7 +39,9 @@ func homeOwner(user string) string { return "home:" + user }
 
 // onHomeOpened publishes a person's Home tab when they open it.
 func (b *Bot) onHomeOpened(evt *socketmode.Event, _ *socketmode.Client) {
-	b.ack(evt, nil)
+	if !b.ackOnce(evt) {
+		return
+	}
 	outer, ok := evt.Data.(slackevents.EventsAPIEvent)
 	if !ok {
 		return
@@ -90,7 +92,9 @@ func (b *Bot) publishHome(ctx context.Context, user, notice string) {
 // are then brought up to date.
 func (b *Bot) onHomeDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 	return func(evt *socketmode.Event, _ *socketmode.Client) {
-		b.ack(evt, nil)
+		if !b.ackOnce(evt) {
+			return
+		}
 		cb, id, ok := b.homeClicked(evt)
 		if !ok {
 			return

@@ -49,7 +49,9 @@ func (b *Bot) remindDue(ctx context.Context) {
 
 // onRemind is the requester's one reminder, from their confirmation or their Home tab.
 func (b *Bot) onRemind(evt *socketmode.Event, _ *socketmode.Client) {
-	b.ack(evt, nil)
+	if !b.ackOnce(evt) {
+		return
+	}
 	cb, id, ok := b.clicked(evt)
 	if !ok {
 		return

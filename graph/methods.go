@@ -23,7 +23,10 @@ func (c *Client) AuthMethods(ctx context.Context, userID string) ([]approvals.Au
 		return nil, approvals.Errorf(approvals.Invalid, "No Entra ID user was given.")
 	}
 	subject := userSubject(uid)
-	ctx, cancel := c.callContext(ctx, opListMethods)
+	ctx, cancel, err := c.callContext(ctx, opListMethods)
+	if err != nil {
+		return nil, classify(ctx, opListMethods, subject, err)
+	}
 	defer cancel()
 	methods := c.svc.Users().ByUserId(uid).Authentication().Methods()
 	res, err := methods.Get(ctx, nil)
