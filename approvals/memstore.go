@@ -17,6 +17,8 @@ type MemoryStore struct {
 	keys     map[string]time.Time // Claim/Touch keys and when they expire
 	hits     map[string]memHits
 	audit    []memEvent
+	// byRequester lists each requester's request IDs, oldest first, at most RecentKept.
+	byRequester map[string][]string
 }
 
 type memEvent struct {
@@ -44,7 +46,8 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryStore{now: now, requests: map[string]memRecord{}, secrets: map[string]memSecret{}, keys: map[string]time.Time{}, hits: map[string]memHits{}}
+	return &MemoryStore{now: now, requests: map[string]memRecord{}, secrets: map[string]memSecret{}, keys: map[string]time.Time{}, hits: map[string]memHits{},
+		byRequester: map[string][]string{}}
 }
 
 // Create implements Store.
@@ -58,7 +61,29 @@ func (m *MemoryStore) Create(ctx context.Context, r *Request) error {
 		return ErrConflict
 	}
 	m.requests[r.ID] = memRecord{req: r.Clone(), expires: m.now().Add(RecordRetention)}
+	ids := append(m.byRequester[r.Requester], r.ID)
+	if len(ids) > RecentKept {
+		ids = append([]string(nil), ids[len(ids)-RecentKept:]...)
+	}
+	m.byRequester[r.Requester] = ids
 	return nil
+}
+
+// RecentByRequester implements Store.
+func (m *MemoryStore) RecentByRequester(ctx context.Context, requester string, limit int) ([]*Request, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := m.byRequester[requester]
+	var out []*Request
+	for i := len(ids) - 1; i >= 0 && len(out) < limit; i-- {
+		if rec, ok := m.liveRecord(ids[i]); ok {
+			out = append(out, rec.req.Clone())
+		}
+	}
+	return out, nil
 }
 
 // liveRecord returns the record unless it has expired; m.mu must be held.

@@ -32,6 +32,10 @@ type Store interface {
 	// OpenRequests returns the IDs of requests that are not in a final state, so a sweeper can
 	// expire them or finish what a stopped replica left.
 	OpenRequests(ctx context.Context) ([]string, error)
+	// RecentByRequester returns copies of the requester's most recent requests, newest first, at
+	// most limit of them; the store keeps the newest RecentKept per requester for as long as it
+	// keeps the records (RecordRetention).
+	RecentByRequester(ctx context.Context, requester string, limit int) ([]*Request, error)
 
 	// Claim records key for ttl and reports whether this call was the first to do so: envelope
 	// deduplication and the sweeper's turn use it.
@@ -59,3 +63,6 @@ type Store interface {
 // RecordRetention is how long a request record (never the pass) is kept after creation, so late
 // clicks still get a precise answer.
 const RecordRetention = 30 * 24 * time.Hour
+
+// RecentKept is how many of a requester's requests a store indexes for /tap status.
+const RecentKept = 50
