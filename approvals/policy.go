@@ -40,9 +40,12 @@ func (s *Service) FormPolicy(ctx context.Context) (PassPolicy, error) {
 
 // LifetimeRange is what the request form may offer: lifetimes from the tenant's minimum to the
 // lower of its maximum and TAP_MAX_LIFETIME, and a default inside that range (TAP_DEFAULT_LIFETIME
-// when it fits, else the tenant's default, else the minimum). It is an *Error when nothing fits,
-// which only an administrator can fix.
+// when it fits, else the tenant's default, else the minimum). It is an *Error when the tenant has
+// turned passes off or nothing fits, which only an administrator can fix.
 func (s *Service) LifetimeRange(p PassPolicy) (lo, hi, def time.Duration, err error) {
+	if !p.Enabled {
+		return 0, 0, 0, Errorf(Invalid, "Temporary Access Pass is turned off in your Entra ID tenant. An Entra admin must enable it under Authentication methods before tapbot can make passes.")
+	}
 	lo, hi = time.Minute, s.cfg.MaxLifetime
 	if p.MinLifetime > 0 {
 		lo = p.MinLifetime

@@ -159,13 +159,14 @@ func TestLifetimeRange(t *testing.T) {
 		wantErr     string
 	}{
 		{name: "TAP_MAX_LIFETIME lower than the tenant", cfg: approvals.Config{MaxLifetime: 4 * time.Hour},
-			policy: approvals.PassPolicy{MinLifetime: time.Hour, MaxLifetime: 8 * time.Hour, DefaultLifetime: time.Hour}, lo: time.Hour, hi: 4 * time.Hour, def: time.Hour},
+			policy: approvals.PassPolicy{Enabled: true, MinLifetime: time.Hour, MaxLifetime: 8 * time.Hour, DefaultLifetime: time.Hour}, lo: time.Hour, hi: 4 * time.Hour, def: time.Hour},
 		{name: "tenant lower than TAP_MAX_LIFETIME", cfg: approvals.Config{MaxLifetime: 24 * time.Hour},
-			policy: approvals.PassPolicy{MinLifetime: 10 * time.Minute, MaxLifetime: 2 * time.Hour}, lo: 10 * time.Minute, hi: 2 * time.Hour, def: time.Hour},
+			policy: approvals.PassPolicy{Enabled: true, MinLifetime: 10 * time.Minute, MaxLifetime: 2 * time.Hour}, lo: 10 * time.Minute, hi: 2 * time.Hour, def: time.Hour},
 		{name: "default below the tenant minimum", cfg: approvals.Config{DefaultLifetime: time.Hour, MaxLifetime: 24 * time.Hour},
-			policy: approvals.PassPolicy{MinLifetime: 2 * time.Hour, MaxLifetime: 8 * time.Hour, DefaultLifetime: 4 * time.Hour}, lo: 2 * time.Hour, hi: 8 * time.Hour, def: 4 * time.Hour},
+			policy: approvals.PassPolicy{Enabled: true, MinLifetime: 2 * time.Hour, MaxLifetime: 8 * time.Hour, DefaultLifetime: 4 * time.Hour}, lo: 2 * time.Hour, hi: 8 * time.Hour, def: 4 * time.Hour},
 		{name: "nothing fits", cfg: approvals.Config{MaxLifetime: time.Hour},
-			policy: approvals.PassPolicy{MinLifetime: 2 * time.Hour, MaxLifetime: 8 * time.Hour}, wantErr: "at least 2h"},
+			policy: approvals.PassPolicy{Enabled: true, MinLifetime: 2 * time.Hour, MaxLifetime: 8 * time.Hour}, wantErr: "at least 2h"},
+		{name: "turned off", policy: approvals.PassPolicy{Enabled: false}, wantErr: "turned off"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
