@@ -140,8 +140,6 @@ func TestPassModal(t *testing.T) {
 	}
 }
 
-
-
 // TestMrkdwnIsVerbatim keeps Slack from auto-linking bare @channel or #channel in user text.
 func TestMrkdwnIsVerbatim(t *testing.T) {
 	r := sampleRequest(approvals.Failed)
