@@ -269,6 +269,13 @@ func SelectChannel(id string) InputValue { return InputValue{"selected_channel":
 // PickDate is a date ("2006-01-02") picked in a datepicker.
 func PickDate(date string) InputValue { return InputValue{"selected_date": date} }
 
+// PickTime is a time ("15:04") picked in a timepicker. Slack reports the picker's timezone
+// with it when the view set one.
+func PickTime(hhmm string) InputValue { return InputValue{"selected_time": hhmm} }
+
+// PickDateTime is a moment picked in a datetimepicker, as the Unix time Slack reports.
+func PickDateTime(unix int64) InputValue { return InputValue{"selected_date_time": unix} }
+
 // emptyInput is the state Slack reports for an input the user left empty.
 func emptyInput(typ string) InputValue {
 	switch typ {
@@ -292,6 +299,8 @@ func emptyInput(typ string) InputValue {
 		return InputValue{"type": typ, "selected_date": nil}
 	case "timepicker":
 		return InputValue{"type": typ, "selected_time": nil}
+	case "datetimepicker":
+		return InputValue{"type": typ, "selected_date_time": nil}
 	}
 	return InputValue{"type": typ, "value": nil}
 }
@@ -348,6 +357,9 @@ func buildState(view map[string]any, values map[string]map[string]InputValue) (m
 			val["type"] = typ
 			if err := fillOptions(el, val); err != nil {
 				return nil, fmt.Errorf("input %s/%s: %w", blockID, actionID, err)
+			}
+			if tz := str(el["timezone"]); typ == "timepicker" && tz != "" && inputFilled(val) {
+				val["timezone"] = tz
 			}
 			if maxLen, ok := el["max_length"].(json.Number); ok {
 				if n, _ := maxLen.Int64(); n > 0 && int64(len([]rune(str(val["value"])))) > n {
