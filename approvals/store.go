@@ -32,9 +32,9 @@ type Store interface {
 	// OpenRequests returns the IDs of requests that are not in a final state, so a sweeper can
 	// expire them or finish what a stopped replica left.
 	OpenRequests(ctx context.Context) ([]string, error)
-	// RecentByRequester returns copies of the requester's most recent requests, newest first, at
-	// most limit of them; the store keeps the newest RecentKept per requester for as long as it
-	// keeps the records (RecordRetention).
+	// RecentByRequester returns copies of the requester's most recent requests, newest (last
+	// created) first, at most limit of them; the store keeps the newest RecentKept per requester
+	// for as long as it keeps the records (RecordRetention).
 	RecentByRequester(ctx context.Context, requester string, limit int) ([]*Request, error)
 
 	// Claim records key for ttl and reports whether this call was the first to do so: envelope

@@ -120,11 +120,16 @@ return {n, redis.call('PTTL', KEYS[1])}`)
 
 // createScript stores a new request and indexes it as open and under its requester in one step,
 // so no crash can leave a request the sweeper or /tap status cannot see. The requester's index
-// keeps the newest ARGV[5] IDs and lives as long as the newest record.
+// is scored by creation time but never goes backwards, so it lists requests in the order they
+// were stored even when two share a timestamp or replicas' clocks differ; it keeps the newest
+// ARGV[5] IDs and lives as long as the newest record.
 var createScript = redis.NewScript(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('SADD', KEYS[2], ARGV[3])
-  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+  local score = tonumber(ARGV[4])
+  local top = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+  if top[2] and tonumber(top[2]) >= score then score = tonumber(top[2]) + 1 end
+  redis.call('ZADD', KEYS[3], score, ARGV[3])
   redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[5]) + 1))
   redis.call('PEXPIRE', KEYS[3], ARGV[2])
   return 1

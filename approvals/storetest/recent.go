@@ -57,6 +57,20 @@ func testRecentByRequester(t *testing.T, newStore Factory) {
 		t.Fatalf("a requester without requests = %v, %v; want none", ids(none), err)
 	}
 
+	// Requests made at the same instant (a fixed clock, or one replica's clock behind another's)
+	// are listed in the order they were stored.
+	tie1, tie2 := sample(), sample()
+	tie1.Requester, tie2.Requester = "U0TIES", "U0TIES"
+	tie2.CreatedAt = tie1.CreatedAt.Add(-time.Second)
+	for _, r := range []*approvals.Request{tie1, tie2} {
+		if err := s.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ties, _ := s.RecentByRequester(ctx, "U0TIES", 10); len(ties) != 2 || ties[0].ID != tie2.ID {
+		t.Fatalf("requests stored in the order %s, %s are listed %v; want the last stored first", tie1.ID, tie2.ID, ids(ties))
+	}
+
 	// The index is bounded: only the newest RecentKept are kept.
 	var newest string
 	for i := range approvals.RecentKept + 3 {

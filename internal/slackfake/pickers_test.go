@@ -11,8 +11,8 @@ import (
 )
 
 // TestDateAndTimePickers: what a person picks in date, time and datetime pickers reaches the
-// app in view.state as Slack sends it, an optional picker left alone arrives empty, and a time
-// picker that names a zone reports it.
+// app in view.state as Slack sends it, a picker left alone submits its initial value or nothing,
+// one the person cleared arrives empty, and a time picker that names a zone reports it.
 func TestDateAndTimePickers(t *testing.T) {
 	f := newFake(t, slackfake.Options{})
 	got := make(chan slack.InteractionCallback, 2)
@@ -36,6 +36,7 @@ func TestDateAndTimePickers(t *testing.T) {
 	ctx := ctxT(t, 10*time.Second)
 	clock := slack.NewTimePickerBlockElement("time")
 	clock.Timezone = "Europe/Berlin"
+	clock.InitialTime = "09:00"
 	optional := func(b *slack.InputBlock) *slack.InputBlock { b.Optional = true; return b }
 	view := modal("When",
 		optional(slack.NewInputBlock("date", plain("Date"), nil, slack.NewDatePickerBlockElement("date"))),
@@ -66,9 +67,13 @@ func TestDateAndTimePickers(t *testing.T) {
 		tm.SelectedTime != "09:30" || tm.Timezone != "Europe/Berlin" || m.SelectedDateTime != 1796115600 {
 		t.Fatalf("picked values arrived as date %q, time %q (%q), moment %d", d.SelectedDate, tm.SelectedTime, tm.Timezone, m.SelectedDateTime)
 	}
-	empty := submit(nil)
-	if d, tm, m := empty["date"]["date"], empty["time"]["time"], empty["moment"]["moment"]; d.SelectedDate != "" || tm.SelectedTime != "" || m.SelectedDateTime != 0 {
-		t.Fatalf("untouched optional pickers arrived as %q, %q, %d", d.SelectedDate, tm.SelectedTime, m.SelectedDateTime)
+	untouched := submit(nil)
+	if d, tm, m := untouched["date"]["date"], untouched["time"]["time"], untouched["moment"]["moment"]; d.SelectedDate != "" || tm.SelectedTime != "09:00" || m.SelectedDateTime != 0 {
+		t.Fatalf("untouched pickers arrived as %q, %q, %d; want empty, the initial 09:00, empty", d.SelectedDate, tm.SelectedTime, m.SelectedDateTime)
+	}
+	cleared := submit(map[string]map[string]slackfake.InputValue{"time": {"time": slackfake.PickTime("")}})
+	if tm := cleared["time"]["time"]; tm.SelectedTime != "" {
+		t.Fatalf("a cleared time picker arrived as %q", tm.SelectedTime)
 	}
 	requireNoViolations(t, f)
 }

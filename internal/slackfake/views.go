@@ -347,6 +347,10 @@ func buildState(view map[string]any, values map[string]map[string]InputValue) (m
 		actionID, typ := str(el["action_id"]), str(el["type"])
 		optional, _ := bm["optional"].(bool)
 		in, given := values[blockID][actionID]
+		if !given {
+			// An input the person did not touch submits what the view showed in it.
+			in, given = initialInput(el)
+		}
 		used[blockID] = true
 		var val InputValue
 		if given {
@@ -386,6 +390,22 @@ func buildState(view map[string]any, values map[string]map[string]InputValue) (m
 		}
 	}
 	return state, nil
+}
+
+// initialInput is what Slack submits for an untouched input that shows an initial value.
+func initialInput(el map[string]any) (InputValue, bool) {
+	for from, to := range map[string]string{
+		"initial_option": "selected_option", "initial_options": "selected_options", "initial_user": "selected_user",
+		"initial_users": "selected_users", "initial_conversation": "selected_conversation",
+		"initial_conversations": "selected_conversations", "initial_channel": "selected_channel",
+		"initial_channels": "selected_channels", "initial_date": "selected_date", "initial_time": "selected_time",
+		"initial_date_time": "selected_date_time", "initial_value": "value",
+	} {
+		if v, ok := el[from]; ok && v != nil {
+			return InputValue{to: v}, true
+		}
+	}
+	return nil, false
 }
 
 // fillOptions replaces picked option values by the element's full option
