@@ -17,8 +17,9 @@ type Directory interface {
 	HasActivePass(ctx context.Context, userID string) (bool, error)
 	// PassPolicy reads the tenant's Temporary Access Pass policy.
 	PassPolicy(ctx context.Context) (PassPolicy, error)
-	// CreatePass creates a Temporary Access Pass for the user.
-	CreatePass(ctx context.Context, userID string, lifetime time.Duration, usableOnce bool) (Pass, error)
+	// CreatePassStarting creates a Temporary Access Pass for the user that starts working at
+	// startsAt (zero: at once) and works for lifetime from then.
+	CreatePassStarting(ctx context.Context, userID string, startsAt time.Time, lifetime time.Duration, usableOnce bool) (Pass, error)
 	// ListPasses returns the user's Temporary Access Pass methods, without their codes, so a pass
 	// created by an interrupted approval can be found and deleted.
 	ListPasses(ctx context.Context, userID string) ([]PassInfo, error)

@@ -29,6 +29,40 @@ type Error struct {
 	// Who lists the chat users and user groups who may do what was refused, so the refusal can
 	// name them.
 	Who []string
+	// Field names the input the error is about (FieldTarget, FieldLifetime...), so a form can
+	// show it beside that input; empty when it is about the request as a whole.
+	Field string
+}
+
+// The inputs of a request that an error can be about.
+const (
+	FieldTarget   = "target"
+	FieldLifetime = "lifetime"
+	FieldUsage    = "usage"
+	FieldStart    = "start"
+	FieldReason   = "reason"
+)
+
+// ErrorField returns the input err is about, or "" when it is about the request as a whole or
+// is not an *Error.
+func ErrorField(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
+}
+
+// onField returns err attributed to field when it is an *Error about no particular input yet;
+// the original is copied, not changed, since errors may be shared.
+func onField(err error, field string) error {
+	var e *Error
+	if !errors.As(err, &e) || e.Field != "" {
+		return err
+	}
+	c := *e
+	c.Field = field
+	return &c
 }
 
 func (e *Error) Error() string {

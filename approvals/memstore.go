@@ -18,6 +18,8 @@ type MemoryStore struct {
 	hits     map[string]memHits
 	audit    []memEvent
 	watched  map[string]bool // the watch index; see watchstore.go
+	// byRequester lists each requester's request IDs, oldest first, at most RecentKept.
+	byRequester map[string][]string
 }
 
 type memEvent struct {
@@ -45,7 +47,8 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryStore{now: now, requests: map[string]memRecord{}, secrets: map[string]memSecret{}, keys: map[string]time.Time{}, hits: map[string]memHits{}}
+	return &MemoryStore{now: now, requests: map[string]memRecord{}, secrets: map[string]memSecret{}, keys: map[string]time.Time{}, hits: map[string]memHits{},
+		byRequester: map[string][]string{}}
 }
 
 // Create implements Store.
@@ -59,7 +62,29 @@ func (m *MemoryStore) Create(ctx context.Context, r *Request) error {
 		return ErrConflict
 	}
 	m.requests[r.ID] = memRecord{req: r.Clone(), expires: m.now().Add(RecordRetention)}
+	ids := append(m.byRequester[r.Requester], r.ID)
+	if len(ids) > RecentKept {
+		ids = append([]string(nil), ids[len(ids)-RecentKept:]...)
+	}
+	m.byRequester[r.Requester] = ids
 	return nil
+}
+
+// RecentByRequester implements Store.
+func (m *MemoryStore) RecentByRequester(ctx context.Context, requester string, limit int) ([]*Request, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := m.byRequester[requester]
+	var out []*Request
+	for i := len(ids) - 1; i >= 0 && len(out) < limit; i-- {
+		if rec, ok := m.liveRecord(ids[i]); ok {
+			out = append(out, rec.req.Clone())
+		}
+	}
+	return out, nil
 }
 
 // liveRecord returns the record unless it has expired; m.mu must be held.

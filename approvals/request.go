@@ -93,12 +93,19 @@ type Request struct {
 	// ReplacesActivePass is true when the target already had a pass when the request was made;
 	// creating a new one replaces it.
 	ReplacesActivePass bool `json:"replaces_active_pass,omitempty"`
+	// StartsAt is when the requester wants the pass to start working (a new hire's first
+	// morning); zero means as soon as it is approved.
+	StartsAt time.Time `json:"starts_at,omitzero"`
 
 	DecidedBy     string    `json:"decided_by,omitempty"` // approver's chat user ID
 	DecidedAt     time.Time `json:"decided_at,omitzero"`
 	PassExpiresAt time.Time `json:"pass_expires_at,omitzero"`
 	RevealedAt    time.Time `json:"revealed_at,omitzero"`
 	Failure       string    `json:"failure,omitempty"` // plain sentence saying why the request failed
+
+	// PassStartsAt is when the issued pass starts working, as Entra ID recorded it; the pass
+	// expires at PassStartsAt plus its lifetime.
+	PassStartsAt time.Time `json:"pass_starts_at,omitzero"`
 
 	ApprovalMessage MessageRef `json:"approval_message,omitzero"`
 	RevealMessage   MessageRef `json:"reveal_message,omitzero"`
@@ -118,6 +125,9 @@ type Request struct {
 	Privileged Privileges `json:"privileged,omitzero"`
 	// Manager is the target's manager in chat, asked to approve in a DM instead of the channel.
 	Manager string `json:"manager,omitempty"`
+
+	// CancelledBy is the requester who withdrew a pending request; empty when tapbot cancelled it.
+	CancelledBy string `json:"cancelled_by,omitempty"`
 
 	RevokedBy  string    `json:"revoked_by,omitempty"`
 	RevokedAt  time.Time `json:"revoked_at,omitzero"`

@@ -104,6 +104,9 @@ type Service struct {
 
 	groupsMu sync.Mutex
 	groups   map[string]cachedGroup
+
+	// policyCache keeps the tenant's pass policy for the request form (see FormPolicy).
+	policyCache policyCache
 }
 
 type cachedGroup struct {
@@ -177,26 +180,36 @@ type Draft struct {
 	Lifetime     time.Duration // zero means the default
 	UsableOnce   bool
 	Reason       string
+	// StartsAt is when the pass should start working; zero means as soon as it is approved.
+	StartsAt time.Time
 }
+
+// MaxStartAhead bounds how far ahead a pass may be asked to start: far enough for a new hire's
+// first morning after a holiday, near enough that a pass is not left waiting for weeks in Entra
+// ID and in tapbot's store.
+const MaxStartAhead = 14 * 24 * time.Hour
 
 // Submit checks a draft against the rules and the tenant's policy, resolves the target in the
 // directory and stores a pending request. Nothing is stored when any check fails.
 func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 	d.Reason = strings.TrimSpace(d.Reason)
 	if d.Reason == "" {
-		return nil, Errorf(Invalid, "A reason is required, so approvers know why the pass is needed.")
+		return nil, onField(Errorf(Invalid, "A reason is required, so approvers know why the pass is needed."), FieldReason)
 	}
 	if d.TargetUserID == "" && d.TargetEmail == "" {
-		return nil, Errorf(Invalid, "Say who the pass is for: a Slack user or an email address.")
+		return nil, onField(Errorf(Invalid, "Say who the pass is for: a Slack user or an email address."), FieldTarget)
 	}
 	if d.Lifetime == 0 {
 		d.Lifetime = s.cfg.DefaultLifetime
 	}
 	if d.Lifetime < 0 {
-		return nil, Errorf(Invalid, "The lifetime must be positive.")
+		return nil, onField(Errorf(Invalid, "The lifetime must be positive."), FieldLifetime)
 	}
 	if d.Lifetime > s.cfg.MaxLifetime {
-		return nil, Errorf(Invalid, "A pass can last at most %s here; you asked for %s.", FormatDuration(s.cfg.MaxLifetime), FormatDuration(d.Lifetime))
+		return nil, onField(Errorf(Invalid, "A pass can last at most %s here; you asked for %s.", FormatDuration(s.cfg.MaxLifetime), FormatDuration(d.Lifetime)), FieldLifetime)
+	}
+	if err := s.checkStart(d.StartsAt); err != nil {
+		return nil, err
 	}
 	if len(s.cfg.Requesters) > 0 {
 		ok, err := s.isMember(ctx, d.Requester, s.cfg.Requesters)
@@ -209,7 +222,7 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 		}
 	}
 	if d.TargetUserID != "" && d.TargetUserID == d.Requester && !s.cfg.AllowSelfRequest {
-		return nil, selfRequestRefused()
+		return nil, onField(selfRequestRefused(), FieldTarget)
 	}
 	// Counted before any directory lookup, so nobody can probe accounts without limit.
 	if err := s.checkRate(ctx, d.Requester); err != nil {
@@ -226,13 +239,13 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 
 	target, err := s.resolveTarget(ctx, d)
 	if err != nil {
-		return nil, err
+		return nil, onField(err, FieldTarget)
 	}
 	if !s.cfg.AllowSelfRequest {
 		if self, err := s.isSelf(ctx, d.Requester, target); err != nil {
 			return nil, err
 		} else if self {
-			return nil, selfRequestRefused()
+			return nil, onField(selfRequestRefused(), FieldTarget)
 		}
 	}
 	privileges, err := s.dir.Privileges(ctx, target.EntraID, s.cfg.ProtectedGroups)
@@ -240,15 +253,15 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 		return nil, err
 	}
 	if privileges.Privileged() && len(s.cfg.ProtectedApprovers) == 0 {
-		return nil, Errorf(Forbidden, "%s is a privileged account (%s). A Temporary Access Pass for it would take over more than one account, so tapbot does not make one; use your organisation's break-glass process.",
-			target.UPN, describePrivileges(privileges))
+		return nil, onField(Errorf(Forbidden, "%s is a privileged account (%s). A Temporary Access Pass for it would take over more than one account, so tapbot does not make one; use your organisation's break-glass process.",
+			target.UPN, describePrivileges(privileges)), FieldTarget)
 	}
 	active, err := s.dir.HasActivePass(ctx, target.EntraID)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.lockTarget(ctx, target); err != nil {
-		return nil, err
+		return nil, onField(err, FieldTarget)
 	}
 	now := s.now()
 	r := &Request{
@@ -263,6 +276,7 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 		CreatedAt:          now,
 		ExpiresAt:          now.Add(s.cfg.RequestTTL),
 		ReplacesActivePass: active,
+		StartsAt:           d.StartsAt,
 	}
 	if r.Recipient == "" {
 		r.Recipient = d.Requester
@@ -285,11 +299,11 @@ func checkPolicy(p PassPolicy, d Draft) error {
 		return Errorf(Invalid, "Temporary Access Pass is turned off in your Entra ID tenant. An Entra admin must enable it under Authentication methods before tapbot can make passes.")
 	}
 	if p.MinLifetime > 0 && d.Lifetime < p.MinLifetime || p.MaxLifetime > 0 && d.Lifetime > p.MaxLifetime {
-		return Errorf(Invalid, "Your tenant's Temporary Access Pass policy allows lifetimes from %s to %s; you asked for %s.",
-			FormatDuration(p.MinLifetime), FormatDuration(p.MaxLifetime), FormatDuration(d.Lifetime))
+		return onField(Errorf(Invalid, "Your tenant's Temporary Access Pass policy allows lifetimes from %s to %s; you asked for %s.",
+			FormatDuration(p.MinLifetime), FormatDuration(p.MaxLifetime), FormatDuration(d.Lifetime)), FieldLifetime)
 	}
 	if p.OneTimeOnly && !d.UsableOnce {
-		return Errorf(Invalid, "Your tenant allows only one-time passes; ask for a one-time pass (`once`).")
+		return onField(Errorf(Invalid, "Your tenant allows only one-time passes; ask for a one-time pass (`once`)."), FieldUsage)
 	}
 	return nil
 }
@@ -352,7 +366,7 @@ func (s *Service) Approve(ctx context.Context, id, approver string, clicked Mess
 	s.record(ctx, EventApproved, r, approver, "")
 	s.checkpoint("approved")
 
-	pass, err := s.dir.CreatePass(ctx, r.Target.EntraID, r.Lifetime, r.UsableOnce)
+	pass, err := s.dir.CreatePassStarting(ctx, r.Target.EntraID, s.passStart(r), r.Lifetime, r.UsableOnce)
 	if err != nil {
 		if ErrorCode(err) == Unavailable {
 			// A call that timed out may still have made a pass: leave no unknown one behind.
@@ -368,7 +382,9 @@ func (s *Service) Approve(ctx context.Context, id, approver string, clicked Mess
 	s.checkpoint("created")
 	// Record the pass's ID before anything else, so an interruption from here on can find and
 	// delete it.
-	r, err = s.transition(ctx, id, Issuing, func(r *Request) { r.PassID, r.PassExpiresAt = pass.ID, pass.ExpiresAt() })
+	r, err = s.transition(ctx, id, Issuing, func(r *Request) {
+		r.PassID, r.PassExpiresAt, r.PassStartsAt = pass.ID, pass.ExpiresAt(), pass.StartsAt
+	})
 	if err != nil {
 		s.deletePass(ctx, r, pass.ID)
 		return r, err

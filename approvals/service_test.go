@@ -21,6 +21,7 @@ type fakeDirectory struct {
 	createFn func(userID string, lifetime time.Duration, once bool) (approvals.Pass, error)
 	listFn   func(userID string) ([]approvals.PassInfo, error)
 	deleted  []string
+	starts   []time.Time // the start asked of each create; zero for at once
 
 	managers   map[string]approvals.DirectoryUser
 	privileges map[string]approvals.Privileges
@@ -70,11 +71,16 @@ func (d *fakeDirectory) AuthMethods(_ context.Context, userID string) ([]approva
 	}
 	return append([]approvals.AuthMethod(nil), d.methods[userID]...), nil
 }
-func (d *fakeDirectory) CreatePass(_ context.Context, id string, l time.Duration, once bool) (approvals.Pass, error) {
+func (d *fakeDirectory) CreatePassStarting(_ context.Context, id string, start time.Time, l time.Duration, once bool) (approvals.Pass, error) {
 	d.mu.Lock()
 	d.created++
+	d.starts = append(d.starts, start)
 	d.mu.Unlock()
-	return d.createFn(id, l, once)
+	p, err := d.createFn(id, l, once)
+	if err == nil && !start.IsZero() {
+		p.StartsAt = start
+	}
+	return p, err
 }
 
 type fakePeople struct {

@@ -39,6 +39,10 @@ type Store interface {
 	AddWatch(ctx context.Context, id string) error
 	RemoveWatch(ctx context.Context, id string) error
 	Watched(ctx context.Context) ([]string, error)
+	// RecentByRequester returns copies of the requester's most recent requests, newest (last
+	// created) first, at most limit of them; the store keeps the newest RecentKept per requester
+	// for as long as it keeps the records (RecordRetention).
+	RecentByRequester(ctx context.Context, requester string, limit int) ([]*Request, error)
 
 	// Claim records key for ttl and reports whether this call was the first to do so: envelope
 	// deduplication and the sweeper's turn use it.
@@ -66,3 +70,6 @@ type Store interface {
 // RecordRetention is how long a request record (never the pass) is kept after creation, so late
 // clicks still get a precise answer.
 const RecordRetention = 30 * 24 * time.Hour
+
+// RecentKept is how many of a requester's requests a store indexes for /tap status.
+const RecentKept = 50

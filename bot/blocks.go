@@ -18,6 +18,7 @@ const (
 	ActionReveal  = "tap_reveal"
 	ActionRevoke  = "tap_revoke"
 	ActionReport  = "tap_report"
+	ActionCancel  = "tap_cancel"
 	CallbackForm  = "tap_request"
 )
 
@@ -71,8 +72,8 @@ func targetText(t approvals.Target) string {
 func ApprovalBlocks(r *approvals.Request) []slack.Block {
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(plain("Temporary Access Pass request")),
-		section(fmt.Sprintf("*Requested by:* <@%s>\n*For:* %s\n*Lifetime:* %s, %s\n*Reason:* %s",
-			r.Requester, targetText(r.Target), approvals.FormatDuration(r.Lifetime), usage(r), oneLine(r.Reason))),
+		section(fmt.Sprintf("*Requested by:* <@%s>\n*For:* %s\n*Lifetime:* %s\n*Reason:* %s",
+			r.Requester, targetText(r.Target), lifetimeText(r), oneLine(r.Reason))),
 	}
 	if r.ReplacesActivePass {
 		blocks = append(blocks, note(":warning: This person already has an active Temporary Access Pass; approving replaces it."))
@@ -130,7 +131,7 @@ func outcomeText(r *approvals.Request) string {
 		if r.RevealMessage.IsZero() {
 			return fmt.Sprintf(":warning: Approved by <@%s>; the pass was created, but the DM to <@%s> could not be delivered. Nobody has seen it; it expires %s", r.DecidedBy, r.Recipient, slackDate(r.PassExpiresAt))
 		}
-		return fmt.Sprintf(":white_check_mark: Approved by <@%s>; pass sent to <@%s>, valid until %s", r.DecidedBy, r.Recipient, slackDate(r.PassExpiresAt))
+		return fmt.Sprintf(":white_check_mark: Approved by <@%s>; pass sent to <@%s>, %s", r.DecidedBy, r.Recipient, validity(r))
 	case approvals.Revealed:
 		return fmt.Sprintf(":white_check_mark: Approved by <@%s>; revealed by <@%s> %s", r.DecidedBy, r.Recipient, slackDate(r.RevealedAt))
 	case approvals.Denied:
@@ -143,6 +144,9 @@ func outcomeText(r *approvals.Request) string {
 	case approvals.Failed:
 		return fmt.Sprintf(":x: Approved by <@%s>, but failed: %s", r.DecidedBy, escape(r.Failure))
 	case approvals.Cancelled:
+		if r.CancelledBy != "" {
+			return fmt.Sprintf(":heavy_minus_sign: Withdrawn by <@%s>", r.CancelledBy)
+		}
 		return ":heavy_minus_sign: Cancelled: " + escape(r.Failure)
 	case approvals.Revoked:
 		return fmt.Sprintf(":no_entry: Approved by <@%s>; revoked by %s %s", r.DecidedBy, revokedBy(r), slackDate(r.RevokedAt))
@@ -175,8 +179,8 @@ func RevealBlocks(r *approvals.Request) []slack.Block {
 		}
 		blocks = append(blocks,
 			slack.NewActionBlock("reveal", elements...),
-			note(fmt.Sprintf("%s pass, valid until %s. It is shown once, only to you, and Slack keeps no copy. Did not expect it? Click *This wasn't me* and IT is alerted.",
-				capitalize(usage(r)), slackDate(r.PassExpiresAt))))
+			note(fmt.Sprintf("%s pass, %s. It is shown once, only to you, and Slack keeps no copy. Did not expect it? Click *This wasn't me* and IT is alerted.",
+				capitalize(usage(r)), validity(r))))
 	case approvals.Revealed:
 		blocks = append(blocks, note(fmt.Sprintf(":lock: Revealed %s. It cannot be shown again.", slackDate(r.RevealedAt))))
 		if !r.RecipientIsRequester() && r.ReportedAt.IsZero() {
@@ -235,27 +239,10 @@ func AlertBlocks(r *approvals.Request, what string) []slack.Block {
 	return blocks
 }
 
-// PassModal shows the pass itself. Modals leave no history in Slack.
+// PassModal shows the pass itself, its times in each reader's own time zone as Slack renders
+// them; PassModalIn shows them in a known zone. Modals leave no history in Slack.
 func PassModal(r *approvals.Request, code string) slack.ModalViewRequest {
-	uses := "It works for one sign-in."
-	if !r.UsableOnce {
-		uses = "It works for any number of sign-ins until it expires."
-	}
-	return slack.ModalViewRequest{
-		Type:  slack.VTModal,
-		Title: plain("Your access pass"),
-		Close: plain("Done"),
-		Blocks: slack.Blocks{BlockSet: []slack.Block{
-			section("Your Temporary Access Pass:"),
-			slack.NewRichTextBlock("pass", &slack.RichTextPreformatted{
-				Type:     slack.RTEPreformatted,
-				Elements: []slack.RichTextSectionElement{slack.NewRichTextSectionTextElement(code, nil)},
-			}),
-			section(fmt.Sprintf("*Valid until:* %s\n%s\n\n*Next:* go to %s, sign in with your account and this pass instead of a password, then add a passkey, security key or the Microsoft Authenticator app.",
-				slackDate(r.PassExpiresAt), uses, SecurityInfoURL)),
-			note("This is the only time the pass is shown. Do not paste it anywhere. Close this window when you are done."),
-		}},
-	}
+	return PassModalIn(r, code, nil)
 }
 
 // MessageModal is a modal with one message, for the outcome of a reveal click.
@@ -268,71 +255,14 @@ func MessageModal(title, text string) slack.ModalViewRequest {
 	}
 }
 
-// lifetimeChoices are the options of the request form, bounded by the configured maximum.
-func lifetimeChoices(max time.Duration) []time.Duration {
-	var out []time.Duration
-	for _, d := range []time.Duration{time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 24 * time.Hour, 72 * time.Hour} {
-		if d <= max {
-			out = append(out, d)
-		}
-	}
-	if len(out) == 0 || out[len(out)-1] != max {
-		out = append(out, max)
-	}
-	return out
-}
-
-// Form block and action IDs, read back on submission.
-const (
-	formTarget   = "target"
-	formLifetime = "lifetime"
-	formUsage    = "usage"
-	formReason   = "reason"
-)
-
-// RequestForm is the modal /tap opens.
-func RequestForm(def, max time.Duration) slack.ModalViewRequest {
-	var opts []*slack.OptionBlockObject
-	var initial *slack.OptionBlockObject
-	for _, d := range lifetimeChoices(max) {
-		o := slack.NewOptionBlockObject(approvals.FormatDuration(d), plain(approvals.FormatDuration(d)), nil)
-		opts = append(opts, o)
-		if d == def {
-			initial = o
-		}
-	}
-	lifetime := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Lifetime"), formLifetime, opts...)
-	if initial != nil {
-		lifetime.InitialOption = initial
-	}
-	once := slack.NewOptionBlockObject("once", plain("One-time: works for one sign-in"), nil)
-	multi := slack.NewOptionBlockObject("multi", plain("Multi-use: works until it expires"), nil)
-	usage := slack.NewRadioButtonsBlockElement(formUsage, once, multi)
-	usage.InitialOption = once
-	reason := slack.NewPlainTextInputBlockElement(plain("e.g. new laptop, setting up a passkey"), formReason)
-	reason.Multiline = true
-	reason.MaxLength = 2000
-	return slack.ModalViewRequest{
-		Type:       slack.VTModal,
-		CallbackID: CallbackForm,
-		Title:      plain("Request a pass"),
-		Submit:     plain("Request"),
-		Close:      plain("Cancel"),
-		Blocks: slack.Blocks{BlockSet: []slack.Block{
-			slack.NewInputBlock(formTarget, plain("Who is the pass for?"), nil,
-				slack.NewOptionsSelectBlockElement(slack.OptTypeUser, plain("Pick a person"), formTarget)),
-			slack.NewInputBlock(formLifetime, plain("Lifetime"), nil, lifetime),
-			slack.NewInputBlock(formUsage, plain("Usage"), nil, usage),
-			slack.NewInputBlock(formReason, plain("Reason"), plain("Approvers see this."), reason),
-		}},
-	}
-}
-
 // confirmation tells a requester their request is on its way to the approvers.
 func confirmation(r *approvals.Request) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Your request for a %s, %s Temporary Access Pass for %s was sent to the approvers (request `%s`).",
 		approvals.FormatDuration(r.Lifetime), usage(r), targetText(r.Target), r.ID)
+	if !r.StartsAt.IsZero() {
+		fmt.Fprintf(&b, " Once approved, the pass starts working %s.", slackDate(r.StartsAt))
+	}
 	if r.RecipientIsRequester() {
 		fmt.Fprintf(&b, " %s has no Slack account, so the pass will come to you once approved.", escape(r.Target.UPN))
 	} else {
@@ -349,7 +279,7 @@ func requesterUpdate(r *approvals.Request) string {
 		if r.RecipientIsRequester() {
 			return fmt.Sprintf("Your request for %s was approved by <@%s>; the pass is in the message below.", who, r.DecidedBy)
 		}
-		return fmt.Sprintf("Your request for %s was approved by <@%s>. <@%s> got a DM to reveal the pass.", who, r.DecidedBy, r.Recipient)
+		return fmt.Sprintf("Your request for %s was approved by <@%s>. <@%s> got a DM to reveal the pass; it is %s.", who, r.DecidedBy, r.Recipient, validity(r))
 	case approvals.Denied:
 		return fmt.Sprintf("Your request for a Temporary Access Pass for %s was denied by <@%s>.", who, r.DecidedBy)
 	case approvals.Failed:
@@ -358,6 +288,11 @@ func requesterUpdate(r *approvals.Request) string {
 		return fmt.Sprintf("<@%s> revealed the pass for %s %s.", r.Recipient, who, slackDate(r.RevealedAt))
 	case approvals.Revoked:
 		return fmt.Sprintf("The pass for %s was revoked by %s.", who, revokedBy(r))
+	case approvals.Cancelled:
+		if r.CancelledBy == r.Requester {
+			return fmt.Sprintf("You withdrew your request for %s; the approvers can no longer approve it.", who)
+		}
+		return fmt.Sprintf("Your request for %s was cancelled: %s", who, escape(r.Failure))
 	case approvals.Expired:
 		if r.DecidedBy != "" {
 			return fmt.Sprintf("The pass for %s expired before it was revealed. Ask again with /tap if it is still needed.", who)

@@ -157,6 +157,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	h.HandleInteractionBlockAction(ActionReveal, b.tracked(b.onReveal))
 	h.HandleInteractionBlockAction(ActionRevoke, b.tracked(b.onRevoke))
 	h.HandleInteractionBlockAction(ActionReport, b.tracked(b.onReport))
+	h.HandleInteractionBlockAction(ActionCancel, b.tracked(b.onCancel))
 	h.HandleViewSubmission(CallbackForm, b.tracked(b.onFormSubmission))
 	h.HandleInteractionBlockAction(ActionHomeApprove, b.tracked(b.onHomeDecision(true)))
 	h.HandleInteractionBlockAction(ActionHomeDeny, b.tracked(b.onHomeDecision(false)))
@@ -423,11 +424,11 @@ func (b *Bot) onSlashCommand(evt *socketmode.Event, _ *socketmode.Client) {
 	defer cancel()
 
 	if parsed.Modal {
-		c := b.svc.Config()
-		if _, err := b.api.OpenViewContext(ctx, cmd.TriggerID, RequestForm(c.DefaultLifetime, c.MaxLifetime)); err != nil {
-			b.log.Error("open request form", "user", cmd.UserID, "err", err)
-			b.respond(ctx, cmd.ResponseURL, "I could not open the request form. Try `/tap @person 1h once reason` instead.\n\n"+b.usageText())
-		}
+		b.openForm(ctx, cmd)
+		return
+	}
+	if parsed.Status {
+		b.showStatus(ctx, cmd.UserID, cmd.ResponseURL, false)
 		return
 	}
 	r, err := b.submit(ctx, approvals.Draft{
@@ -521,65 +522,6 @@ func withoutURL(err error) error {
 		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
 	}
 	return err
-}
-
-func (b *Bot) onFormSubmission(evt *socketmode.Event, _ *socketmode.Client) {
-	cb, ok := evt.Data.(slack.InteractionCallback)
-	if !ok {
-		b.ack(evt, nil)
-		return
-	}
-	d, fieldErrs := readForm(cb)
-	if len(fieldErrs) > 0 {
-		b.ack(evt, slack.NewErrorsViewSubmissionResponse(fieldErrs))
-		return
-	}
-	if !b.ackOnce(evt) {
-		return
-	}
-	ctx, cancel := b.work()
-	defer cancel()
-	var text string
-	var blocks []slack.Block
-	if r, err := b.submit(ctx, d); err != nil {
-		text = ":warning: Your Temporary Access Pass request was not sent: " + userMessage(err)
-	} else {
-		text = ":outbox_tray: " + confirmation(r)
-		blocks = confirmationBlocks(text, r)
-	}
-	if _, err := b.dm(ctx, d.Requester, text, blocks); err != nil {
-		b.log.Error("tell requester", "user", d.Requester, "err", err)
-	}
-}
-
-// readForm turns the request form into a draft, or into errors shown beside the fields.
-func readForm(cb slack.InteractionCallback) (approvals.Draft, map[string]string) {
-	var values map[string]map[string]slack.BlockAction
-	if cb.View.State != nil {
-		values = cb.View.State.Values
-	}
-	errs := map[string]string{}
-	d := approvals.Draft{Requester: cb.User.ID, UsableOnce: true}
-	d.TargetUserID = values[formTarget][formTarget].SelectedUser
-	if d.TargetUserID == "" {
-		errs[formTarget] = "Pick the person the pass is for."
-	}
-	if v := values[formLifetime][formLifetime].SelectedOption.Value; v != "" {
-		l, err := approvals.ParseLifetime(v)
-		if err != nil {
-			errs[formLifetime] = "Pick one of the lifetimes offered."
-		}
-		d.Lifetime = l
-	}
-	d.UsableOnce = values[formUsage][formUsage].SelectedOption.Value != "multi"
-	d.Reason = values[formReason][formReason].Value
-	switch {
-	case len(d.Reason) > 2000:
-		errs[formReason] = "Keep the reason under 2,000 characters."
-	case strings.TrimSpace(d.Reason) == "":
-		errs[formReason] = "A reason is required, so approvers know why the pass is needed."
-	}
-	return d, errs
 }
 
 func (b *Bot) onDecision(approve bool) socketmode.SocketmodeHandlerFunc {
@@ -739,6 +681,9 @@ func (b *Bot) onReveal(evt *socketmode.Event, _ *socketmode.Client) {
 		b.metrics.Reveals.WithLabelValues("error").Inc()
 		return
 	}
+	// The recipient's time zone is read before the pass is claimed, so the claimed pass reaches
+	// the screen as soon as possible.
+	loc := b.userLocation(ctx, cb.User.ID)
 	r, code, err := b.svc.Reveal(ctx, id, cb.User.ID, approvals.MessageRef{Channel: cb.Channel.ID, TS: cb.Container.MessageTs})
 	if err != nil {
 		if approvals.ErrorCode(err) == "" {
@@ -756,7 +701,7 @@ func (b *Bot) onReveal(evt *socketmode.Event, _ *socketmode.Client) {
 		}
 		return
 	}
-	if !b.updateView(ctx, view.ID, PassModal(r, code)) {
+	if !b.updateView(ctx, view.ID, PassModalIn(r, code, loc)) {
 		defer b.metrics.Reveals.WithLabelValues("returned").Inc()
 		if _, err := b.svc.ReturnPass(ctx, id, code); err != nil {
 			b.log.Error("return unseen pass", "request_id", id, "err", err)

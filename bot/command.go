@@ -13,6 +13,7 @@ import (
 type Command struct {
 	Help         bool // /tap help
 	Modal        bool // /tap alone: open the request form
+	Status       bool // /tap status: the requester's recent requests
 	TargetUserID string
 	TargetEmail  string
 	Lifetime     time.Duration // zero: the configured default
@@ -22,7 +23,8 @@ type Command struct {
 
 // Usage is shown for /tap help and after every input error.
 const Usage = "*Usage*\n" +
-	"• `/tap` opens a request form.\n" +
+	"• `/tap` opens a request form, where you can also pick when the pass starts (a new hire's first morning).\n" +
+	"• `/tap status` lists your recent requests, and cancels one that waits for approval.\n" +
 	"• `/tap @person [lifetime] [once|multi] reason` asks for a pass directly, e.g. `/tap @ada 2h once new laptop, setting up a passkey`.\n" +
 	"• `@person` may also be an email address or UPN, e.g. `ada@example.com`.\n" +
 	"• Lifetime: minutes, hours or days such as `90m`, `2h`, `1h30m`, `1d`; the default is %s, the maximum %s.\n" +
@@ -49,6 +51,9 @@ func ParseCommand(text string) (Command, error) {
 	}
 	if strings.EqualFold(text, "help") {
 		return Command{Help: true}, nil
+	}
+	if strings.EqualFold(text, "status") {
+		return Command{Status: true}, nil
 	}
 	first, rest := cutWord(text)
 	c := Command{UsableOnce: true}

@@ -17,6 +17,8 @@ func TestParseCommand(t *testing.T) {
 	}{
 		{name: "alone opens the form", text: "  ", want: Command{Modal: true}},
 		{name: "help", text: "help", want: Command{Help: true}},
+		{name: "status", text: " Status ", want: Command{Status: true}},
+		{name: "status needs no more words", text: "status of ada", wantErr: "first word must be the person"},
 		{name: "mention with defaults", text: "<@U123ABC|ada> new laptop",
 			want: Command{TargetUserID: "U123ABC", UsableOnce: true, Reason: "new laptop"}},
 		{name: "bare mention", text: "<@U123ABC> lost phone",
@@ -73,7 +75,7 @@ func TestParseCommand(t *testing.T) {
 }
 
 func FuzzParseCommand(f *testing.F) {
-	for _, s := range []string{"", "help", "<@U1|a> 2h once r", "a@b.c -1h x", "<mailto:a@b.c|a@b.c> 1d multi y", "@x", "<@U1> 99999999999d r"} {
+	for _, s := range []string{"", "help", "status", "<@U1|a> 2h once r", "a@b.c -1h x", "<mailto:a@b.c|a@b.c> 1d multi y", "@x", "<@U1> 99999999999d r"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
@@ -84,7 +86,7 @@ func FuzzParseCommand(f *testing.F) {
 			}
 			return
 		}
-		if !c.Help && !c.Modal && (c.Reason == "" || c.TargetUserID == "" && c.TargetEmail == "" || c.Lifetime < 0) {
+		if !c.Help && !c.Modal && !c.Status && (c.Reason == "" || c.TargetUserID == "" && c.TargetEmail == "" || c.Lifetime < 0) {
 			t.Fatalf("accepted an incomplete command %+v from %q", c, text)
 		}
 	})

@@ -20,6 +20,8 @@ func FuzzInteractionPayload(f *testing.F) {
 		`{"type":"block_actions","user":{"id":"U1"},"actions":[{"action_id":"tap_reveal","value":"../../x"},{"action_id":"tap_deny"}]}`,
 		`{"type":"block_actions","actions":[]}`,
 		`{"type":"view_submission","user":{"id":"U1"},"view":{"callback_id":"tap_request","state":{"values":{"target":{"target":{"type":"users_select","selected_user":"U2"}},"reason":{"reason":{"type":"plain_text_input","value":"new laptop"}},"lifetime":{"lifetime":{"type":"static_select","selected_option":{"value":"2h"}}}}}}}`,
+		`{"type":"view_submission","user":{"id":"U1"},"view":{"private_metadata":"Europe/Berlin","state":{"values":{"target":{"target":{"selected_user":"U2"}},"reason":{"reason":{"value":"x"}},"start_date":{"start_date":{"selected_date":"2026-03-29"}},"start_time":{"start_time":{"selected_time":"02:30"}}}}}}`,
+		`{"type":"view_submission","view":{"private_metadata":"../../etc/passwd","state":{"values":{"start_date":{"start_date":{"selected_date":"9999-99-99"}}}}}}`,
 		`{"type":"view_submission","view":{"state":null}}`,
 		`{"type":"view_submission","view":{"state":{"values":{"lifetime":{"lifetime":{"selected_option":{"value":"-5d"}}}}}}}`,
 		`{"type":"block_actions","user":{"id":"U1"},"container":{"type":"view","view_id":"V1"},"view":{"id":"V1","type":"home","private_metadata":"home:U1","blocks":[{"type":"actions","elements":[{"type":"button","action_id":"tap_home_approve","value":"tap_abcdefghijklmnop"}]}]},"actions":[{"action_id":"tap_home_approve","value":"tap_abcdefghijklmnop"}]}`,

@@ -266,6 +266,13 @@ func (c *Client) PassPolicy(ctx context.Context) (approvals.PassPolicy, error) {
 // the method's ID, so a pass whose delivery fails can be found and deleted. A response without an
 // ID still returns the pass: the code is what the person needs, and ListPasses can find the ID.
 func (c *Client) CreatePass(ctx context.Context, userID string, lifetime time.Duration, usableOnce bool) (approvals.Pass, error) {
+	return c.CreatePassStarting(ctx, userID, time.Time{}, lifetime, usableOnce)
+}
+
+// CreatePassStarting is CreatePass for a pass that starts working at startsAt (Graph's
+// startDateTime; zero means at once). Its lifetime runs from the start, so it expires at
+// startsAt plus lifetime; Entra ID refuses a start in the past.
+func (c *Client) CreatePassStarting(ctx context.Context, userID string, startsAt time.Time, lifetime time.Duration, usableOnce bool) (approvals.Pass, error) {
 	uid := strings.TrimSpace(userID)
 	if uid == "" {
 		return approvals.Pass{}, approvals.Errorf(approvals.Invalid, "No Entra ID user was given.")
@@ -284,6 +291,10 @@ func (c *Client) CreatePass(ctx context.Context, userID string, lifetime time.Du
 	body := models.NewTemporaryAccessPassAuthenticationMethod()
 	body.SetLifetimeInMinutes(&minutes)
 	body.SetIsUsableOnce(&usableOnce)
+	if !startsAt.IsZero() {
+		start := startsAt.UTC()
+		body.SetStartDateTime(&start)
+	}
 	res, err := c.svc.Users().ByUserId(uid).Authentication().TemporaryAccessPassMethods().Post(ctx, body, nil)
 	if err != nil {
 		return approvals.Pass{}, classify(ctx, opCreatePass, userSubject(uid), err)
@@ -301,6 +312,8 @@ func (c *Client) CreatePass(ctx context.Context, userID string, lifetime time.Du
 	switch {
 	case res.GetStartDateTime() != nil:
 		pass.StartsAt = *res.GetStartDateTime()
+	case !startsAt.IsZero():
+		pass.StartsAt = startsAt
 	case res.GetCreatedDateTime() != nil:
 		pass.StartsAt = *res.GetCreatedDateTime()
 	default:

@@ -96,6 +96,10 @@ func (c countingStore) Update(ctx context.Context, id string, change func(*appro
 	r, err := c.Store.Update(ctx, id, change)
 	return r, c.count(err)
 }
+func (c countingStore) RecentByRequester(ctx context.Context, requester string, limit int) ([]*approvals.Request, error) {
+	rs, err := c.Store.RecentByRequester(ctx, requester, limit)
+	return rs, c.count(err)
+}
 func (c countingStore) PutSecret(ctx context.Context, id string, sealed []byte, ttl time.Duration) error {
 	return c.count(c.Store.PutSecret(ctx, id, sealed, ttl))
 }

@@ -108,17 +108,30 @@ func (s *Store) claimKey(k string) string { return s.prefix + "key:" + k }
 func (s *Store) hitKey(k string) string   { return s.prefix + "hits:" + k }
 func (s *Store) auditKey() string         { return s.prefix + "audit" }
 
+// byRequesterKey is a sorted set of the requester's request IDs scored by creation time, for
+// /tap status.
+func (s *Store) byRequesterKey(requester string) string { return s.prefix + "byreq:" + requester }
+
 // hitScript counts in a fixed window: the first hit starts the window's expiry.
 var hitScript = redis.NewScript(`
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {n, redis.call('PTTL', KEYS[1])}`)
 
-// createScript stores a new request and indexes it as open in one step, so no crash can leave a
-// request the sweeper cannot see.
+// createScript stores a new request and indexes it as open and under its requester in one step,
+// so no crash can leave a request the sweeper or /tap status cannot see. The requester's index
+// is scored by creation time but never goes backwards, so it lists requests in the order they
+// were stored even when two share a timestamp or replicas' clocks differ; it keeps the newest
+// ARGV[5] IDs and lives as long as the newest record.
 var createScript = redis.NewScript(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('SADD', KEYS[2], ARGV[3])
+  local score = tonumber(ARGV[4])
+  local top = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+  if top[2] and tonumber(top[2]) >= score then score = tonumber(top[2]) + 1 end
+  redis.call('ZADD', KEYS[3], score, ARGV[3])
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[5]) + 1))
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
   return 1
 end
 return 0`)
@@ -129,8 +142,8 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request) error {
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
-	created, err := createScript.Run(ctx, s.rdb, []string{s.reqKey(r.ID), s.openKey()},
-		b, approvals.RecordRetention.Milliseconds(), r.ID).Int()
+	created, err := createScript.Run(ctx, s.rdb, []string{s.reqKey(r.ID), s.openKey(), s.byRequesterKey(r.Requester)},
+		b, approvals.RecordRetention.Milliseconds(), r.ID, r.CreatedAt.UnixMicro(), approvals.RecentKept).Int()
 	if err != nil {
 		return fmt.Errorf("redis create request: %w", err)
 	}
@@ -209,6 +222,42 @@ func (s *Store) Update(ctx context.Context, id string, change func(*approvals.Re
 		return out, nil
 	}
 	return nil, fmt.Errorf("redis update %s: gave up after %d concurrent writes: %w", id, maxUpdateAttempts, approvals.ErrConflict)
+}
+
+// RecentByRequester implements approvals.Store: the newest IDs from the requester's index, then
+// their records in one MGET; records past their retention are skipped.
+func (s *Store) RecentByRequester(ctx context.Context, requester string, limit int) ([]*approvals.Request, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	ids, err := s.rdb.ZRevRange(ctx, s.byRequesterKey(requester), 0, int64(limit-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis list requests of %s: %w", requester, err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = s.reqKey(id)
+	}
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis read requests of %s: %w", requester, err)
+	}
+	out := make([]*approvals.Request, 0, len(vals))
+	for _, v := range vals {
+		raw, ok := v.(string)
+		if !ok {
+			continue // the record is past its retention
+		}
+		r, err := decode([]byte(raw))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // PutSecret implements approvals.Store.

@@ -66,8 +66,14 @@ func TestRequestsKeepTheirRetention(t *testing.T) {
 		t.Fatalf("record TTL after update = %v, want within (0, %v]", ttl, approvals.RecordRetention)
 	}
 	keys, _ := rdb.Keys(ctx, "*").Result()
-	if len(keys) != 1 || !strings.HasPrefix(keys[0], "t:req:") {
-		t.Fatalf("keys = %v, want only the request record", keys)
+	if len(keys) != 2 {
+		t.Fatalf("keys = %v, want only the request record and the requester's index", keys)
+	}
+	for _, k := range keys {
+		ttl, _ := rdb.TTL(ctx, k).Result()
+		if !strings.HasPrefix(k, "t:req:") && !strings.HasPrefix(k, "t:byreq:") || ttl <= 0 || ttl > approvals.RecordRetention {
+			t.Fatalf("key %s (TTL %v): want only the request record and the requester's index, each expiring within %v", k, ttl, approvals.RecordRetention)
+		}
 	}
 }
 

@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("ReleaseClaim", func(t *testing.T) { testRelease(t, newStore) })
 	t.Run("HitWindow", func(t *testing.T) { testHit(t, newStore) })
 	t.Run("AuditTrail", func(t *testing.T) { testAudit(t, newStore) })
+	t.Run("RecentByRequester", func(t *testing.T) { testRecentByRequester(t, newStore) })
 }
 
 func testRelease(t *testing.T, newStore Factory) {

@@ -457,6 +457,8 @@ func (w *world) redisDump() string {
 			v, err = rdb.SMembers(ctx, k).Result()
 		case "stream":
 			v, err = rdb.XRange(ctx, k, "-", "+").Result()
+		case "zset":
+			v, err = rdb.ZRange(ctx, k, 0, -1).Result()
 		default:
 			v, err = rdb.Get(ctx, k).Result()
 		}

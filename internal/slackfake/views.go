@@ -269,6 +269,13 @@ func SelectChannel(id string) InputValue { return InputValue{"selected_channel":
 // PickDate is a date ("2006-01-02") picked in a datepicker.
 func PickDate(date string) InputValue { return InputValue{"selected_date": date} }
 
+// PickTime is a time ("15:04") picked in a timepicker. Slack reports the picker's timezone
+// with it when the view set one.
+func PickTime(hhmm string) InputValue { return InputValue{"selected_time": hhmm} }
+
+// PickDateTime is a moment picked in a datetimepicker, as the Unix time Slack reports.
+func PickDateTime(unix int64) InputValue { return InputValue{"selected_date_time": unix} }
+
 // emptyInput is the state Slack reports for an input the user left empty.
 func emptyInput(typ string) InputValue {
 	switch typ {
@@ -292,6 +299,8 @@ func emptyInput(typ string) InputValue {
 		return InputValue{"type": typ, "selected_date": nil}
 	case "timepicker":
 		return InputValue{"type": typ, "selected_time": nil}
+	case "datetimepicker":
+		return InputValue{"type": typ, "selected_date_time": nil}
 	}
 	return InputValue{"type": typ, "value": nil}
 }
@@ -338,6 +347,10 @@ func buildState(view map[string]any, values map[string]map[string]InputValue) (m
 		actionID, typ := str(el["action_id"]), str(el["type"])
 		optional, _ := bm["optional"].(bool)
 		in, given := values[blockID][actionID]
+		if !given {
+			// An input the person did not touch submits what the view showed in it.
+			in, given = initialInput(el)
+		}
 		used[blockID] = true
 		var val InputValue
 		if given {
@@ -348,6 +361,9 @@ func buildState(view map[string]any, values map[string]map[string]InputValue) (m
 			val["type"] = typ
 			if err := fillOptions(el, val); err != nil {
 				return nil, fmt.Errorf("input %s/%s: %w", blockID, actionID, err)
+			}
+			if tz := str(el["timezone"]); typ == "timepicker" && tz != "" && inputFilled(val) {
+				val["timezone"] = tz
 			}
 			if maxLen, ok := el["max_length"].(json.Number); ok {
 				if n, _ := maxLen.Int64(); n > 0 && int64(len([]rune(str(val["value"])))) > n {
@@ -374,6 +390,22 @@ func buildState(view map[string]any, values map[string]map[string]InputValue) (m
 		}
 	}
 	return state, nil
+}
+
+// initialInput is what Slack submits for an untouched input that shows an initial value.
+func initialInput(el map[string]any) (InputValue, bool) {
+	for from, to := range map[string]string{
+		"initial_option": "selected_option", "initial_options": "selected_options", "initial_user": "selected_user",
+		"initial_users": "selected_users", "initial_conversation": "selected_conversation",
+		"initial_conversations": "selected_conversations", "initial_channel": "selected_channel",
+		"initial_channels": "selected_channels", "initial_date": "selected_date", "initial_time": "selected_time",
+		"initial_date_time": "selected_date_time", "initial_value": "value",
+	} {
+		if v, ok := el[from]; ok && v != nil {
+			return InputValue{to: v}, true
+		}
+	}
+	return nil, false
 }
 
 // fillOptions replaces picked option values by the element's full option
