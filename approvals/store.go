@@ -42,6 +42,10 @@ type Store interface {
 	Alive(ctx context.Context, key string) (bool, error)
 	// Release removes a key set by Claim or Touch.
 	Release(ctx context.Context, key string) error
+	// CompareAndSwap sets key to next for ttl only if it now holds old ("" for a key that is not
+	// set or has expired), and reports whether it did; next "" removes the key. Locks that name
+	// their holder use it to take, renew, hand over and release only what they hold.
+	CompareAndSwap(ctx context.Context, key, old, next string, ttl time.Duration) (bool, error)
 	// Hit counts one event under key in a fixed window and returns the count so far and when the
 	// window ends (rate limits).
 	Hit(ctx context.Context, key string, window time.Duration) (int, time.Time, error)

@@ -316,6 +316,31 @@ func (s *Store) Release(ctx context.Context, key string) error {
 	return nil
 }
 
+// casScript sets or removes KEYS[1] only if it holds ARGV[1] (an empty string for a missing key).
+var casScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1]) or ''
+if cur ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return 1`)
+
+// CompareAndSwap implements approvals.Store in one script, so no other client writes between
+// the comparison and the swap.
+func (s *Store) CompareAndSwap(ctx context.Context, key, old, next string, ttl time.Duration) (bool, error) {
+	ms := ttl.Milliseconds()
+	if next != "" && ms <= 0 {
+		return false, fmt.Errorf("redis swap %s: ttl %v is under a millisecond", key, ttl)
+	}
+	n, err := casScript.Run(ctx, s.rdb, []string{s.claimKey(key)}, old, next, ms).Int()
+	if err != nil {
+		return false, fmt.Errorf("redis swap %s: %w", key, err)
+	}
+	return n == 1, nil
+}
+
 // Hit implements approvals.Store with INCR and PEXPIRE in one script.
 func (s *Store) Hit(ctx context.Context, key string, window time.Duration) (int, time.Time, error) {
 	res, err := hitScript.Run(ctx, s.rdb, []string{s.hitKey(key)}, window.Milliseconds()).Int64Slice()

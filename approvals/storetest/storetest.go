@@ -34,6 +34,8 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("ClaimOnce", func(t *testing.T) { testClaim(t, newStore) })
 	t.Run("TouchAndAlive", func(t *testing.T) { testTouch(t, newStore) })
 	t.Run("ReleaseClaim", func(t *testing.T) { testRelease(t, newStore) })
+	t.Run("CompareAndSwap", func(t *testing.T) { testCompareAndSwap(t, newStore) })
+	t.Run("ConcurrentSwapsOneWinner", func(t *testing.T) { testConcurrentSwaps(t, newStore) })
 	t.Run("HitWindow", func(t *testing.T) { testHit(t, newStore) })
 	t.Run("AuditTrail", func(t *testing.T) { testAudit(t, newStore) })
 }
@@ -49,6 +51,92 @@ func testRelease(t *testing.T, newStore Factory) {
 	}
 	if ok, err := s.Claim(ctx, "target:x", time.Hour); !ok || err != nil {
 		t.Fatalf("Claim after Release = %v, %v; want true", ok, err)
+	}
+}
+
+// testCompareAndSwap walks a lock that names its holder through its life: taken, refused to
+// another, renewed, handed over, released only by its holder, and free again once expired.
+func testCompareAndSwap(t *testing.T, newStore Factory) {
+	s, elapse := newStore(t)
+	ctx := context.Background()
+	steps := []struct {
+		old, next string
+		want      bool
+	}{
+		{"", "req-a", true},       // free: taken
+		{"", "req-b", false},      // held by req-a: refused
+		{"req-b", "req-b", false}, // not req-b's to renew
+		{"req-a", "req-a", true},  // renewed by its holder
+		{"req-a", "req-c", true},  // handed over
+		{"req-a", "", false},      // req-a no longer holds it
+		{"req-c", "", true},       // released by its holder
+		{"", "req-d", true},       // free again
+	}
+	for i, st := range steps {
+		got, err := s.CompareAndSwap(ctx, "target:x", st.old, st.next, time.Hour)
+		if err != nil || got != st.want {
+			t.Fatalf("step %d: CompareAndSwap(%q -> %q) = %v, %v; want %v", i, st.old, st.next, got, err, st.want)
+		}
+	}
+	if ok, _ := s.Alive(ctx, "target:x"); !ok {
+		t.Fatal("a swapped-in key is not Alive")
+	}
+	if ok, _ := s.Claim(ctx, "target:x", time.Hour); ok {
+		t.Fatal("Claim took a key held through CompareAndSwap")
+	}
+
+	if ok, err := s.CompareAndSwap(ctx, "turn", "", "replica-a", 50*time.Millisecond); !ok || err != nil {
+		t.Fatalf("taking a free key = %v, %v", ok, err)
+	}
+	elapse(100 * time.Millisecond)
+	if ok, _ := s.CompareAndSwap(ctx, "turn", "replica-a", "replica-a", time.Hour); ok {
+		t.Fatal("an expired key was renewed as if still held")
+	}
+	if ok, err := s.CompareAndSwap(ctx, "turn", "", "replica-b", time.Hour); !ok || err != nil {
+		t.Fatalf("taking an expired key = %v, %v", ok, err)
+	}
+
+	// Keys taken with Claim hold "1", so a holder-naming caller can still release them.
+	if ok, _ := s.Claim(ctx, "legacy", time.Hour); !ok {
+		t.Fatal("Claim failed")
+	}
+	if ok, err := s.CompareAndSwap(ctx, "legacy", "1", "", 0); !ok || err != nil {
+		t.Fatalf("releasing a claimed key = %v, %v", ok, err)
+	}
+	if ok, _ := s.Alive(ctx, "legacy"); ok {
+		t.Fatal("the released key is still Alive")
+	}
+}
+
+func testConcurrentSwaps(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	for round := range 20 {
+		key := fmt.Sprintf("lock-%d", round)
+		var mu sync.Mutex
+		var winners []string
+		var wg sync.WaitGroup
+		for i := range 10 {
+			wg.Go(func() {
+				holder := fmt.Sprintf("holder-%d", i)
+				ok, err := s.CompareAndSwap(ctx, key, "", holder, time.Hour)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					winners = append(winners, holder)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if len(winners) != 1 {
+			t.Fatalf("round %d: %d concurrent takers won (%v), want exactly 1", round, len(winners), winners)
+		}
+		if ok, _ := s.CompareAndSwap(ctx, key, winners[0], "", 0); !ok {
+			t.Fatalf("round %d: the winner %s could not release", round, winners[0])
+		}
 	}
 }
 
