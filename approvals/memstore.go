@@ -62,8 +62,29 @@ func (m *MemoryStore) Create(ctx context.Context, r *Request) error {
 	if _, ok := m.liveRecord(r.ID); ok {
 		return ErrConflict
 	}
-	m.requests[r.ID] = memRecord{req: r.Clone(), expires: m.now().Add(RecordRetention)}
+	m.requests[r.ID] = memRecord{req: r.Clone(), expires: later(m.now().Add(RecordRetention), r.KeepUntil())}
 	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// RecordExpiry reports when the request's record will be dropped, for the store contract.
+func (m *MemoryStore) RecordExpiry(ctx context.Context, id string) (time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rec, ok := m.liveRecord(id)
+	if !ok {
+		return time.Time{}, ErrNotFound
+	}
+	return rec.expires, nil
 }
 
 // liveRecord returns the record unless it has expired; m.mu must be held.
@@ -106,6 +127,7 @@ func (m *MemoryStore) Update(ctx context.Context, id string, change func(*Reques
 		return nil, err
 	}
 	rec.req = next.Clone()
+	rec.expires = later(rec.expires, next.KeepUntil())
 	m.requests[id] = rec
 	return next, nil
 }

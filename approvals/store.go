@@ -63,3 +63,19 @@ type Store interface {
 // RecordRetention is how long a request record (never the pass) is kept after creation, so late
 // clicks still get a precise answer.
 const RecordRetention = 30 * 24 * time.Hour
+
+// RecordMargin is how long a request record outlives its pass at least: a pass may last longer
+// than RecordRetention (a start date ahead, a long lifetime), and while it works its request
+// must still be there to expire, revoke or report it.
+const RecordMargin = 7 * 24 * time.Hour
+
+// KeepUntil is the earliest a store may drop r's record for the sake of its pass: RecordMargin
+// after the pass stops working, or zero while no pass was issued. Stores keep a record
+// RecordRetention after it was created or until KeepUntil, whichever is later, and never
+// shorten that.
+func (r *Request) KeepUntil() time.Time {
+	if r.PassExpiresAt.IsZero() {
+		return time.Time{}
+	}
+	return r.PassExpiresAt.Add(RecordMargin)
+}

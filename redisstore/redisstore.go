@@ -114,10 +114,25 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {n, redis.call('PTTL', KEYS[1])}`)
 
+// keepLua extends KEYS[1]'s expiry to the unix time in milliseconds in ARGV[n] when that is
+// later, never shortening it; "0" leaves it alone. It reads the clock from Redis, whose clock
+// runs the TTLs.
+const keepLua = `
+local function keep(key, at)
+  if at == '0' then return end
+  local pttl = redis.call('PTTL', key)
+  if pttl < 0 then return end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if now + pttl < tonumber(at) then redis.call('PEXPIREAT', key, at) end
+end
+`
+
 // createScript stores a new request and indexes it as open in one step, so no crash can leave a
 // request the sweeper cannot see.
-var createScript = redis.NewScript(`
+var createScript = redis.NewScript(keepLua + `
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  keep(KEYS[1], ARGV[4])
   redis.call('SADD', KEYS[2], ARGV[3])
   return 1
 end
@@ -130,7 +145,7 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request) error {
 		return fmt.Errorf("encode request: %w", err)
 	}
 	created, err := createScript.Run(ctx, s.rdb, []string{s.reqKey(r.ID), s.openKey()},
-		b, approvals.RecordRetention.Milliseconds(), r.ID).Int()
+		b, approvals.RecordRetention.Milliseconds(), r.ID, keepUntil(r)).Int()
 	if err != nil {
 		return fmt.Errorf("redis create request: %w", err)
 	}
@@ -138,6 +153,38 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request) error {
 		return approvals.ErrConflict
 	}
 	return nil
+}
+
+// keepUntil is r.KeepUntil as the script argument keepLua reads.
+func keepUntil(r *approvals.Request) string {
+	t := r.KeepUntil()
+	if t.IsZero() || t.UnixMilli() <= 0 {
+		return "0"
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
+}
+
+// recordExpiryScript returns the record's expiry as unix milliseconds by Redis's clock, -2 when
+// there is no record.
+var recordExpiryScript = redis.NewScript(`
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl < 0 then return pttl end
+local t = redis.call('TIME')
+return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + pttl`)
+
+// RecordExpiry reports when the request's record will be dropped, for the store contract.
+func (s *Store) RecordExpiry(ctx context.Context, id string) (time.Time, error) {
+	ms, err := recordExpiryScript.Run(ctx, s.rdb, []string{s.reqKey(id)}).Int64()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("redis record expiry: %w", err)
+	}
+	switch ms {
+	case -2:
+		return time.Time{}, approvals.ErrNotFound
+	case -1:
+		return time.Time{}, nil // kept forever
+	}
+	return time.UnixMilli(ms), nil
 }
 
 // Get implements approvals.Store.
@@ -160,53 +207,62 @@ func decode(b []byte) (*approvals.Request, error) {
 	return &r, nil
 }
 
-// Update implements approvals.Store with WATCH/MULTI/EXEC: the write goes through only if the key
-// did not change since it was read, otherwise change runs again on the fresh value.
+// updateScript writes a request only if its record still holds exactly what the caller read
+// (ARGV[1]), keeps or extends its expiry, and files it in the open index, all in one step.
+// It returns 1 when written, 0 when someone wrote in between, -1 when the record is gone.
+var updateScript = redis.NewScript(keepLua + `
+local cur = redis.call('GET', KEYS[1])
+if not cur then return -1 end
+if cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+keep(KEYS[1], ARGV[5])
+if ARGV[4] == '1' then
+  redis.call('SREM', KEYS[2], ARGV[3])
+else
+  redis.call('SADD', KEYS[2], ARGV[3])
+end
+return 1`)
+
+// Update implements approvals.Store as an optimistic compare-and-set: GET, change in Go, then
+// one script that writes only if the stored value is still the one read, retrying change on
+// the fresh value otherwise. Two round trips per update where WATCH/MULTI/EXEC took three, and
+// no connection is pinned for a transaction.
 func (s *Store) Update(ctx context.Context, id string, change func(*approvals.Request) error) (*approvals.Request, error) {
 	key := s.reqKey(id)
-	var out *approvals.Request
-	txn := func(tx *redis.Tx) error {
-		b, err := tx.Get(ctx, key).Bytes()
+	for range maxUpdateAttempts {
+		b, err := s.rdb.Get(ctx, key).Bytes()
 		if errors.Is(err, redis.Nil) {
-			return approvals.ErrNotFound
+			return nil, approvals.ErrNotFound
 		}
 		if err != nil {
-			return fmt.Errorf("redis get request: %w", err)
+			return nil, fmt.Errorf("redis get request: %w", err)
 		}
 		r, err := decode(b)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := change(r); err != nil {
-			return err
+			return nil, err
 		}
 		nb, err := json.Marshal(r)
 		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
+			return nil, fmt.Errorf("encode request: %w", err)
 		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.SetArgs(ctx, key, nb, redis.SetArgs{KeepTTL: true})
-			if r.State.Final() {
-				p.SRem(ctx, s.openKey(), id)
-			} else {
-				p.SAdd(ctx, s.openKey(), id)
-			}
-			return nil
-		})
-		if err == nil {
-			out = r
+		final := "0"
+		if r.State.Final() {
+			final = "1"
 		}
-		return err
-	}
-	for range maxUpdateAttempts {
-		err := s.rdb.Watch(ctx, txn, key)
-		if errors.Is(err, redis.TxFailedErr) {
-			continue
-		}
+		res, err := updateScript.Run(ctx, s.rdb, []string{key, s.openKey()}, b, nb, id, final, keepUntil(r)).Int()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("redis update request: %w", err)
 		}
-		return out, nil
+		switch res {
+		case 1:
+			return r, nil
+		case -1:
+			return nil, approvals.ErrNotFound
+		}
+		// Someone wrote in between: run change again on what they wrote.
 	}
 	return nil, fmt.Errorf("redis update %s: gave up after %d concurrent writes: %w", id, maxUpdateAttempts, approvals.ErrConflict)
 }

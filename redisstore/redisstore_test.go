@@ -3,7 +3,9 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -254,4 +256,75 @@ func TestNewClient(t *testing.T) {
 			}
 		})
 	}
+}
+
+// commandCalls reads how often each command ran from INFO commandstats, including commands run
+// inside scripts.
+func commandCalls(t *testing.T, rdb *redis.Client) map[string]int {
+	t.Helper()
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+		if !ok {
+			continue
+		}
+		var n int
+		if _, err := fmt.Sscanf(rest, "%d", &n); err == nil {
+			out[strings.TrimPrefix(name, "cmdstat_")] = n
+		}
+	}
+	return out
+}
+
+// TestUpdateCommands counts what one uncontended Update costs: a GET and one script call from
+// the client (two round trips), where WATCH/GET/MULTI/SET/SADD/EXEC took six commands in three.
+func TestUpdateCommands(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	admin := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket()})
+	rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket()})
+	t.Cleanup(func() { _ = admin.Close(); _ = rdb.Close() })
+	trips := &roundTrips{}
+	rdb.AddHook(trips)
+	s := redisstore.New(rdb, "t:")
+	r := &approvals.Request{ID: approvals.NewID(), State: approvals.Pending}
+	if err := s.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	// The first call loads the script (EVALSHA, NOSCRIPT, EVAL); count the steady state.
+	if _, err := s.Update(ctx, r.ID, func(r *approvals.Request) error { r.Reason = "warm"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	trips.n.Store(0)
+	const updates = 50
+	for i := range updates {
+		if _, err := s.Update(ctx, r.ID, func(r *approvals.Request) error { r.Reason = fmt.Sprint(i); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := commandCalls(t, admin)
+	if n := trips.n.Load(); n != 2*updates {
+		t.Errorf("%d updates took %d round trips, want 2 each", updates, n)
+	}
+	if calls["evalsha"] != updates || calls["watch"] != 0 || calls["multi"] != 0 || calls["exec"] != 0 {
+		t.Errorf("commands for %d updates: %v; want one EVALSHA each and no WATCH/MULTI/EXEC", updates, calls)
+	}
+}
+
+// roundTrips counts the client's trips to the server: a command, or a whole pipeline.
+type roundTrips struct{ n atomic.Int64 }
+
+func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
 }

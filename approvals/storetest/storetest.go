@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("SecretExpires", func(t *testing.T) { testSecretExpires(t, newStore) })
 	t.Run("SecretPeekAndDelete", func(t *testing.T) { testSecretPeekDelete(t, newStore) })
 	t.Run("OpenRequestsIndex", func(t *testing.T) { testOpenRequests(t, newStore) })
+	t.Run("RecordOutlivesPass", func(t *testing.T) { testRecordOutlivesPass(t, newStore) })
 	t.Run("ClaimOnce", func(t *testing.T) { testClaim(t, newStore) })
 	t.Run("TouchAndAlive", func(t *testing.T) { testTouch(t, newStore) })
 	t.Run("ReleaseClaim", func(t *testing.T) { testRelease(t, newStore) })
@@ -38,6 +39,74 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("ConcurrentSwapsOneWinner", func(t *testing.T) { testConcurrentSwaps(t, newStore) })
 	t.Run("HitWindow", func(t *testing.T) { testHit(t, newStore) })
 	t.Run("AuditTrail", func(t *testing.T) { testAudit(t, newStore) })
+}
+
+// Expiring is how the contract sees when a store will drop a request record; every store must
+// implement it.
+type Expiring interface {
+	RecordExpiry(ctx context.Context, id string) (time.Time, error)
+}
+
+// testRecordOutlivesPass checks that a record lives RecordRetention from its creation, or
+// RecordMargin past the end of its pass when that is later, and that no update shortens it.
+func testRecordOutlivesPass(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	ex, ok := s.(Expiring)
+	if !ok {
+		t.Fatalf("%T does not report when it drops a record (storetest.Expiring)", s)
+	}
+	expiry := func(id string) time.Time {
+		t.Helper()
+		at, err := ex.RecordExpiry(ctx, id)
+		if err != nil {
+			t.Fatalf("RecordExpiry: %v", err)
+		}
+		return at
+	}
+	near := func(what string, got, want time.Time) {
+		t.Helper()
+		if d := got.Sub(want); d < -2*time.Second || d > 2*time.Second {
+			t.Fatalf("%s: record expires %v, want %v (off by %v)", what, got, want, d)
+		}
+	}
+	update := func(id string, change func(*approvals.Request)) {
+		t.Helper()
+		if _, err := s.Update(ctx, id, func(r *approvals.Request) error { change(r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	r := sample()
+	if err := s.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	created := expiry(r.ID)
+	now := created.Add(-approvals.RecordRetention) // the store's clock at Create
+	update(r.ID, func(r *approvals.Request) { r.Reason = "changed" })
+	near("after an update without a pass", expiry(r.ID), created)
+
+	// A long pass that starts in ten days ends after RecordRetention.
+	passEnd := now.Add(approvals.RecordRetention + 10*24*time.Hour)
+	update(r.ID, func(r *approvals.Request) { r.State, r.PassExpiresAt = approvals.Issued, passEnd })
+	near("after the pass was issued", expiry(r.ID), passEnd.Add(approvals.RecordMargin))
+	update(r.ID, func(r *approvals.Request) { r.State, r.PassExpiresAt = approvals.Revoked, now.Add(time.Hour) })
+	near("after a later update moved the pass's end earlier", expiry(r.ID), passEnd.Add(approvals.RecordMargin))
+
+	withPass := sample()
+	withPass.PassExpiresAt = passEnd
+	if err := s.Create(ctx, withPass); err != nil {
+		t.Fatal(err)
+	}
+	near("created with its pass", expiry(withPass.ID), passEnd.Add(approvals.RecordMargin))
+
+	short := sample()
+	if err := s.Create(ctx, short); err != nil {
+		t.Fatal(err)
+	}
+	shortCreated := expiry(short.ID)
+	update(short.ID, func(r *approvals.Request) { r.PassExpiresAt = now.Add(time.Hour) })
+	near("after a one-hour pass", expiry(short.ID), shortCreated)
 }
 
 func testRelease(t *testing.T, newStore Factory) {
