@@ -422,26 +422,35 @@ func (s *Store) AppendAudit(ctx context.Context, e approvals.Event, retention ti
 	return nil
 }
 
-// ReadAudit implements approvals.Store.
+// auditPage is how many events ReadAudit asks Redis for at a time: a trail of months is read in
+// bounded replies rather than one that holds up the server and the client's memory at once.
+var auditPage int64 = 1000
+
+// ReadAudit implements approvals.Store, reading the stream in pages of auditPage.
 func (s *Store) ReadAudit(ctx context.Context, since time.Time) ([]approvals.Event, error) {
 	from := "-"
 	if ms := since.UnixMilli(); ms > 0 {
 		from = strconv.FormatInt(ms, 10)
 	}
-	msgs, err := s.rdb.XRange(ctx, s.auditKey(), from, "+").Result()
-	if err != nil {
-		return nil, fmt.Errorf("redis read audit trail: %w", err)
-	}
-	out := make([]approvals.Event, 0, len(msgs))
-	for _, m := range msgs {
-		raw, _ := m.Values["event"].(string)
-		var e approvals.Event
-		if err := json.Unmarshal([]byte(raw), &e); err != nil {
-			return nil, fmt.Errorf("decode audit event %s: %w", m.ID, err)
+	var out []approvals.Event
+	for {
+		msgs, err := s.rdb.XRangeN(ctx, s.auditKey(), from, "+", auditPage).Result()
+		if err != nil {
+			return nil, fmt.Errorf("redis read audit trail: %w", err)
 		}
-		out = append(out, e)
+		for _, m := range msgs {
+			raw, _ := m.Values["event"].(string)
+			var e approvals.Event
+			if err := json.Unmarshal([]byte(raw), &e); err != nil {
+				return nil, fmt.Errorf("decode audit event %s: %w", m.ID, err)
+			}
+			out = append(out, e)
+		}
+		if int64(len(msgs)) < auditPage {
+			return out, nil
+		}
+		from = "(" + msgs[len(msgs)-1].ID // the next page starts after the last event read
 	}
-	return out, nil
 }
 
 // Ping implements approvals.Store.

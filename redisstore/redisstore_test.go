@@ -280,6 +280,45 @@ func commandCalls(t *testing.T, rdb *redis.Client) map[string]int {
 	return out
 }
 
+// TestReadAuditPages reads a trail in pages smaller than it: every event comes back once, in
+// order, in as many XRANGE calls as pages.
+func TestReadAuditPages(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	defer redisstore.SetAuditPage(10)()
+	for _, tc := range []struct{ events, xranges int }{{25, 3}, {20, 3}, {7, 1}, {0, 1}} {
+		t.Run(fmt.Sprint(tc.events), func(t *testing.T) {
+			s := redisstore.New(rdb, "{"+approvals.NewID()+"}:")
+			for i := range tc.events {
+				e := approvals.Event{Time: time.Now().UTC(), Event: approvals.EventApproved, RequestID: fmt.Sprintf("tap_%03d", i)}
+				if err := s.AppendAudit(ctx, e, time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.ReadAudit(ctx, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tc.events {
+				t.Fatalf("read %d of %d events", len(got), tc.events)
+			}
+			for i, e := range got {
+				if want := fmt.Sprintf("tap_%03d", i); e.RequestID != want {
+					t.Fatalf("event %d is %s, want %s", i, e.RequestID, want)
+				}
+			}
+			if n := commandCalls(t, rdb)["xrange"]; n != tc.xranges {
+				t.Fatalf("ReadAudit ran XRANGE %d times for %d events in pages of 10, want %d", n, tc.events, tc.xranges)
+			}
+		})
+	}
+}
+
 // TestUpdateCommands counts what one uncontended Update costs: a GET and one script call from
 // the client (two round trips), where WATCH/GET/MULTI/SET/SADD/EXEC took six commands in three.
 func TestUpdateCommands(t *testing.T) {

@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("ConcurrentSwapsOneWinner", func(t *testing.T) { testConcurrentSwaps(t, newStore) })
 	t.Run("HitWindow", func(t *testing.T) { testHit(t, newStore) })
 	t.Run("AuditTrail", func(t *testing.T) { testAudit(t, newStore) })
+	t.Run("AuditTrailLong", func(t *testing.T) { testAuditLong(t, newStore) })
 }
 
 // Expiring is how the contract sees when a store will drop a request record; every store must
@@ -261,6 +262,32 @@ func testAudit(t *testing.T, newStore Factory) {
 	}
 	if later, _ := s.ReadAudit(ctx, time.Now().Add(2*time.Hour)); len(later) != 0 {
 		t.Fatalf("ReadAudit from the future = %d events", len(later))
+	}
+}
+
+// testAuditLong reads back a trail longer than a store reads in one go (the Redis store reads
+// 1000 events a page): every event, once, in order.
+func testAuditLong(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	const n = 2500
+	for i := range n {
+		e := approvals.Event{Time: time.Now().UTC(), Event: approvals.EventRequested, RequestID: fmt.Sprintf("tap_%05d", i)}
+		if err := s.AppendAudit(ctx, e, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ReadAudit(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("ReadAudit returned %d of %d events", len(got), n)
+	}
+	for i, e := range got {
+		if want := fmt.Sprintf("tap_%05d", i); e.RequestID != want {
+			t.Fatalf("event %d is %s, want %s: the trail is out of order or has gaps", i, e.RequestID, want)
+		}
 	}
 }
 
