@@ -849,8 +849,8 @@ func TestHoldUntilReleased(t *testing.T) {
 		t.Fatalf("a held call was answered (%d) before release", code)
 	default:
 	}
-	if n := len(h.s.Passes(u.ID)); n != 0 {
-		t.Fatalf("a held create made %d passes before release", n)
+	if n := len(h.s.Passes(u.ID)); n != 0 || h.s.InFlight(graphfake.OpCreatePass) != 1 {
+		t.Fatalf("a held create made %d passes before release (in flight: %d)", n, h.s.InFlight(graphfake.OpCreatePass))
 	}
 	release()
 	release() // twice is fine

@@ -386,6 +386,14 @@ func (s *Server) SignIn(userID, code string) bool {
 	return true
 }
 
+// InFlight is how many of op's requests the fake is serving right now (waiting on a Hold
+// included); a request whose client went away leaves once the fake notices.
+func (s *Server) InFlight(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight[op]
+}
+
 // Calls counts requests received for op, including failed and rejected ones.
 func (s *Server) Calls(op string) int {
 	s.mu.Lock()
