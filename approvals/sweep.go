@@ -346,7 +346,8 @@ func (s *Service) abandonReveal(ctx context.Context, seen *Request, now time.Tim
 	if err != nil {
 		return nil, err
 	}
-	if cleanupErr := s.cleanUp(ctx, mine, seen); cleanupErr != nil && !errors.Is(cleanupErr, errTargetGone) { // a deleted account has no pass left
+	// A deleted account (errTargetGone) has no pass left to delete.
+	if cleanupErr := s.cleanUp(ctx, mine, seen); cleanupErr != nil && !errors.Is(cleanupErr, errTargetGone) {
 		return s.cleanupFailed(ctx, mine, cleanupErr, fmt.Sprintf(
 			"tapbot was interrupted while showing the pass, and could not delete it in Entra ID for safety because Entra ID kept failing for %s. Delete the Temporary Access Pass of %s in Entra ID by hand, and ask for a new one with /tap.",
 			FormatDuration(cleanupGiveUp), mine.Target.UPN))

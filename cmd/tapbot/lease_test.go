@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tapbot/tapbot/approvals"
+	"github.com/tapbot/tapbot/config"
 	"github.com/tapbot/tapbot/internal/graphfake"
 )
 
@@ -225,5 +229,89 @@ func TestFailedCreateSparesThePreviousPass(t *testing.T) {
 	}
 	if n := w.graph.Calls(graphfake.OpDeletePass); n != 0 {
 		t.Fatalf("Graph delete called %d times", n)
+	}
+}
+
+// startReplicaWith starts one more in-process replica, like startReplica, whose checkpoints call
+// at: a replica a test can pause at any step of issuing, heartbeats included.
+func (w *world) startReplicaWith(at func(step string)) {
+	w.t.Helper()
+	for k, v := range w.env {
+		w.t.Setenv(k, v)
+	}
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		w.t.Fatalf("config: %v", err)
+	}
+	m := NewMain(cfg, Options{
+		Transport:    hostRouter{w.graph.Addr(): w.graph.Transport()},
+		Logger:       slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:          w.clock,
+		SweepEvery:   w.sweepEvery,
+		HeartbeatTTL: time.Second,
+		Checkpoint:   at,
+	})
+	before := w.slack.TotalConnections()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	w.stops = append(w.stops, func() {
+		cancel()
+		<-done
+		_ = m.Close()
+	})
+	w.waitFor("the paused replica connected", func() bool { return w.slack.TotalConnections() > before })
+}
+
+// TestLateSealedPassIsDeleted: a replica stalls (as in a long GC pause or a frozen VM) after Graph
+// made the pass and before it stored the sealed copy; its heartbeats stall too, so the next
+// replica takes the approval over, deletes the pass and posts the request again. When the
+// stalled replica wakes up and stores the sealed copy after all, it must delete it and the
+// pass again, not leave them behind.
+func TestLateSealedPassIsDeleted(t *testing.T) {
+	w := newWorld(t, withRedis, withoutStart, withFastSweep)
+	stalled, wake := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	w.startReplicaWith(func(step string) {
+		switch step {
+		case "recorded":
+			once.Do(func() { close(stalled) })
+			<-wake
+		case "renewed": // heartbeats stall with the rest of the process
+			<-wake
+		}
+	})
+	wakeUp := sync.OnceFunc(func() { close(wake) })
+	defer wakeUp()
+	w.tap(manager, "<@UADA> 1h once lost phone")
+	m := w.approvalMessage(1)
+	id := button(t, m, "Approve").Value
+	w.click(approver, m, "Approve")
+	<-stalled
+	passID := w.record(id).PassID
+	if passID == "" {
+		t.Fatal("the stalled replica did not record the pass's ID")
+	}
+
+	w.start()
+	w.waitFor("the approval taken over and posted again", func() bool {
+		return strings.Contains(w.message(m.Ref()).PlainText(), "posted again")
+	})
+	if live := w.livePasses(adaEntraID); len(live) != 0 {
+		t.Fatalf("the taken-over approval's pass is live: %+v", live)
+	}
+	wakeUp()
+	rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: w.redis.Socket()})
+	defer rdb.Close()
+	// The sweeper deleted the pass once; the late replica deletes it again, after its sealed copy.
+	w.waitFor("the late replica deleted its pass", func() bool { return w.graph.Calls(graphfake.OpDeletePass) >= 2 })
+	if n, err := rdb.Exists(context.Background(), "{tapbot}:pass:"+id).Result(); err != nil || n != 0 {
+		t.Fatalf("the sealed pass the late replica stored is still in Redis (%d, %v)", n, err)
+	}
+	if live := w.livePasses(adaEntraID); len(live) != 0 {
+		t.Fatalf("a pass is live after the late replica cleaned up: %+v", live)
+	}
+	if r := w.record(id); r.State != approvals.Failed {
+		t.Fatalf("the taken-over request is %s, want failed", r.State)
 	}
 }
