@@ -32,10 +32,14 @@ type Config struct {
 
 	// Instance names this replica; it marks the requests it is in the middle of changing.
 	Instance string
-	// IssueLease bounds how long a replica may take from Approve to the recipient's DM before
-	// another replica takes over; it must exceed the directory's whole-call timeout.
+	// IssueLease is how long an approval stays this replica's without a heartbeat: each
+	// Heartbeat renews it while the replica works, so a slow Graph call is not taken over, and
+	// a replica that stops heartbeating is taken over once its heartbeat runs out. It must
+	// comfortably exceed the time between heartbeats, and covers the recipient's DM after the
+	// pass is stored.
 	IssueLease time.Duration
-	// RevealLease bounds how long a reveal may take to reach the recipient's screen.
+	// RevealLease bounds how long a reveal may take to reach the recipient's screen between
+	// heartbeats; it is renewed like IssueLease.
 	RevealLease time.Duration
 
 	// AllowSelfRequest lets a person ask for a pass for themselves (a lost phone); another
