@@ -14,7 +14,7 @@ type MemoryStore struct {
 	now      func() time.Time
 	requests map[string]memRecord
 	secrets  map[string]memSecret
-	keys     map[string]time.Time // Claim/Touch keys and when they expire
+	keys     map[string]memKey // Claim/Touch/CompareAndSwap keys
 	hits     map[string]memHits
 	audit    []memEvent
 	watched  map[string]bool // the watch index; see watchstore.go
@@ -25,6 +25,11 @@ type MemoryStore struct {
 type memEvent struct {
 	e  Event
 	at time.Time // when it was appended, as a Redis stream ID records it
+}
+
+type memKey struct {
+	value   string
+	expires time.Time
 }
 
 type memHits struct {
@@ -47,7 +52,7 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryStore{now: now, requests: map[string]memRecord{}, secrets: map[string]memSecret{}, keys: map[string]time.Time{}, hits: map[string]memHits{},
+	return &MemoryStore{now: now, requests: map[string]memRecord{}, secrets: map[string]memSecret{}, keys: map[string]memKey{}, hits: map[string]memHits{},
 		byRequester: map[string][]string{}}
 }
 
@@ -61,7 +66,7 @@ func (m *MemoryStore) Create(ctx context.Context, r *Request) error {
 	if _, ok := m.liveRecord(r.ID); ok {
 		return ErrConflict
 	}
-	m.requests[r.ID] = memRecord{req: r.Clone(), expires: m.now().Add(RecordRetention)}
+	m.requests[r.ID] = memRecord{req: r.Clone(), expires: later(m.now().Add(RecordRetention), r.KeepUntil())}
 	ids := append(m.byRequester[r.Requester], r.ID)
 	if len(ids) > RecentKept {
 		ids = append([]string(nil), ids[len(ids)-RecentKept:]...)
@@ -85,6 +90,27 @@ func (m *MemoryStore) RecentByRequester(ctx context.Context, requester string, l
 		}
 	}
 	return out, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// RecordExpiry reports when the request's record will be dropped, for the store contract.
+func (m *MemoryStore) RecordExpiry(ctx context.Context, id string) (time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rec, ok := m.liveRecord(id)
+	if !ok {
+		return time.Time{}, ErrNotFound
+	}
+	return rec.expires, nil
 }
 
 // liveRecord returns the record unless it has expired; m.mu must be held.
@@ -127,6 +153,7 @@ func (m *MemoryStore) Update(ctx context.Context, id string, change func(*Reques
 		return nil, err
 	}
 	rec.req = next.Clone()
+	rec.expires = later(rec.expires, next.KeepUntil())
 	m.requests[id] = rec
 	return next, nil
 }
@@ -202,19 +229,51 @@ func (m *MemoryStore) Claim(ctx context.Context, key string, ttl time.Duration) 
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
-	if exp, ok := m.keys[key]; ok && now.Before(exp) {
+	if _, ok := m.liveKey(key); ok {
 		return false, nil
 	}
+	m.setKey(key, "1", ttl)
+	return true, nil
+}
+
+// liveKey returns key's value unless it is unset or expired; m.mu must be held.
+func (m *MemoryStore) liveKey(key string) (string, bool) {
+	k, ok := m.keys[key]
+	if !ok || !m.now().Before(k.expires) {
+		return "", false
+	}
+	return k.value, true
+}
+
+// setKey sets key for ttl; m.mu must be held.
+func (m *MemoryStore) setKey(key, value string, ttl time.Duration) {
+	now := m.now()
 	if len(m.keys) >= 4096 {
 		// Envelope IDs pile up; drop the expired ones before they grow without bound.
-		for k, exp := range m.keys {
-			if !now.Before(exp) {
+		for k, v := range m.keys {
+			if !now.Before(v.expires) {
 				delete(m.keys, k)
 			}
 		}
 	}
-	m.keys[key] = now.Add(ttl)
+	m.keys[key] = memKey{value: value, expires: now.Add(ttl)}
+}
+
+// CompareAndSwap implements Store.
+func (m *MemoryStore) CompareAndSwap(ctx context.Context, key, old, next string, ttl time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur, _ := m.liveKey(key); cur != old {
+		return false, nil
+	}
+	if next == "" {
+		delete(m.keys, key)
+	} else {
+		m.setKey(key, next, ttl)
+	}
 	return true, nil
 }
 
@@ -225,7 +284,7 @@ func (m *MemoryStore) Touch(ctx context.Context, key string, ttl time.Duration) 
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.keys[key] = m.now().Add(ttl)
+	m.setKey(key, "1", ttl)
 	return nil
 }
 
@@ -236,8 +295,8 @@ func (m *MemoryStore) Alive(ctx context.Context, key string) (bool, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	exp, ok := m.keys[key]
-	return ok && m.now().Before(exp), nil
+	_, ok := m.liveKey(key)
+	return ok, nil
 }
 
 // Release implements Store.

@@ -117,8 +117,18 @@ type Request struct {
 	// and LeaseUntil the latest it may take; when the owner stops, the sweeper takes over.
 	Owner      string    `json:"owner,omitempty"`
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
-	// Resubmitted names the request that replaced this one after an interruption.
+	// Resubmitted names the request that replaced this one after an interruption. The sweeper
+	// picks the name when it takes the interrupted request over, so a retry makes the same copy.
 	Resubmitted string `json:"resubmitted,omitempty"`
+	// NotCreated is true from approval until the call that creates the pass begins: an
+	// interruption before then left no pass to look for. (Records from before this field existed
+	// lack it and are cleaned up by listing the target's passes.)
+	NotCreated bool `json:"not_created,omitempty"`
+	// CleanupFailures counts the sweeps that could not clean up after an interruption because
+	// Entra ID kept failing, and CleanupSince is when the first of them failed; see
+	// cleanupGiveUp.
+	CleanupFailures int       `json:"cleanup_failures,omitempty"`
+	CleanupSince    time.Time `json:"cleanup_since,omitzero"`
 
 	// Privileged is set when the target holds directory roles or protected groups; only the
 	// protected approvers may approve such a request.

@@ -32,10 +32,14 @@ type Config struct {
 
 	// Instance names this replica; it marks the requests it is in the middle of changing.
 	Instance string
-	// IssueLease bounds how long a replica may take from Approve to the recipient's DM before
-	// another replica takes over; it must exceed the directory's whole-call timeout.
+	// IssueLease is how long an approval stays this replica's without a heartbeat: each
+	// Heartbeat renews it while the replica works, so a slow Graph call is not taken over, and
+	// a replica that stops heartbeating is taken over once its heartbeat runs out. It must
+	// comfortably exceed the time between heartbeats, and covers the recipient's DM after the
+	// pass is stored.
 	IssueLease time.Duration
-	// RevealLease bounds how long a reveal may take to reach the recipient's screen.
+	// RevealLease bounds how long a reveal may take to reach the recipient's screen between
+	// heartbeats; it is renewed like IssueLease.
 	RevealLease time.Duration
 
 	// AllowSelfRequest lets a person ask for a pass for themselves (a lost phone); another
@@ -107,6 +111,13 @@ type Service struct {
 
 	// policyCache keeps the tenant's pass policy for the request form (see FormPolicy).
 	policyCache policyCache
+	// leases guards what this replica holds and renews with each Heartbeat: the requests it is
+	// in the middle of changing, and the sweep turn while it sweeps (see sweep.go).
+	leases   sync.Mutex
+	holds    map[string]*holding
+	sweeping bool
+	turn     time.Duration // the sweep turn this replica took; 0 when it holds none
+	turnLost bool
 }
 
 type cachedGroup struct {
@@ -162,6 +173,7 @@ func NewService(cfg Config, store Store, dir Directory, people People, sealer *S
 	s := &Service{
 		cfg: cfg, store: store, dir: dir, people: people, sealer: sealer,
 		now: time.Now, log: slog.New(slog.DiscardHandler), groups: map[string]cachedGroup{},
+		holds: map[string]*holding{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -260,12 +272,13 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.lockTarget(ctx, target); err != nil {
+	id := NewID()
+	if err := s.lockTarget(ctx, target, id); err != nil {
 		return nil, onField(err, FieldTarget)
 	}
 	now := s.now()
 	r := &Request{
-		ID:                 NewID(),
+		ID:                 id,
 		Requester:          d.Requester,
 		Target:             target,
 		Recipient:          target.SlackID,
@@ -346,6 +359,11 @@ func (s *Service) resolveTarget(ctx context.Context, d Draft) (Target, error) {
 // one reveal. On a directory failure the request ends Failed and the returned request says why.
 // clicked is the approval message the click came from, remembered if the request does not know
 // its message yet (a click can beat that write).
+//
+// While it works, the request is leased to this replica and each Heartbeat renews the lease, so
+// a slow Graph call is not mistaken for a dead replica; every step after the first checks that
+// the request is still this replica's, so a replica that was taken over anyway never overwrites
+// what the sweeper did, and cleans up the pass it made.
 func (s *Service) Approve(ctx context.Context, id, approver string, clicked MessageRef) (*Request, error) {
 	r, err := s.decidable(ctx, id, approver, clicked)
 	if err != nil {
@@ -354,7 +372,7 @@ func (s *Service) Approve(ctx context.Context, id, approver string, clicked Mess
 	now := s.now()
 	r, err = s.transition(ctx, id, Pending, func(r *Request) {
 		r.State, r.DecidedBy, r.DecidedAt = Issuing, approver, now
-		r.Owner, r.LeaseUntil = s.cfg.Instance, now.Add(s.cfg.IssueLease)
+		r.Owner, r.LeaseUntil, r.NotCreated = s.cfg.Instance, now.Add(s.cfg.IssueLease), true
 		if r.ApprovalMessage.IsZero() && !clicked.IsZero() {
 			r.ApprovalMessage = clicked
 		}
@@ -362,33 +380,47 @@ func (s *Service) Approve(ctx context.Context, id, approver string, clicked Mess
 	if err != nil {
 		return r, err
 	}
-	s.releaseTarget(ctx, r)
+	release := s.hold(id, s.cfg.IssueLease)
+	defer release()
 	s.record(ctx, EventApproved, r, approver, "")
 	s.checkpoint("approved")
 
+	// From here on a pass may exist, and an interruption must look for it.
+	r, err = s.owned(ctx, id, Issuing, func(r *Request) { r.NotCreated = false })
+	if err != nil {
+		return r, err
+	}
 	pass, err := s.dir.CreatePassStarting(ctx, r.Target.EntraID, s.passStart(r), r.Lifetime, r.UsableOnce)
 	if err != nil {
+		reason := "Entra ID did not create the pass: " + UserMessage(err)
 		if ErrorCode(err) == Unavailable {
 			// A call that timed out may still have made a pass: leave no unknown one behind.
 			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			if derr := s.deleteInterruptedPasses(cleanup, r); derr != nil {
+			if derr := s.deleteInterruptedPasses(cleanup, r); derr != nil && !errors.Is(derr, errTargetGone) {
 				s.log.ErrorContext(ctx, "could not check for a pass the failed call made; check the target in Entra ID",
 					"request_id", id, "target", r.Target.UPN, "err", derr)
+				reason += " tapbot could not check whether Entra ID made a pass anyway; check " + r.Target.UPN +
+					" in Entra ID and delete any Temporary Access Pass there."
 			}
 			cancel()
 		}
-		return s.fail(ctx, r, "Entra ID did not create the pass: "+UserMessage(err), err)
+		return s.fail(ctx, r, reason, err)
 	}
 	s.checkpoint("created")
 	// Record the pass's ID before anything else, so an interruption from here on can find and
 	// delete it.
-	r, err = s.transition(ctx, id, Issuing, func(r *Request) {
+	recorded, err := s.owned(ctx, id, Issuing, func(r *Request) {
 		r.PassID, r.PassExpiresAt, r.PassStartsAt = pass.ID, pass.ExpiresAt(), pass.StartsAt
 	})
 	if err != nil {
 		s.deletePass(ctx, r, pass.ID)
+		if recorded != nil {
+			r = recorded
+		}
 		return r, err
 	}
+	r = recorded
+	s.markIssued(ctx, r, pass)
 	s.checkpoint("recorded")
 	ttl := pass.ExpiresAt().Sub(s.now())
 	if ttl <= 0 {
@@ -400,13 +432,55 @@ func (s *Service) Approve(ctx context.Context, id, approver string, clicked Mess
 		return s.fail(ctx, r, "The pass could not be stored safely, so it was deleted in Entra ID again; nothing was delivered. Ask for a new pass with /tap.", err)
 	}
 	s.checkpoint("stored")
-	r, err = s.transition(ctx, id, Issuing, func(r *Request) { r.State = Issued })
+	issued, err := s.owned(ctx, id, Issuing, func(r *Request) { r.State = Issued })
 	if err != nil {
-		return r, err
+		s.dropLatePass(ctx, r, issued, pass.ID)
+		if issued == nil {
+			issued = r
+		}
+		return issued, err
 	}
-	s.record(ctx, EventIssued, r, approver, "valid until "+r.PassExpiresAt.UTC().Format(time.RFC3339))
+	s.releaseTarget(ctx, issued)
+	s.record(ctx, EventIssued, issued, approver, "valid until "+issued.PassExpiresAt.UTC().Format(time.RFC3339))
 	s.checkpoint("issued")
-	return r, nil
+	return issued, nil
+}
+
+// issuedPassKey marks a pass as recorded by the request that made it, so cleaning up after
+// another request for the same person never takes it for its own.
+func issuedPassKey(passID string) string { return "issued-pass:" + passID }
+
+// markIssued records that the pass belongs to r until it expires (plus clock skew). It is
+// written after r records the pass's ID, so a marked pass is always one some request knows.
+func (s *Service) markIssued(ctx context.Context, r *Request, pass Pass) {
+	ttl := pass.ExpiresAt().Add(clockSkew).Sub(s.now())
+	if ttl <= 0 {
+		return
+	}
+	if err := s.store.Touch(ctx, issuedPassKey(pass.ID), ttl); err != nil {
+		s.log.WarnContext(ctx, "could not mark the pass as this request's", "request_id", r.ID, "err", err)
+	}
+}
+
+// dropLatePass cleans up after this replica lost its request to a takeover after it made and
+// stored a pass (it was too slow, and the sweeper ended the request): unless the replica that
+// took over is delivering this very pass, the sealed copy and the pass are deleted, so nothing
+// that nobody will deliver stays behind. current is the request as the takeover left it; nil
+// when the store could not say, in which case the sweeper decides later.
+func (s *Service) dropLatePass(ctx context.Context, mine, current *Request, passID string) {
+	if current == nil || current.Owner == s.cfg.Instance {
+		return
+	}
+	if current.PassID == passID && (current.State == Issued || current.State == Revealing || current.State == Revealed) {
+		return // the replica that took over delivers it
+	}
+	s.log.WarnContext(ctx, "another replica ended this request while this one was storing its pass; deleting the pass",
+		"request_id", mine.ID, "state", string(current.State))
+	if err := s.store.DeleteSecret(ctx, mine.ID); err != nil {
+		s.log.ErrorContext(ctx, "could not delete a sealed pass nobody will deliver; it expires with the pass",
+			"request_id", mine.ID, "err", err)
+	}
+	s.deletePass(ctx, mine, passID)
 }
 
 // deletePass removes a pass nobody will ever see, so no live credential is left behind.
@@ -433,12 +507,16 @@ func (s *Service) checkpoint(step string) {
 // *Error carrying that reason.
 func (s *Service) fail(ctx context.Context, r *Request, reason string, cause error) (*Request, error) {
 	s.log.ErrorContext(ctx, "issuing failed", "request_id", r.ID, "err", cause)
-	failed, err := s.transition(ctx, r.ID, Issuing, func(r *Request) {
+	failed, err := s.owned(ctx, r.ID, Issuing, func(r *Request) {
 		r.State, r.Failure, r.Owner, r.LeaseUntil = Failed, reason, "", time.Time{}
 	})
 	if err != nil {
-		return r, err
+		if failed == nil {
+			failed = r
+		}
+		return failed, err
 	}
+	s.releaseTarget(ctx, failed)
 	s.record(ctx, EventIssueFailed, failed, r.DecidedBy, reason)
 	code := ErrorCode(cause)
 	if code == "" {
@@ -595,6 +673,32 @@ func (s *Service) transition(ctx context.Context, id string, from State, change 
 	return r, nil
 }
 
+// owned is transition for the replica that owns the request's in-flight change: it also fails
+// when another replica has taken the change over, so a slow owner never overwrites a takeover.
+// On a conflict it returns the request as it is now.
+func (s *Service) owned(ctx context.Context, id string, from State, change func(*Request)) (*Request, error) {
+	var current *Request
+	r, err := s.store.Update(ctx, id, func(r *Request) error {
+		if r.State != from || r.Owner != s.cfg.Instance {
+			current = r.Clone()
+			return ErrConflict
+		}
+		change(r)
+		return nil
+	})
+	if errors.Is(err, ErrConflict) && current != nil {
+		if current.State == from {
+			return current, &Error{Code: Conflict, Err: ErrConflict,
+				Message: "This took too long, so another tapbot replica took the request over; it finishes or reports it."}
+		}
+		return current, stateConflict(current)
+	}
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return r, nil
+}
+
 // ErrRevealInProgress is wrapped by the error Reveal returns while another click of the same
 // recipient is putting the pass on screen.
 var ErrRevealInProgress = errors.New("reveal in progress")
@@ -636,6 +740,18 @@ func (s *Service) Reveal(ctx context.Context, id, clicker string, clicked Messag
 	if err != nil {
 		return nil, "", storeError(err)
 	}
+	// Renewed until ConfirmReveal or ReturnPass, or until this call fails.
+	release := s.hold(id, s.cfg.RevealLease)
+	r, code, err := s.claimSecret(ctx, r, clicker)
+	if err != nil {
+		release()
+	}
+	return r, code, err
+}
+
+// claimSecret takes the sealed pass of a request this replica has just moved to Revealing.
+func (s *Service) claimSecret(ctx context.Context, r *Request, clicker string) (*Request, string, error) {
+	id := r.ID
 	sealed, err := s.store.TakeSecret(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		// Nothing left to show: the pass expired in the store, or it was taken outside this
@@ -688,7 +804,7 @@ func (s *Service) revealable(ctx context.Context, r *Request, clicker string) er
 // endReveal records that nothing can be shown any more and returns cause.
 func (s *Service) endReveal(ctx context.Context, r *Request, cause error) (*Request, string, error) {
 	now := s.now()
-	ended, err := s.transition(ctx, r.ID, Revealing, func(r *Request) {
+	ended, err := s.owned(ctx, r.ID, Revealing, func(r *Request) {
 		r.State, r.RevealedAt, r.Owner, r.LeaseUntil = Revealed, now, "", time.Time{}
 	})
 	if err != nil {
@@ -697,10 +813,21 @@ func (s *Service) endReveal(ctx context.Context, r *Request, cause error) (*Requ
 	return ended, "", cause
 }
 
+// unhold stops renewing the lease of a reveal this replica has finished, however it went.
+func (s *Service) unhold(id string) {
+	s.leases.Lock()
+	delete(s.holds, id)
+	s.leases.Unlock()
+}
+
 // ConfirmReveal records that the recipient has seen the pass.
+//
+// It fails when the reveal took so long that another replica took it over (and, not knowing
+// whether the pass was seen, deleted it): that replica tells everyone.
 func (s *Service) ConfirmReveal(ctx context.Context, id string) (*Request, error) {
+	s.unhold(id)
 	now := s.now()
-	r, err := s.transition(ctx, id, Revealing, func(r *Request) {
+	r, err := s.owned(ctx, id, Revealing, func(r *Request) {
 		r.State, r.RevealedAt, r.Owner, r.LeaseUntil = Revealed, now, "", time.Time{}
 	})
 	if err == nil {
@@ -713,17 +840,18 @@ func (s *Service) ConfirmReveal(ctx context.Context, id string) (*Request, error
 // ReturnPass puts a claimed pass back when it could not be put on screen (Slack refused the
 // window), so the recipient can click again instead of losing it.
 func (s *Service) ReturnPass(ctx context.Context, id, code string) (*Request, error) {
+	s.unhold(id)
 	r, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	ttl := r.PassExpiresAt.Sub(s.now())
 	if ttl <= 0 {
-		return s.transition(ctx, id, Revealing, func(r *Request) { r.State, r.Owner, r.LeaseUntil = Issued, "", time.Time{} })
+		return s.owned(ctx, id, Revealing, func(r *Request) { r.State, r.Owner, r.LeaseUntil = Issued, "", time.Time{} })
 	}
 	if err := s.store.PutSecret(ctx, id, s.sealer.Seal(id, []byte(code)), ttl); err != nil {
 		s.log.ErrorContext(ctx, "reveal: could not return the pass; it is lost", "request_id", id, "err", err)
-		failed, ferr := s.transition(ctx, id, Revealing, func(r *Request) {
+		failed, ferr := s.owned(ctx, id, Revealing, func(r *Request) {
 			r.State, r.Failure, r.Owner = Failed, "the pass could not be shown and could not be kept; ask for a new one", ""
 		})
 		if ferr != nil {
@@ -731,11 +859,17 @@ func (s *Service) ReturnPass(ctx context.Context, id, code string) (*Request, er
 		}
 		return failed, storeError(err)
 	}
-	r, err = s.transition(ctx, id, Revealing, func(r *Request) { r.State, r.Owner, r.LeaseUntil = Issued, "", time.Time{} })
-	if err == nil {
-		s.log.InfoContext(ctx, "pass returned unseen", "request_id", id)
+	r, err = s.owned(ctx, id, Revealing, func(r *Request) { r.State, r.Owner, r.LeaseUntil = Issued, "", time.Time{} })
+	if err != nil {
+		if r != nil && r.State.Final() {
+			// Taken over meanwhile and ended (the pass deleted for safety): the copy just put
+			// back must not outlive it.
+			s.dropSealedCopy(ctx, r)
+		}
+		return r, err
 	}
-	return r, err
+	s.log.InfoContext(ctx, "pass returned unseen", "request_id", id)
+	return r, nil
 }
 
 func (s *Service) alreadyRevealed(ctx context.Context, r *Request, clicker string) error {

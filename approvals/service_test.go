@@ -20,8 +20,10 @@ type fakeDirectory struct {
 	active   bool
 	createFn func(userID string, lifetime time.Duration, once bool) (approvals.Pass, error)
 	listFn   func(userID string) ([]approvals.PassInfo, error)
+	deleteFn func(userID, passID string) error // nil: every delete succeeds
 	deleted  []string
 	starts   []time.Time // the start asked of each create; zero for at once
+	listed   int // ListPasses calls
 
 	managers   map[string]approvals.DirectoryUser
 	privileges map[string]approvals.Privileges
@@ -42,15 +44,22 @@ func (d *fakeDirectory) PassPolicy(context.Context) (approvals.PassPolicy, error
 }
 func (d *fakeDirectory) ListPasses(_ context.Context, userID string) ([]approvals.PassInfo, error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.listFn != nil {
-		return d.listFn(userID)
+	d.listed++
+	list := d.listFn
+	d.mu.Unlock()
+	if list != nil {
+		return list(userID) // outside the lock, so a test can make it slow
 	}
 	return nil, nil
 }
 func (d *fakeDirectory) DeletePass(_ context.Context, userID, passID string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.deleteFn != nil {
+		if err := d.deleteFn(userID, passID); err != nil {
+			return err
+		}
+	}
 	d.deleted = append(d.deleted, passID)
 	return nil
 }

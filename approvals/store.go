@@ -53,6 +53,10 @@ type Store interface {
 	Alive(ctx context.Context, key string) (bool, error)
 	// Release removes a key set by Claim or Touch.
 	Release(ctx context.Context, key string) error
+	// CompareAndSwap sets key to next for ttl only if it now holds old ("" for a key that is not
+	// set or has expired), and reports whether it did; next "" removes the key. Locks that name
+	// their holder use it to take, renew, hand over and release only what they hold.
+	CompareAndSwap(ctx context.Context, key, old, next string, ttl time.Duration) (bool, error)
 	// Hit counts one event under key in a fixed window and returns the count so far and when the
 	// window ends (rate limits).
 	Hit(ctx context.Context, key string, window time.Duration) (int, time.Time, error)
@@ -73,3 +77,19 @@ const RecordRetention = 30 * 24 * time.Hour
 
 // RecentKept is how many of a requester's requests a store indexes for /tap status.
 const RecentKept = 50
+
+// RecordMargin is how long a request record outlives its pass at least: a pass may last longer
+// than RecordRetention (a start date ahead, a long lifetime), and while it works its request
+// must still be there to expire, revoke or report it.
+const RecordMargin = 7 * 24 * time.Hour
+
+// KeepUntil is the earliest a store may drop r's record for the sake of its pass: RecordMargin
+// after the pass stops working, or zero while no pass was issued. Stores keep a record
+// RecordRetention after it was created or until KeepUntil, whichever is later, and never
+// shorten that.
+func (r *Request) KeepUntil() time.Time {
+	if r.PassExpiresAt.IsZero() {
+		return time.Time{}
+	}
+	return r.PassExpiresAt.Add(RecordMargin)
+}

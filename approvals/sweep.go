@@ -4,24 +4,155 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
 // replicaKey names a replica's heartbeat in the store.
 func replicaKey(instance string) string { return "replica:" + instance }
 
+// sweepTurnKey holds the ID of the replica whose turn it is to sweep.
+const sweepTurnKey = "sweep-turn"
+
+// clockSkew allows for tapbot's clock and Entra ID's disagreeing about when a pass was made.
+const clockSkew = 2 * time.Minute
+
+// Cleaning up after an interruption (deleting the pass it may have left) needs Entra ID. While
+// Entra ID fails (an outage, or it refuses the app), the sweeper tries again with a doubling
+// pause from IssueLease up to cleanupMaxBackoff, holding the request meanwhile. Once the cleanup
+// has failed for cleanupGiveUp since its first failure, and at least cleanupMinAttempts times,
+// the request ends Failed and the approver and requester are told what to check by hand: half an
+// hour outlasts the usual Graph incident, and after it people must know rather than wait on a
+// loop. With the defaults that is about six tries.
+const (
+	cleanupGiveUp      = 30 * time.Minute
+	cleanupMinAttempts = 3
+	cleanupMaxBackoff  = 10 * time.Minute
+)
+
+// errTargetGone is wrapped when Entra ID no longer knows the target: there is nothing left to
+// clean up or to issue.
+var errTargetGone = errors.New("the target no longer exists in the directory")
+
+// holding is one request whose lease this replica renews with each heartbeat.
+type holding struct{ lease time.Duration }
+
+// hold has each Heartbeat renew id's lease for as long as this replica works on it, so another
+// replica's sweeper does not take over slow work from a live replica. The returned func stops
+// the renewals.
+func (s *Service) hold(id string, lease time.Duration) (release func()) {
+	h := &holding{lease: lease}
+	s.leases.Lock()
+	s.holds[id] = h
+	s.leases.Unlock()
+	return func() {
+		s.leases.Lock()
+		if s.holds[id] == h {
+			delete(s.holds, id)
+		}
+		s.leases.Unlock()
+	}
+}
+
 // Heartbeat tells the other replicas this one is alive for ttl; the sweeper takes over the
-// in-flight work of a replica whose heartbeat has run out.
+// in-flight work of a replica whose heartbeat has run out. It also renews the leases of the
+// requests this replica is working on and, while it sweeps, its sweep turn: both last as long as
+// the replica lives and works, not a fixed time.
 func (s *Service) Heartbeat(ctx context.Context, ttl time.Duration) error {
 	if err := s.store.Touch(ctx, replicaKey(s.cfg.Instance), ttl); err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
+	s.leases.Lock()
+	held := make(map[string]*holding, len(s.holds))
+	for id, h := range s.holds {
+		held[id] = h
+	}
+	s.leases.Unlock()
+	var errs []error
+	for id, h := range held {
+		if err := s.renew(ctx, id, h); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := s.renewTurn(ctx, ttl); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// renew extends the lease of a request this replica works on, and the target lock it holds
+// while its pass is being made. A request that is no longer this replica's is let go.
+func (s *Service) renew(ctx context.Context, id string, h *holding) error {
+	until := s.now().Add(h.lease)
+	r, err := s.store.Update(ctx, id, func(r *Request) error {
+		if r.Owner != s.cfg.Instance || r.State.Final() {
+			return ErrConflict
+		}
+		if until.After(r.LeaseUntil) {
+			r.LeaseUntil = until
+		}
+		return nil
+	})
+	if errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound) {
+		s.leases.Lock()
+		if s.holds[id] == h {
+			delete(s.holds, id)
+		}
+		s.leases.Unlock()
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("renew the lease of %s: %w", id, err)
+	}
+	if r.State == Issuing {
+		ok, err := s.store.CompareAndSwap(ctx, targetKey(r.Target), id, id, s.lockTTL())
+		if err != nil {
+			return fmt.Errorf("renew the target lock of %s: %w", id, err)
+		}
+		if !ok {
+			s.log.WarnContext(ctx, "the request no longer holds its target's lock", "request_id", id)
+		}
+	}
+	s.checkpoint("renewed")
 	return nil
 }
 
-// TakeSweepTurn reports whether this replica should sweep now: one replica a turn.
+// TakeSweepTurn reports whether this replica should sweep now: one replica a turn. The turn
+// names the replica that took it, and its heartbeat renews it while a sweep outlasts it.
 func (s *Service) TakeSweepTurn(ctx context.Context, turn time.Duration) (bool, error) {
-	return s.store.Claim(ctx, "sweep-turn", turn)
+	ok, err := s.store.CompareAndSwap(ctx, sweepTurnKey, "", s.cfg.Instance, turn)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		s.log.DebugContext(ctx, "another replica's sweep turn")
+		return false, nil
+	}
+	s.leases.Lock()
+	s.turn, s.turnLost = turn, false
+	s.leases.Unlock()
+	return true, nil
+}
+
+// renewTurn keeps this replica's sweep turn while it sweeps; if another replica has it now,
+// the sweep stops after the request at hand.
+func (s *Service) renewTurn(ctx context.Context, ttl time.Duration) error {
+	s.leases.Lock()
+	turn, sweeping := s.turn, s.sweeping
+	s.leases.Unlock()
+	if !sweeping || turn == 0 {
+		return nil
+	}
+	ok, err := s.store.CompareAndSwap(ctx, sweepTurnKey, s.cfg.Instance, s.cfg.Instance, max(turn, ttl))
+	if err != nil {
+		return fmt.Errorf("renew the sweep turn: %w", err)
+	}
+	if !ok {
+		s.leases.Lock()
+		s.turnLost = true
+		s.leases.Unlock()
+	}
+	return nil
 }
 
 // FirstDelivery reports whether an envelope ID is seen for the first time across all replicas,
@@ -34,6 +165,14 @@ func (s *Service) FirstDelivery(ctx context.Context, envelopeID string) (bool, e
 // replica left half done. It returns every request it changed, and every request it took over
 // to deliver, so the caller can bring the chat up to date.
 func (s *Service) Sweep(ctx context.Context) ([]*Request, error) {
+	s.leases.Lock()
+	s.sweeping = true
+	s.leases.Unlock()
+	defer func() {
+		s.leases.Lock()
+		s.sweeping, s.turn, s.turnLost = false, 0, false
+		s.leases.Unlock()
+	}()
 	ids, err := s.store.OpenRequests(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sweep: %w", err)
@@ -41,12 +180,20 @@ func (s *Service) Sweep(ctx context.Context) ([]*Request, error) {
 	var changed []*Request
 	var errs []error
 	for _, id := range ids {
+		s.leases.Lock()
+		lost := s.turnLost
+		s.leases.Unlock()
+		if lost {
+			s.log.InfoContext(ctx, "another replica took the sweep turn; leaving the rest of this sweep to it")
+			break
+		}
 		out, err := s.sweepOne(ctx, id)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("sweep %s: %w", id, err))
 		}
 		changed = append(changed, out...)
 	}
+	s.log.DebugContext(ctx, "swept", "open", len(ids), "changed", len(changed))
 	return changed, errors.Join(errs...)
 }
 
@@ -109,8 +256,8 @@ func (s *Service) stale(ctx context.Context, r *Request, now time.Time) (bool, e
 }
 
 // transitionFrom is transition that also requires the request to still be owned as the sweeper
-// read it: two overlapping sweeps, or an owner that came back, make the later change a conflict,
-// so nothing is delivered or resubmitted twice.
+// read it: two overlapping sweeps, or an owner that came back or renewed its lease, make the
+// later change a conflict, so nothing is delivered or resubmitted twice.
 func (s *Service) transitionFrom(ctx context.Context, seen *Request, from State, change func(*Request)) (*Request, error) {
 	r, err := s.store.Update(ctx, seen.ID, func(r *Request) error {
 		if r.State != from || r.Owner != seen.Owner || !r.LeaseUntil.Equal(seen.LeaseUntil) {
@@ -128,13 +275,23 @@ func (s *Service) transitionFrom(ctx context.Context, seen *Request, from State,
 	return r, nil
 }
 
+// takeOver makes a stale request this replica's before the sweeper acts on it, so of
+// overlapping sweeps only one acts, and an owner that was only slow finds out at its next step.
+func (s *Service) takeOver(ctx context.Context, seen *Request, now time.Time, also func(*Request)) (*Request, error) {
+	return s.transitionFrom(ctx, seen, seen.State, func(r *Request) {
+		r.Owner, r.LeaseUntil = s.cfg.Instance, now.Add(s.cfg.IssueLease)
+		if also != nil {
+			also(r)
+		}
+	})
+}
+
 // recover finishes or reports the change a stopped replica left.
 func (s *Service) recover(ctx context.Context, r *Request, now time.Time) ([]*Request, error) {
-	takeOver := func(r *Request) { r.Owner, r.LeaseUntil = s.cfg.Instance, now.Add(s.cfg.IssueLease) }
 	switch r.State {
 	case Issued:
 		// The pass is stored; only the recipient's DM is missing.
-		mine, err := s.transitionFrom(ctx, r, Issued, takeOver)
+		mine, err := s.takeOver(ctx, r, now, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -147,15 +304,16 @@ func (s *Service) recover(ctx context.Context, r *Request, now time.Time) ([]*Re
 				return nil, err
 			}
 			if stored {
-				mine, err := s.transitionFrom(ctx, r, Issuing, func(r *Request) { r.State = Issued; takeOver(r) })
+				mine, err := s.takeOver(ctx, r, now, func(r *Request) { r.State = Issued })
 				if err != nil {
 					return nil, err
 				}
+				s.releaseTarget(ctx, mine)
 				s.log.InfoContext(ctx, "completing an issue a stopped replica left", "request_id", r.ID, "from", r.Owner)
 				return []*Request{mine}, nil
 			}
 		}
-		return s.abandonIssue(ctx, r)
+		return s.abandonIssue(ctx, r, now)
 	case Revealing:
 		stored, err := s.store.HasSecret(ctx, r.ID)
 		if err != nil {
@@ -166,74 +324,187 @@ func (s *Service) recover(ctx context.Context, r *Request, now time.Time) ([]*Re
 			_, err := s.transitionFrom(ctx, r, Revealing, func(r *Request) { r.State, r.Owner, r.LeaseUntil = Issued, "", time.Time{} })
 			return nil, err
 		}
-		// The pass left the store but nobody knows whether it reached the screen: a credential
-		// in an unknown place is deleted, and the people involved are told to ask again.
-		if err := s.deleteInterruptedPasses(ctx, r); err != nil {
-			return nil, err
-		}
-		failed, err := s.transitionFrom(ctx, r, Revealing, func(r *Request) {
-			r.State, r.Owner, r.LeaseUntil = Failed, "", time.Time{}
-			r.Failure = "tapbot was interrupted while showing the pass, so it was deleted in Entra ID for safety. Ask for a new one with /tap."
-		})
-		if err != nil {
-			return nil, err
-		}
-		s.record(ctx, EventRevoked, failed, "", "a reveal was interrupted after the pass left the store; the pass was deleted for safety")
-		return []*Request{failed}, nil
+		return s.abandonReveal(ctx, r, now)
 	}
 	_, err := s.store.Update(ctx, r.ID, func(r *Request) error { r.Owner, r.LeaseUntil = "", time.Time{}; return nil })
 	return nil, err
 }
 
+// cleanUp deletes the pass the interrupted change seen may have left, for mine, the request as
+// this replica took it over; the lease is renewed while Entra ID answers.
+func (s *Service) cleanUp(ctx context.Context, mine, seen *Request) error {
+	release := s.hold(mine.ID, s.cfg.IssueLease)
+	defer release()
+	return s.deleteInterruptedPasses(ctx, seen)
+}
+
+// abandonReveal ends a reveal that was interrupted after the pass left the store: nobody knows
+// whether it reached the screen, and a credential in an unknown place is deleted, and the
+// people involved are told to ask again.
+func (s *Service) abandonReveal(ctx context.Context, seen *Request, now time.Time) ([]*Request, error) {
+	mine, err := s.takeOver(ctx, seen, now, nil)
+	if err != nil {
+		return nil, err
+	}
+	// A deleted account (errTargetGone) has no pass left to delete.
+	if cleanupErr := s.cleanUp(ctx, mine, seen); cleanupErr != nil && !errors.Is(cleanupErr, errTargetGone) {
+		return s.cleanupFailed(ctx, mine, cleanupErr, fmt.Sprintf(
+			"tapbot was interrupted while showing the pass, and could not delete it in Entra ID for safety because Entra ID kept failing for %s. Delete the Temporary Access Pass of %s in Entra ID by hand, and ask for a new one with /tap.",
+			FormatDuration(cleanupGiveUp), mine.Target.UPN))
+	}
+	failed, err := s.owned(ctx, mine.ID, Revealing, func(r *Request) {
+		r.State, r.Owner, r.LeaseUntil = Failed, "", time.Time{}
+		r.Failure = "tapbot was interrupted while showing the pass, so it was deleted in Entra ID for safety. Ask for a new one with /tap."
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.record(ctx, EventRevoked, failed, "", "a reveal was interrupted after the pass left the store; the pass was deleted for safety")
+	return []*Request{failed}, nil
+}
+
 // abandonIssue ends an approval that stopped before its pass was safely stored: any pass it
 // created is deleted in Entra ID, the request fails, and a copy goes back to the approvers, so
-// approving again is one click (a new pass replaces any old one anyway).
-func (s *Service) abandonIssue(ctx context.Context, r *Request) ([]*Request, error) {
-	if err := s.deleteInterruptedPasses(ctx, r); err != nil {
-		return nil, err // try again next sweep rather than leave a live pass behind
-	}
-	// The copy needs the one-pending-request lock like any request; when another request for
-	// the target is already pending, the interrupted one just fails and says so.
-	locked, err := s.store.Claim(ctx, targetKey(r.Target), s.cfg.RequestTTL+s.cfg.IssueLease)
+// approving again is one click (a new pass replaces any old one anyway). The copy inherits the
+// target lock. When the target no longer exists, or Entra ID keeps failing past cleanupGiveUp,
+// the request just fails and says so.
+func (s *Service) abandonIssue(ctx context.Context, seen *Request, now time.Time) ([]*Request, error) {
+	mine, err := s.takeOver(ctx, seen, now, func(r *Request) {
+		if r.Resubmitted == "" {
+			r.Resubmitted = NewID() // named now, so a retry after a crash makes the same copy
+		}
+	})
 	if err != nil {
-		return nil, storeError(err)
+		return nil, err
+	}
+	switch cleanupErr := s.cleanUp(ctx, mine, seen); {
+	case errors.Is(cleanupErr, errTargetGone):
+		s.log.InfoContext(ctx, "the target of an interrupted approval no longer exists", "request_id", mine.ID, "target", mine.Target.UPN)
+		return s.endIssue(ctx, mine, fmt.Sprintf(
+			"%s no longer exists in Entra ID, so tapbot stopped: no pass was delivered and none is left. If the account is restored, ask again with /tap.",
+			mine.Target.UPN), "the target no longer exists in Entra ID", true)
+	case cleanupErr != nil:
+		return s.cleanupFailed(ctx, mine, cleanupErr, fmt.Sprintf(
+			"tapbot was interrupted while creating the pass and nothing was delivered, but it could not make sure no pass was left because Entra ID kept failing for %s. Check %s in Entra ID and delete any Temporary Access Pass there, then ask again with /tap.",
+			FormatDuration(cleanupGiveUp), mine.Target.UPN))
+	}
+
+	// The copy needs the one-open-request lock like any request: handed over from this one, or
+	// kept from a retry that handed it over already, or taken afresh when this one's ran out.
+	again := mine.Resubmitted
+	var locked bool
+	for _, from := range []string{mine.ID, again, ""} {
+		ok, err := s.store.CompareAndSwap(ctx, targetKey(mine.Target), from, again, s.lockTTL())
+		if err != nil {
+			return nil, storeError(err)
+		}
+		if ok {
+			locked = true
+			break
+		}
 	}
 	if !locked {
-		failed, err := s.transitionFrom(ctx, r, Issuing, func(f *Request) {
-			f.State, f.Owner, f.LeaseUntil = Failed, "", time.Time{}
-			f.Failure = "tapbot was interrupted while creating the pass, and nothing was delivered; any pass it had made was deleted. Another request for this person is already waiting for approval."
+		return s.endIssue(ctx, mine,
+			"tapbot was interrupted while creating the pass, and nothing was delivered; any pass it had made was deleted. Another request for this person is already waiting for approval.",
+			"interrupted; another request for the target is pending", false)
+	}
+	cp := mine.Clone()
+	cp.ID, cp.State, cp.CreatedAt = again, Pending, s.now()
+	cp.ExpiresAt = cp.CreatedAt.Add(s.cfg.RequestTTL)
+	cp.DecidedBy, cp.DecidedAt, cp.PassID, cp.PassExpiresAt = "", time.Time{}, "", time.Time{}
+	cp.Owner, cp.LeaseUntil, cp.ApprovalMessage, cp.RevealMessage = "", time.Time{}, MessageRef{}, MessageRef{}
+	cp.Resubmitted, cp.NotCreated, cp.CleanupFailures, cp.CleanupSince = "", false, 0, time.Time{}
+	if err := s.store.Create(ctx, cp); err != nil && !errors.Is(err, ErrConflict) {
+		return nil, fmt.Errorf("resubmit: %w", err) // the lock stays with the copy's name for the retry
+	}
+	failed, err := s.owned(ctx, mine.ID, Issuing, func(f *Request) {
+		f.State, f.Owner, f.LeaseUntil = Failed, "", time.Time{}
+		f.Failure = "tapbot was interrupted while creating the pass, and nothing was delivered; any pass it had made was deleted. The request was posted again for approval."
+	})
+	if err != nil {
+		_, _ = s.Cancel(ctx, again, "a duplicate of an interrupted request")
+		return nil, err
+	}
+	s.dropSealedCopy(ctx, failed)
+	resubmitted, err := s.store.Get(ctx, again)
+	if err != nil {
+		resubmitted = cp
+	}
+	s.record(ctx, EventIssueFailed, failed, "", "interrupted; resubmitted as "+again)
+	s.record(ctx, EventRequested, resubmitted, resubmitted.Requester, "resubmitted after "+mine.ID+" was interrupted")
+	return []*Request{failed, resubmitted}, nil
+}
+
+// endIssue fails an Issuing request this replica took over, without a copy; locked says whether
+// it still holds its target's lock.
+func (s *Service) endIssue(ctx context.Context, mine *Request, reason, detail string, locked bool) ([]*Request, error) {
+	failed, err := s.owned(ctx, mine.ID, Issuing, func(f *Request) {
+		f.State, f.Owner, f.LeaseUntil, f.Resubmitted, f.Failure = Failed, "", time.Time{}, "", reason
+	})
+	if err != nil {
+		return nil, err
+	}
+	if locked {
+		s.releaseTarget(ctx, failed)
+	}
+	s.dropSealedCopy(ctx, failed)
+	s.record(ctx, EventIssueFailed, failed, "", detail)
+	return []*Request{failed}, nil
+}
+
+// dropSealedCopy deletes a sealed pass a slower owner may have stored for a request that has
+// just ended without it.
+func (s *Service) dropSealedCopy(ctx context.Context, r *Request) {
+	if err := s.store.DeleteSecret(ctx, r.ID); err != nil {
+		s.log.ErrorContext(ctx, "could not delete a sealed pass of an ended request; it expires with the pass",
+			"request_id", r.ID, "err", err)
+	}
+}
+
+// cleanupFailed counts a failed cleanup of mine, taken over by this replica. Below the bound
+// (cleanupGiveUp, cleanupMinAttempts) it keeps the request leased to itself until the next try,
+// so the next sweeps leave it alone; past it, the request ends Failed with giveUp as the reason.
+func (s *Service) cleanupFailed(ctx context.Context, mine *Request, cause error, giveUp string) ([]*Request, error) {
+	now := s.now()
+	attempts, since := mine.CleanupFailures+1, mine.CleanupSince
+	if since.IsZero() {
+		since = now
+	}
+	s.log.WarnContext(ctx, "could not clean up after an interruption; Entra ID is failing",
+		"request_id", mine.ID, "attempt", attempts, "failing_since", since, "err", cause)
+	if attempts >= cleanupMinAttempts && now.Sub(since) >= cleanupGiveUp {
+		failed, err := s.owned(ctx, mine.ID, mine.State, func(f *Request) {
+			f.State, f.Owner, f.LeaseUntil, f.Resubmitted = Failed, "", time.Time{}, ""
+			f.Failure, f.CleanupFailures, f.CleanupSince = giveUp, attempts, since
 		})
 		if err != nil {
 			return nil, err
 		}
-		s.record(ctx, EventIssueFailed, failed, "", "interrupted; another request for the target is pending")
+		if mine.State == Issuing {
+			s.releaseTarget(ctx, failed)
+		}
+		s.dropSealedCopy(ctx, failed)
+		s.log.ErrorContext(ctx, "gave up cleaning up after an interruption; people were told to check Entra ID by hand",
+			"request_id", mine.ID, "target", mine.Target.UPN, "attempts", attempts, "err", cause)
+		s.record(ctx, EventIssueFailed, failed, "", "gave up after "+strconv.Itoa(attempts)+" tries to clean up in Entra ID: "+UserMessage(cause))
 		return []*Request{failed}, nil
 	}
-	again := r.Clone()
-	again.ID, again.State, again.CreatedAt = NewID(), Pending, s.now()
-	again.ExpiresAt = again.CreatedAt.Add(s.cfg.RequestTTL)
-	again.DecidedBy, again.DecidedAt, again.PassID, again.PassExpiresAt = "", time.Time{}, "", time.Time{}
-	again.Owner, again.LeaseUntil, again.ApprovalMessage, again.RevealMessage = "", time.Time{}, MessageRef{}, MessageRef{}
-	if err := s.store.Create(ctx, again); err != nil {
-		s.releaseTarget(ctx, again)
-		return nil, fmt.Errorf("resubmit: %w", err)
+	backoff := cleanupMaxBackoff
+	if attempts <= 16 {
+		backoff = min(s.cfg.IssueLease<<(attempts-1), cleanupMaxBackoff)
 	}
-	failed, err := s.transitionFrom(ctx, r, Issuing, func(f *Request) {
-		f.State, f.Owner, f.LeaseUntil, f.Resubmitted = Failed, "", time.Time{}, again.ID
-		f.Failure = "tapbot was interrupted while creating the pass, and nothing was delivered; any pass it had made was deleted. The request was posted again for approval."
+	_, err := s.owned(ctx, mine.ID, mine.State, func(f *Request) {
+		f.CleanupFailures, f.CleanupSince, f.LeaseUntil = attempts, since, now.Add(max(backoff, s.cfg.IssueLease))
 	})
-	if err != nil {
-		_, _ = s.Cancel(ctx, again.ID, "a duplicate of an interrupted request")
-		return nil, err
-	}
-
-	s.record(ctx, EventIssueFailed, failed, "", "interrupted; resubmitted as "+again.ID)
-	s.record(ctx, EventRequested, again, again.Requester, "resubmitted after "+r.ID+" was interrupted")
-	return []*Request{failed, again}, nil
+	return nil, errors.Join(fmt.Errorf("clean up after an interruption (try %d): %w", attempts, cause), err)
 }
 
-// deleteInterruptedPasses deletes the pass an interrupted change left: the recorded one, or
-// when the approval died before recording it, any pass created for the target since then.
+// deleteInterruptedPasses deletes the pass an interrupted change of r left. When r recorded the
+// pass's ID, that pass; when the create call never began, none. Otherwise the pass was made but
+// its ID was lost, and it is found by listing the target's passes: only a pass created within
+// r's issuing window (from its approval to the end of its lease, give or take clock skew) that no
+// other request recorded as its own. The target lock, held from Submit until the pass is final,
+// keeps other requests from making passes in that window in the first place.
 func (s *Service) deleteInterruptedPasses(ctx context.Context, r *Request) error {
 	if r.PassID != "" {
 		if err := s.dir.DeletePass(ctx, r.Target.EntraID, r.PassID); err != nil {
@@ -241,15 +512,27 @@ func (s *Service) deleteInterruptedPasses(ctx context.Context, r *Request) error
 		}
 		return nil
 	}
+	if r.NotCreated {
+		return nil
+	}
 	passes, err := s.dir.ListPasses(ctx, r.Target.EntraID)
+	if ErrorCode(err) == NotFound {
+		return fmt.Errorf("list passes after interruption: %w: %w", errTargetGone, err)
+	}
 	if err != nil {
 		return fmt.Errorf("list passes after interruption: %w", err)
 	}
-	// Allow for clock skew between tapbot and Entra ID.
-	since := r.DecidedAt.Add(-2 * time.Minute)
+	from, until := r.DecidedAt.Add(-clockSkew), r.LeaseUntil.Add(clockSkew)
 	for _, p := range passes {
-		if p.CreatedAt.Before(since) {
+		if p.CreatedAt.Before(from) || p.CreatedAt.After(until) {
 			continue
+		}
+		known, err := s.store.Alive(ctx, issuedPassKey(p.ID))
+		if err != nil {
+			return fmt.Errorf("check whose pass %s is: %w", p.ID, err)
+		}
+		if known {
+			continue // another request's, recorded before this one began
 		}
 		if err := s.dir.DeletePass(ctx, r.Target.EntraID, p.ID); err != nil {
 			return fmt.Errorf("delete interrupted pass: %w", err)

@@ -54,9 +54,16 @@ func (s *Service) checkRate(ctx context.Context, requester string) error {
 
 func targetKey(t Target) string { return "target:" + t.EntraID }
 
-// lockTarget allows one pending request per target, across replicas.
-func (s *Service) lockTarget(ctx context.Context, t Target) error {
-	ok, err := s.store.Claim(ctx, targetKey(t), s.cfg.RequestTTL+s.cfg.IssueLease)
+// lockTTL bounds how long a target stays locked by a request nobody finishes: its time to be
+// decided and to be issued.
+func (s *Service) lockTTL() time.Duration { return s.cfg.RequestTTL + s.cfg.IssueLease }
+
+// lockTarget allows one open request per target across replicas, from Submit until its pass is
+// final (stored, or the request ended). The lock names request id as its holder, so only that
+// request renews, hands over or releases it. Holding it through issuing means no other request
+// for the person can make a pass that cleaning up after this one would take for its own.
+func (s *Service) lockTarget(ctx context.Context, t Target, id string) error {
+	ok, err := s.store.CompareAndSwap(ctx, targetKey(t), "", id, s.lockTTL())
 	if err != nil {
 		return storeError(err)
 	}
@@ -66,9 +73,14 @@ func (s *Service) lockTarget(ctx context.Context, t Target) error {
 	return nil
 }
 
-// releaseTarget lets a new request for the target be made once this one left Pending.
+// releaseTarget lets a new request for the target be made once r is done with the lock.
 func (s *Service) releaseTarget(ctx context.Context, r *Request) {
-	if err := s.store.Release(ctx, targetKey(r.Target)); err != nil {
+	ok, err := s.store.CompareAndSwap(ctx, targetKey(r.Target), r.ID, "", 0)
+	if err == nil && !ok {
+		// Replicas from before locks named their holder wrote "1"; such a lock is r's too.
+		_, err = s.store.CompareAndSwap(ctx, targetKey(r.Target), "1", "", 0)
+	}
+	if err != nil {
 		s.log.WarnContext(ctx, "could not release the one-pending-request lock; it expires on its own",
 			"request_id", r.ID, "err", err)
 	}

@@ -118,19 +118,34 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {n, redis.call('PTTL', KEYS[1])}`)
 
+// keepLua extends KEYS[1]'s expiry to the unix time in milliseconds in ARGV[n] when that is
+// later, never shortening it; "0" leaves it alone. It reads the clock from Redis, whose clock
+// runs the TTLs.
+const keepLua = `
+local function keep(key, at)
+  if at == '0' then return end
+  local pttl = redis.call('PTTL', key)
+  if pttl < 0 then return end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if now + pttl < tonumber(at) then redis.call('PEXPIREAT', key, at) end
+end
+`
+
 // createScript stores a new request and indexes it as open and under its requester in one step,
 // so no crash can leave a request the sweeper or /tap status cannot see. The requester's index
 // is scored by creation time but never goes backwards, so it lists requests in the order they
 // were stored even when two share a timestamp or replicas' clocks differ; it keeps the newest
-// ARGV[5] IDs and lives as long as the newest record.
-var createScript = redis.NewScript(`
+// ARGV[6] IDs and lives as long as the newest record.
+var createScript = redis.NewScript(keepLua + `
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  keep(KEYS[1], ARGV[4])
   redis.call('SADD', KEYS[2], ARGV[3])
-  local score = tonumber(ARGV[4])
+  local score = tonumber(ARGV[5])
   local top = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
   if top[2] and tonumber(top[2]) >= score then score = tonumber(top[2]) + 1 end
   redis.call('ZADD', KEYS[3], score, ARGV[3])
-  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[5]) + 1))
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[6]) + 1))
   redis.call('PEXPIRE', KEYS[3], ARGV[2])
   return 1
 end
@@ -143,7 +158,7 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request) error {
 		return fmt.Errorf("encode request: %w", err)
 	}
 	created, err := createScript.Run(ctx, s.rdb, []string{s.reqKey(r.ID), s.openKey(), s.byRequesterKey(r.Requester)},
-		b, approvals.RecordRetention.Milliseconds(), r.ID, r.CreatedAt.UnixMicro(), approvals.RecentKept).Int()
+		b, approvals.RecordRetention.Milliseconds(), r.ID, keepUntil(r), r.CreatedAt.UnixMicro(), approvals.RecentKept).Int()
 	if err != nil {
 		return fmt.Errorf("redis create request: %w", err)
 	}
@@ -151,6 +166,38 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request) error {
 		return approvals.ErrConflict
 	}
 	return nil
+}
+
+// keepUntil is r.KeepUntil as the script argument keepLua reads.
+func keepUntil(r *approvals.Request) string {
+	t := r.KeepUntil()
+	if t.IsZero() || t.UnixMilli() <= 0 {
+		return "0"
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
+}
+
+// recordExpiryScript returns the record's expiry as unix milliseconds by Redis's clock, -2 when
+// there is no record.
+var recordExpiryScript = redis.NewScript(`
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl < 0 then return pttl end
+local t = redis.call('TIME')
+return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + pttl`)
+
+// RecordExpiry reports when the request's record will be dropped, for the store contract.
+func (s *Store) RecordExpiry(ctx context.Context, id string) (time.Time, error) {
+	ms, err := recordExpiryScript.Run(ctx, s.rdb, []string{s.reqKey(id)}).Int64()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("redis record expiry: %w", err)
+	}
+	switch ms {
+	case -2:
+		return time.Time{}, approvals.ErrNotFound
+	case -1:
+		return time.Time{}, nil // kept forever
+	}
+	return time.UnixMilli(ms), nil
 }
 
 // Get implements approvals.Store.
@@ -173,53 +220,62 @@ func decode(b []byte) (*approvals.Request, error) {
 	return &r, nil
 }
 
-// Update implements approvals.Store with WATCH/MULTI/EXEC: the write goes through only if the key
-// did not change since it was read, otherwise change runs again on the fresh value.
+// updateScript writes a request only if its record still holds exactly what the caller read
+// (ARGV[1]), keeps or extends its expiry, and files it in the open index, all in one step.
+// It returns 1 when written, 0 when someone wrote in between, -1 when the record is gone.
+var updateScript = redis.NewScript(keepLua + `
+local cur = redis.call('GET', KEYS[1])
+if not cur then return -1 end
+if cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+keep(KEYS[1], ARGV[5])
+if ARGV[4] == '1' then
+  redis.call('SREM', KEYS[2], ARGV[3])
+else
+  redis.call('SADD', KEYS[2], ARGV[3])
+end
+return 1`)
+
+// Update implements approvals.Store as an optimistic compare-and-set: GET, change in Go, then
+// one script that writes only if the stored value is still the one read, retrying change on
+// the fresh value otherwise. Two round trips per update where WATCH/MULTI/EXEC took three, and
+// no connection is pinned for a transaction.
 func (s *Store) Update(ctx context.Context, id string, change func(*approvals.Request) error) (*approvals.Request, error) {
 	key := s.reqKey(id)
-	var out *approvals.Request
-	txn := func(tx *redis.Tx) error {
-		b, err := tx.Get(ctx, key).Bytes()
+	for range maxUpdateAttempts {
+		b, err := s.rdb.Get(ctx, key).Bytes()
 		if errors.Is(err, redis.Nil) {
-			return approvals.ErrNotFound
+			return nil, approvals.ErrNotFound
 		}
 		if err != nil {
-			return fmt.Errorf("redis get request: %w", err)
+			return nil, fmt.Errorf("redis get request: %w", err)
 		}
 		r, err := decode(b)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := change(r); err != nil {
-			return err
+			return nil, err
 		}
 		nb, err := json.Marshal(r)
 		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
+			return nil, fmt.Errorf("encode request: %w", err)
 		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.SetArgs(ctx, key, nb, redis.SetArgs{KeepTTL: true})
-			if r.State.Final() {
-				p.SRem(ctx, s.openKey(), id)
-			} else {
-				p.SAdd(ctx, s.openKey(), id)
-			}
-			return nil
-		})
-		if err == nil {
-			out = r
+		final := "0"
+		if r.State.Final() {
+			final = "1"
 		}
-		return err
-	}
-	for range maxUpdateAttempts {
-		err := s.rdb.Watch(ctx, txn, key)
-		if errors.Is(err, redis.TxFailedErr) {
-			continue
-		}
+		res, err := updateScript.Run(ctx, s.rdb, []string{key, s.openKey()}, b, nb, id, final, keepUntil(r)).Int()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("redis update request: %w", err)
 		}
-		return out, nil
+		switch res {
+		case 1:
+			return r, nil
+		case -1:
+			return nil, approvals.ErrNotFound
+		}
+		// Someone wrote in between: run change again on what they wrote.
 	}
 	return nil, fmt.Errorf("redis update %s: gave up after %d concurrent writes: %w", id, maxUpdateAttempts, approvals.ErrConflict)
 }
@@ -365,6 +421,31 @@ func (s *Store) Release(ctx context.Context, key string) error {
 	return nil
 }
 
+// casScript sets or removes KEYS[1] only if it holds ARGV[1] (an empty string for a missing key).
+var casScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1]) or ''
+if cur ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return 1`)
+
+// CompareAndSwap implements approvals.Store in one script, so no other client writes between
+// the comparison and the swap.
+func (s *Store) CompareAndSwap(ctx context.Context, key, old, next string, ttl time.Duration) (bool, error) {
+	ms := ttl.Milliseconds()
+	if next != "" && ms <= 0 {
+		return false, fmt.Errorf("redis swap %s: ttl %v is under a millisecond", key, ttl)
+	}
+	n, err := casScript.Run(ctx, s.rdb, []string{s.claimKey(key)}, old, next, ms).Int()
+	if err != nil {
+		return false, fmt.Errorf("redis swap %s: %w", key, err)
+	}
+	return n == 1, nil
+}
+
 // Hit implements approvals.Store with INCR and PEXPIRE in one script.
 func (s *Store) Hit(ctx context.Context, key string, window time.Duration) (int, time.Time, error) {
 	res, err := hitScript.Run(ctx, s.rdb, []string{s.hitKey(key)}, window.Milliseconds()).Int64Slice()
@@ -390,26 +471,35 @@ func (s *Store) AppendAudit(ctx context.Context, e approvals.Event, retention ti
 	return nil
 }
 
-// ReadAudit implements approvals.Store.
+// auditPage is how many events ReadAudit asks Redis for at a time: a trail of months is read in
+// bounded replies rather than one that holds up the server and the client's memory at once.
+var auditPage int64 = 1000
+
+// ReadAudit implements approvals.Store, reading the stream in pages of auditPage.
 func (s *Store) ReadAudit(ctx context.Context, since time.Time) ([]approvals.Event, error) {
 	from := "-"
 	if ms := since.UnixMilli(); ms > 0 {
 		from = strconv.FormatInt(ms, 10)
 	}
-	msgs, err := s.rdb.XRange(ctx, s.auditKey(), from, "+").Result()
-	if err != nil {
-		return nil, fmt.Errorf("redis read audit trail: %w", err)
-	}
-	out := make([]approvals.Event, 0, len(msgs))
-	for _, m := range msgs {
-		raw, _ := m.Values["event"].(string)
-		var e approvals.Event
-		if err := json.Unmarshal([]byte(raw), &e); err != nil {
-			return nil, fmt.Errorf("decode audit event %s: %w", m.ID, err)
+	var out []approvals.Event
+	for {
+		msgs, err := s.rdb.XRangeN(ctx, s.auditKey(), from, "+", auditPage).Result()
+		if err != nil {
+			return nil, fmt.Errorf("redis read audit trail: %w", err)
 		}
-		out = append(out, e)
+		for _, m := range msgs {
+			raw, _ := m.Values["event"].(string)
+			var e approvals.Event
+			if err := json.Unmarshal([]byte(raw), &e); err != nil {
+				return nil, fmt.Errorf("decode audit event %s: %w", m.ID, err)
+			}
+			out = append(out, e)
+		}
+		if int64(len(msgs)) < auditPage {
+			return out, nil
+		}
+		from = "(" + msgs[len(msgs)-1].ID // the next page starts after the last event read
 	}
-	return out, nil
 }
 
 // Ping implements approvals.Store.

@@ -3,7 +3,9 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -260,4 +262,114 @@ func TestNewClient(t *testing.T) {
 			}
 		})
 	}
+}
+
+// commandCalls reads how often each command ran from INFO commandstats, including commands run
+// inside scripts.
+func commandCalls(t *testing.T, rdb *redis.Client) map[string]int {
+	t.Helper()
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+		if !ok {
+			continue
+		}
+		var n int
+		if _, err := fmt.Sscanf(rest, "%d", &n); err == nil {
+			out[strings.TrimPrefix(name, "cmdstat_")] = n
+		}
+	}
+	return out
+}
+
+// TestReadAuditPages reads a trail in pages smaller than it: every event comes back once, in
+// order, in as many XRANGE calls as pages.
+func TestReadAuditPages(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	defer redisstore.SetAuditPage(10)()
+	for _, tc := range []struct{ events, xranges int }{{25, 3}, {20, 3}, {7, 1}, {0, 1}} {
+		t.Run(fmt.Sprint(tc.events), func(t *testing.T) {
+			s := redisstore.New(rdb, "{"+approvals.NewID()+"}:")
+			for i := range tc.events {
+				e := approvals.Event{Time: time.Now().UTC(), Event: approvals.EventApproved, RequestID: fmt.Sprintf("tap_%03d", i)}
+				if err := s.AppendAudit(ctx, e, time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.ReadAudit(ctx, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tc.events {
+				t.Fatalf("read %d of %d events", len(got), tc.events)
+			}
+			for i, e := range got {
+				if want := fmt.Sprintf("tap_%03d", i); e.RequestID != want {
+					t.Fatalf("event %d is %s, want %s", i, e.RequestID, want)
+				}
+			}
+			if n := commandCalls(t, rdb)["xrange"]; n != tc.xranges {
+				t.Fatalf("ReadAudit ran XRANGE %d times for %d events in pages of 10, want %d", n, tc.events, tc.xranges)
+			}
+		})
+	}
+}
+
+// TestUpdateCommands counts what one uncontended Update costs: a GET and one script call from
+// the client (two round trips), where WATCH/GET/MULTI/SET/SADD/EXEC took six commands in three.
+func TestUpdateCommands(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	admin := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket()})
+	rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket()})
+	t.Cleanup(func() { _ = admin.Close(); _ = rdb.Close() })
+	trips := &roundTrips{}
+	rdb.AddHook(trips)
+	s := redisstore.New(rdb, "t:")
+	r := &approvals.Request{ID: approvals.NewID(), State: approvals.Pending}
+	if err := s.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	// The first call loads the script (EVALSHA, NOSCRIPT, EVAL); count the steady state.
+	if _, err := s.Update(ctx, r.ID, func(r *approvals.Request) error { r.Reason = "warm"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	trips.n.Store(0)
+	const updates = 50
+	for i := range updates {
+		if _, err := s.Update(ctx, r.ID, func(r *approvals.Request) error { r.Reason = fmt.Sprint(i); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := commandCalls(t, admin)
+	if n := trips.n.Load(); n != 2*updates {
+		t.Errorf("%d updates took %d round trips, want 2 each", updates, n)
+	}
+	if calls["evalsha"] != updates || calls["watch"] != 0 || calls["multi"] != 0 || calls["exec"] != 0 {
+		t.Errorf("commands for %d updates: %v; want one EVALSHA each and no WATCH/MULTI/EXEC", updates, calls)
+	}
+}
+
+// roundTrips counts the client's trips to the server: a command, or a whole pipeline.
+type roundTrips struct{ n atomic.Int64 }
+
+func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
 }

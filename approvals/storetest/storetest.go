@@ -32,12 +32,84 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("SecretPeekAndDelete", func(t *testing.T) { testSecretPeekDelete(t, newStore) })
 	t.Run("OpenRequestsIndex", func(t *testing.T) { testOpenRequests(t, newStore) })
 	t.Run("WatchIndex", func(t *testing.T) { testWatchIndex(t, newStore) })
+	t.Run("RecordOutlivesPass", func(t *testing.T) { testRecordOutlivesPass(t, newStore) })
 	t.Run("ClaimOnce", func(t *testing.T) { testClaim(t, newStore) })
 	t.Run("TouchAndAlive", func(t *testing.T) { testTouch(t, newStore) })
 	t.Run("ReleaseClaim", func(t *testing.T) { testRelease(t, newStore) })
+	t.Run("CompareAndSwap", func(t *testing.T) { testCompareAndSwap(t, newStore) })
+	t.Run("ConcurrentSwapsOneWinner", func(t *testing.T) { testConcurrentSwaps(t, newStore) })
 	t.Run("HitWindow", func(t *testing.T) { testHit(t, newStore) })
 	t.Run("AuditTrail", func(t *testing.T) { testAudit(t, newStore) })
 	t.Run("RecentByRequester", func(t *testing.T) { testRecentByRequester(t, newStore) })
+	t.Run("AuditTrailLong", func(t *testing.T) { testAuditLong(t, newStore) })
+}
+
+// Expiring is how the contract sees when a store will drop a request record; every store must
+// implement it.
+type Expiring interface {
+	RecordExpiry(ctx context.Context, id string) (time.Time, error)
+}
+
+// testRecordOutlivesPass checks that a record lives RecordRetention from its creation, or
+// RecordMargin past the end of its pass when that is later, and that no update shortens it.
+func testRecordOutlivesPass(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	ex, ok := s.(Expiring)
+	if !ok {
+		t.Fatalf("%T does not report when it drops a record (storetest.Expiring)", s)
+	}
+	expiry := func(id string) time.Time {
+		t.Helper()
+		at, err := ex.RecordExpiry(ctx, id)
+		if err != nil {
+			t.Fatalf("RecordExpiry: %v", err)
+		}
+		return at
+	}
+	near := func(what string, got, want time.Time) {
+		t.Helper()
+		if d := got.Sub(want); d < -2*time.Second || d > 2*time.Second {
+			t.Fatalf("%s: record expires %v, want %v (off by %v)", what, got, want, d)
+		}
+	}
+	update := func(id string, change func(*approvals.Request)) {
+		t.Helper()
+		if _, err := s.Update(ctx, id, func(r *approvals.Request) error { change(r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	r := sample()
+	if err := s.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	created := expiry(r.ID)
+	now := created.Add(-approvals.RecordRetention) // the store's clock at Create
+	update(r.ID, func(r *approvals.Request) { r.Reason = "changed" })
+	near("after an update without a pass", expiry(r.ID), created)
+
+	// A long pass that starts in ten days ends after RecordRetention.
+	passEnd := now.Add(approvals.RecordRetention + 10*24*time.Hour)
+	update(r.ID, func(r *approvals.Request) { r.State, r.PassExpiresAt = approvals.Issued, passEnd })
+	near("after the pass was issued", expiry(r.ID), passEnd.Add(approvals.RecordMargin))
+	update(r.ID, func(r *approvals.Request) { r.State, r.PassExpiresAt = approvals.Revoked, now.Add(time.Hour) })
+	near("after a later update moved the pass's end earlier", expiry(r.ID), passEnd.Add(approvals.RecordMargin))
+
+	withPass := sample()
+	withPass.PassExpiresAt = passEnd
+	if err := s.Create(ctx, withPass); err != nil {
+		t.Fatal(err)
+	}
+	near("created with its pass", expiry(withPass.ID), passEnd.Add(approvals.RecordMargin))
+
+	short := sample()
+	if err := s.Create(ctx, short); err != nil {
+		t.Fatal(err)
+	}
+	shortCreated := expiry(short.ID)
+	update(short.ID, func(r *approvals.Request) { r.PassExpiresAt = now.Add(time.Hour) })
+	near("after a one-hour pass", expiry(short.ID), shortCreated)
 }
 
 func testRelease(t *testing.T, newStore Factory) {
@@ -51,6 +123,92 @@ func testRelease(t *testing.T, newStore Factory) {
 	}
 	if ok, err := s.Claim(ctx, "target:x", time.Hour); !ok || err != nil {
 		t.Fatalf("Claim after Release = %v, %v; want true", ok, err)
+	}
+}
+
+// testCompareAndSwap walks a lock that names its holder through its life: taken, refused to
+// another, renewed, handed over, released only by its holder, and free again once expired.
+func testCompareAndSwap(t *testing.T, newStore Factory) {
+	s, elapse := newStore(t)
+	ctx := context.Background()
+	steps := []struct {
+		old, next string
+		want      bool
+	}{
+		{"", "req-a", true},       // free: taken
+		{"", "req-b", false},      // held by req-a: refused
+		{"req-b", "req-b", false}, // not req-b's to renew
+		{"req-a", "req-a", true},  // renewed by its holder
+		{"req-a", "req-c", true},  // handed over
+		{"req-a", "", false},      // req-a no longer holds it
+		{"req-c", "", true},       // released by its holder
+		{"", "req-d", true},       // free again
+	}
+	for i, st := range steps {
+		got, err := s.CompareAndSwap(ctx, "target:x", st.old, st.next, time.Hour)
+		if err != nil || got != st.want {
+			t.Fatalf("step %d: CompareAndSwap(%q -> %q) = %v, %v; want %v", i, st.old, st.next, got, err, st.want)
+		}
+	}
+	if ok, _ := s.Alive(ctx, "target:x"); !ok {
+		t.Fatal("a swapped-in key is not Alive")
+	}
+	if ok, _ := s.Claim(ctx, "target:x", time.Hour); ok {
+		t.Fatal("Claim took a key held through CompareAndSwap")
+	}
+
+	if ok, err := s.CompareAndSwap(ctx, "turn", "", "replica-a", 50*time.Millisecond); !ok || err != nil {
+		t.Fatalf("taking a free key = %v, %v", ok, err)
+	}
+	elapse(100 * time.Millisecond)
+	if ok, _ := s.CompareAndSwap(ctx, "turn", "replica-a", "replica-a", time.Hour); ok {
+		t.Fatal("an expired key was renewed as if still held")
+	}
+	if ok, err := s.CompareAndSwap(ctx, "turn", "", "replica-b", time.Hour); !ok || err != nil {
+		t.Fatalf("taking an expired key = %v, %v", ok, err)
+	}
+
+	// Keys taken with Claim hold "1", so a holder-naming caller can still release them.
+	if ok, _ := s.Claim(ctx, "legacy", time.Hour); !ok {
+		t.Fatal("Claim failed")
+	}
+	if ok, err := s.CompareAndSwap(ctx, "legacy", "1", "", 0); !ok || err != nil {
+		t.Fatalf("releasing a claimed key = %v, %v", ok, err)
+	}
+	if ok, _ := s.Alive(ctx, "legacy"); ok {
+		t.Fatal("the released key is still Alive")
+	}
+}
+
+func testConcurrentSwaps(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	for round := range 20 {
+		key := fmt.Sprintf("lock-%d", round)
+		var mu sync.Mutex
+		var winners []string
+		var wg sync.WaitGroup
+		for i := range 10 {
+			wg.Go(func() {
+				holder := fmt.Sprintf("holder-%d", i)
+				ok, err := s.CompareAndSwap(ctx, key, "", holder, time.Hour)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					winners = append(winners, holder)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if len(winners) != 1 {
+			t.Fatalf("round %d: %d concurrent takers won (%v), want exactly 1", round, len(winners), winners)
+		}
+		if ok, _ := s.CompareAndSwap(ctx, key, winners[0], "", 0); !ok {
+			t.Fatalf("round %d: the winner %s could not release", round, winners[0])
+		}
 	}
 }
 
@@ -106,6 +264,32 @@ func testAudit(t *testing.T, newStore Factory) {
 	}
 	if later, _ := s.ReadAudit(ctx, time.Now().Add(2*time.Hour)); len(later) != 0 {
 		t.Fatalf("ReadAudit from the future = %d events", len(later))
+	}
+}
+
+// testAuditLong reads back a trail longer than a store reads in one go (the Redis store reads
+// 1000 events a page): every event, once, in order.
+func testAuditLong(t *testing.T, newStore Factory) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	const n = 2500
+	for i := range n {
+		e := approvals.Event{Time: time.Now().UTC(), Event: approvals.EventRequested, RequestID: fmt.Sprintf("tap_%05d", i)}
+		if err := s.AppendAudit(ctx, e, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ReadAudit(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("ReadAudit returned %d of %d events", len(got), n)
+	}
+	for i, e := range got {
+		if want := fmt.Sprintf("tap_%05d", i); e.RequestID != want {
+			t.Fatalf("event %d is %s, want %s: the trail is out of order or has gaps", i, e.RequestID, want)
+		}
 	}
 }
 

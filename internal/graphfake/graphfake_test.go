@@ -825,3 +825,67 @@ func TestRoleAssignableGroupsCannotNest(t *testing.T) {
 		})
 	}
 }
+
+func TestHoldUntilReleased(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token()
+	u := h.s.AddUser(graphfake.User{UPN: "alice@contoso.com"})
+	path := "/users/" + u.ID + "/authentication/temporaryAccessPassMethods"
+	release := h.s.Hold(graphfake.OpCreatePass)
+	answered := make(chan int, 1)
+	go func() {
+		code, _, _ := h.graph(http.MethodPost, path, tok, []byte(`{}`), map[string]string{"Content-Type": "application/json"})
+		answered <- code
+	}()
+	for h.s.Calls(graphfake.OpCreatePass) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	// Other operations are not held.
+	if code, _, _ := h.graph(http.MethodGet, path, tok, nil, nil); code != 200 {
+		t.Fatalf("list while create is held: %d", code)
+	}
+	select {
+	case code := <-answered:
+		t.Fatalf("a held call was answered (%d) before release", code)
+	default:
+	}
+	if n := len(h.s.Passes(u.ID)); n != 0 || h.s.InFlight(graphfake.OpCreatePass) != 1 {
+		t.Fatalf("a held create made %d passes before release (in flight: %d)", n, h.s.InFlight(graphfake.OpCreatePass))
+	}
+	release()
+	release() // twice is fine
+	if code := <-answered; code != 201 || len(h.s.Passes(u.ID)) != 1 {
+		t.Fatalf("after release: %d, %d passes", code, len(h.s.Passes(u.ID)))
+	}
+	if code, _, _ := h.graph(http.MethodPost, path, tok, []byte(`{}`), map[string]string{"Content-Type": "application/json"}); code != 201 {
+		t.Fatalf("a call after release: %d", code)
+	}
+}
+
+func TestRemoveUser(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token()
+	u := h.s.AddUser(graphfake.User{UPN: "alice@contoso.com"})
+	path := "/users/" + u.ID + "/authentication/temporaryAccessPassMethods"
+	jsonHdr := map[string]string{"Content-Type": "application/json"}
+	_, _, created := h.graph(http.MethodPost, path, tok, []byte(`{}`), jsonHdr)
+	h.s.RemoveUser(u.ID)
+	for _, c := range []struct{ method, path string }{
+		{http.MethodGet, path},
+		{http.MethodPost, path},
+		{http.MethodDelete, path + "/" + created["id"].(string)},
+		{http.MethodGet, "/users/" + u.ID},
+	} {
+		var body []byte
+		if c.method == http.MethodPost {
+			body = []byte(`{}`)
+		}
+		if code, _, resp := h.graph(c.method, c.path, tok, body, jsonHdr); code != 404 || errorCode(resp) != "Request_ResourceNotFound" {
+			t.Errorf("%s %s after the user was removed: %d %v", c.method, c.path, code, resp)
+		}
+	}
+	ps := h.s.Passes(u.ID)
+	if len(ps) != 1 || !ps[0].Deleted || h.s.SignIn(u.ID, ps[0].Code) {
+		t.Errorf("the removed user's pass: %+v", ps)
+	}
+}

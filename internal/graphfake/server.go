@@ -151,6 +151,7 @@ type Server struct {
 	calls      map[string]int
 	failures   map[string][]*failure
 	hangs      map[string]time.Duration
+	held       map[string]chan struct{} // ops whose calls wait for a Hold's release
 	violations []string
 	// inFlight and maxInFlight count Graph requests being served, by operation and, under "",
 	// across all Graph operations, so tests can prove a client's concurrency limit holds.
@@ -196,6 +197,7 @@ func New(opts Options) (*Server, error) {
 		calls:        make(map[string]int),
 		failures:     make(map[string][]*failure),
 		hangs:        make(map[string]time.Duration),
+		held:         make(map[string]chan struct{}),
 		inFlight:     make(map[string]int),
 		maxInFlight:  make(map[string]int),
 
@@ -310,6 +312,39 @@ func (s *Server) Hang(op string, d time.Duration) {
 	s.hangs[op] = d
 }
 
+// Hold makes every later call of op wait, before it is answered, until release is called (or the
+// client gives up, or the server closes): a Graph call that stays in flight exactly as long as a
+// test needs, however slow the machine. Calls made after release are answered at once.
+func (s *Server) Hold(op string) (release func()) {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	s.held[op] = ch
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if s.held[op] == ch {
+				delete(s.held, op)
+			}
+			s.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
+// RemoveUser deletes a user from the tenant, as an admin deleting the account would: later calls
+// naming the user answer 404, and the user's passes no longer sign anyone in (they are marked
+// Deleted).
+func (s *Server) RemoveUser(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.users, strings.ToLower(id))
+	for _, p := range s.passes[strings.ToLower(id)] {
+		p.Deleted = true
+	}
+}
+
 // Passes returns every pass created for the user (by object ID), oldest first. At most the last is
 // live: like Entra ID, creating a pass replaces the previous one, which is then marked Replaced
 // and no longer listed by Graph; a deleted pass is marked Deleted and no longer listed either.
@@ -353,6 +388,14 @@ func (s *Server) SignIn(userID, code string) bool {
 		p.Used = true
 	}
 	return true
+}
+
+// InFlight is how many of op's requests the fake is serving right now (waiting on a Hold
+// included); a request whose client went away leaves once the fake notices.
+func (s *Server) InFlight(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight[op]
 }
 
 // Calls counts requests received for op, including failed and rejected ones.
@@ -479,7 +522,17 @@ func (s *Server) begin(r *http.Request, op string, latency bool) bool {
 	s.mu.Lock()
 	s.calls[op]++
 	hang := s.hangs[op]
+	held := s.held[op]
 	s.mu.Unlock()
+	if held != nil {
+		select {
+		case <-held:
+		case <-r.Context().Done():
+			return false
+		case <-s.closing:
+			return false
+		}
+	}
 	d := hang
 	if latency {
 		d += s.opts.Latency
