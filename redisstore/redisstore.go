@@ -221,7 +221,10 @@ func decode(b []byte) (*approvals.Request, error) {
 }
 
 // updateScript writes a request only if its record still holds exactly what the caller read
-// (ARGV[1]), keeps or extends its expiry, and files it in the open index, all in one step.
+// (ARGV[1]), extends its expiry when its pass's end moved (ARGV[5], "0" when it did not), and
+// moves it in or out of the open index when it became final or open again (ARGV[4]: "rem",
+// "add", or "" when it stays where it is), all in one step. Every command counts (issue 6's
+// Redis budget per request), so nothing runs that the caller knows to be a no-op.
 // It returns 1 when written, 0 when someone wrote in between, -1 when the record is gone.
 var updateScript = redis.NewScript(keepLua + `
 local cur = redis.call('GET', KEYS[1])
@@ -229,9 +232,9 @@ if not cur then return -1 end
 if cur ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 keep(KEYS[1], ARGV[5])
-if ARGV[4] == '1' then
+if ARGV[4] == 'rem' then
   redis.call('SREM', KEYS[2], ARGV[3])
-else
+elseif ARGV[4] == 'add' then
   redis.call('SADD', KEYS[2], ARGV[3])
 end
 return 1`)
@@ -254,6 +257,7 @@ func (s *Store) Update(ctx context.Context, id string, change func(*approvals.Re
 		if err != nil {
 			return nil, err
 		}
+		wasFinal, keptUntil := r.State.Final(), r.KeepUntil()
 		if err := change(r); err != nil {
 			return nil, err
 		}
@@ -261,11 +265,18 @@ func (s *Store) Update(ctx context.Context, id string, change func(*approvals.Re
 		if err != nil {
 			return nil, fmt.Errorf("encode request: %w", err)
 		}
-		final := "0"
-		if r.State.Final() {
-			final = "1"
+		index := ""
+		switch final := r.State.Final(); {
+		case final && !wasFinal:
+			index = "rem"
+		case !final && wasFinal:
+			index = "add"
 		}
-		res, err := updateScript.Run(ctx, s.rdb, []string{key, s.openKey()}, b, nb, id, final, keepUntil(r)).Int()
+		keep := "0"
+		if !r.KeepUntil().Equal(keptUntil) {
+			keep = keepUntil(r)
+		}
+		res, err := updateScript.Run(ctx, s.rdb, []string{key, s.openKey()}, b, nb, id, index, keep).Int()
 		if err != nil {
 			return nil, fmt.Errorf("redis update request: %w", err)
 		}
