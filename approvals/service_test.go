@@ -23,7 +23,7 @@ type fakeDirectory struct {
 	deleteFn func(userID, passID string) error // nil: every delete succeeds
 	deleted  []string
 	starts   []time.Time // the start asked of each create; zero for at once
-	listed   int // ListPasses calls
+	listed   int         // ListPasses calls
 
 	managers   map[string]approvals.DirectoryUser
 	privileges map[string]approvals.Privileges

@@ -82,6 +82,9 @@ type Bot struct {
 	gate     sync.Mutex
 	closing  bool
 	inflight sync.WaitGroup
+	// workers holds one token per handler doing a request's or a decision's slow work; see
+	// takeWorker.
+	workers chan struct{}
 }
 
 // New returns a Bot; Run starts it.
@@ -108,8 +111,39 @@ func New(cfg Config) *Bot {
 	}
 	b.downSince.Store(time.Now().UnixNano())
 	b.audits = make(chan auditPost, 1024)
+	b.workers = make(chan struct{}, maxWorkers)
 	return b
 }
+
+// maxWorkers bounds the handlers doing a request's or a decision's slow work (Slack lookups,
+// Graph, the store) at once; the rest wait, parked, in arrival order. Without it a burst of
+// 1,000 /tap commands started 1,000 handlers whose CPU and garbage competed with the acks of the
+// commands still arriving (tapload: ack p99 and peak memory, BENCHMARKS.md). 32 keeps Graph's
+// slots (TAP_GRAPH_CONCURRENCY, default 8) busy. Clicks that must open a view with their
+// trigger (Reveal, the request form) never wait here: Slack's trigger expires in 3 seconds.
+const maxWorkers = 32
+
+// takeWorker waits for a worker slot; release gives it back. It fails only when ctx ends first,
+// and then nothing was done.
+func (b *Bot) takeWorker(ctx context.Context) (release func(), err error) {
+	select {
+	case b.workers <- struct{}{}:
+		return func() { <-b.workers }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for a free worker: %w", ctx.Err())
+	}
+}
+
+// lastWords is a context for telling someone their work was not done after ctx ended: short,
+// so a hung Slack cannot hold the handler.
+func (b *Bot) lastWords(ctx context.Context) context.Context {
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	context.AfterFunc(c, cancel)
+	return c
+}
+
+// busyText tells a person whose request or decision never got a worker that nothing was done.
+const busyText = ":hourglass: tapbot is busy or shutting down, and nothing was done. Try again in a minute."
 
 // Connected reports whether the socket-mode connection is up, for /readyz.
 func (b *Bot) Connected() bool { return b.connected.Load() }
@@ -431,6 +465,12 @@ func (b *Bot) onSlashCommand(evt *socketmode.Event, _ *socketmode.Client) {
 		b.showStatus(ctx, cmd.UserID, cmd.ResponseURL, false)
 		return
 	}
+	release, err := b.takeWorker(ctx)
+	if err != nil {
+		b.respond(b.lastWords(ctx), cmd.ResponseURL, busyText)
+		return
+	}
+	defer release()
 	r, err := b.submit(ctx, approvals.Draft{
 		Requester: cmd.UserID, TargetUserID: parsed.TargetUserID, TargetEmail: parsed.TargetEmail,
 		Lifetime: parsed.Lifetime, UsableOnce: parsed.UsableOnce, Reason: parsed.Reason,
@@ -440,11 +480,12 @@ func (b *Bot) onSlashCommand(evt *socketmode.Event, _ *socketmode.Client) {
 		if approvals.ErrorCode(err) == approvals.Invalid {
 			text += "\n\n" + b.usageText()
 		}
-		b.respond(ctx, cmd.ResponseURL, text)
+		// Said even when shutdown cut the work short: whoever asked hears that nothing was done.
+		b.respond(b.lastWords(ctx), cmd.ResponseURL, text)
 		return
 	}
 	text := ":outbox_tray: " + confirmation(r)
-	b.respondBlocks(ctx, cmd.ResponseURL, text, confirmationBlocks(text, r))
+	b.respondBlocks(b.lastWords(ctx), cmd.ResponseURL, text, confirmationBlocks(text, r))
 }
 
 // submit stores a request and puts it before the approvers. A request the approvers cannot see
@@ -541,10 +582,15 @@ func (b *Bot) onDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 		}
 		ctx, cancel := b.work()
 		defer cancel()
+		release, err := b.takeWorker(ctx)
+		if err != nil {
+			b.tellClicker(b.lastWords(ctx), cb, busyText)
+			return
+		}
+		defer release()
 		clicker := cb.User.ID
 		clicked := approvals.MessageRef{Channel: cb.Channel.ID, TS: cb.Container.MessageTs}
 		var r *approvals.Request
-		var err error
 		if approve {
 			start := time.Now()
 			r, err = b.svc.Approve(ctx, id, clicker, clicked)

@@ -101,9 +101,14 @@ func (b *Bot) onHomeDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 		}
 		ctx, cancel := b.work()
 		defer cancel()
+		release, err := b.takeWorker(ctx)
+		if err != nil {
+			b.tellClicker(b.lastWords(ctx), cb, busyText)
+			return
+		}
+		defer release()
 		clicker := cb.User.ID
 		var r *approvals.Request
-		var err error
 		if approve {
 			start := time.Now()
 			r, err = b.svc.Approve(ctx, id, clicker, approvals.FromHome(clicker))

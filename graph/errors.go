@@ -137,7 +137,7 @@ const (
 	msgTimeout   = "Microsoft Graph did not answer in time; try again in a few minutes."
 	msgSignIn    = "tapbot could not sign in to Microsoft Graph; an admin should check its Entra ID app registration and credentials."
 	msgReach     = "tapbot could not reach Microsoft Graph; try again in a few minutes."
-	msgBusy      = "tapbot is still waiting for Microsoft Graph to answer its other requests; try again in a few minutes."
+	msgBusy      = "tapbot is still waiting for Microsoft Graph to answer its other requests, so nothing was done; try again in a few minutes."
 )
 
 func forbiddenMessage(op operation) string {

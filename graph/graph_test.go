@@ -1065,7 +1065,7 @@ func TestCallsWaitForAdmissionOutsideTheSDK(t *testing.T) {
 	select {
 	case err := <-done:
 		ae := wantCode(t, e.note(err), approvals.Unavailable)
-		if ae.Message != "tapbot is still waiting for Microsoft Graph to answer its other requests; try again in a few minutes." {
+		if ae.Message != "tapbot is still waiting for Microsoft Graph to answer its other requests, so nothing was done; try again in a few minutes." {
 			t.Errorf("message %q", ae.Message)
 		}
 	case <-time.After(2 * time.Second):
@@ -1116,7 +1116,7 @@ func TestQueuedCallerGivesUp(t *testing.T) {
 	select {
 	case err := <-done:
 		ae := wantCode(t, e.note(err), approvals.Unavailable)
-		if ae.Message != "tapbot is still waiting for Microsoft Graph to answer its other requests; try again in a few minutes." {
+		if ae.Message != "tapbot is still waiting for Microsoft Graph to answer its other requests, so nothing was done; try again in a few minutes." {
 			t.Errorf("message %q", ae.Message)
 		}
 		if !errors.Is(err, context.Canceled) {

@@ -333,3 +333,47 @@ func TestShutdown(t *testing.T) {
 		w.dm(ada, "Reveal")
 	})
 }
+
+// TestBurstBeyondTheWorkersIsAnswered: more /tap commands than tapbot works on at once (the rest
+// wait for a worker), with Graph hanging, and then a shutdown. Every requester hears that nothing
+// was done, whether their request was working or still waiting, and no approver was asked.
+func TestBurstBeyondTheWorkersIsAnswered(t *testing.T) {
+	const burst = 40 // more than bot's 32 workers
+	w := newWorld(t, withEnv("TAP_SHUTDOWN_TIMEOUT", "1s"), withEnv("TAP_RATE_PER_REQUESTER", "1000"))
+	w.graph.Hang(graphfake.OpGetPolicy, time.Minute)
+	w.graph.Hang(graphfake.OpGetUser, time.Minute)
+	t.Cleanup(func() { w.graph.Hang(graphfake.OpGetPolicy, 0); w.graph.Hang(graphfake.OpGetUser, 0) })
+	for i := range burst {
+		id := fmt.Sprintf("UNEW%03d", i)
+		w.slack.AddUser(slackfake.User{ID: id, Name: "new" + id, Email: strings.ToLower(id) + "@example.com"})
+		if ack := w.tap(manager, fmt.Sprintf("<@%s> 1h once first day", id)); ackText(ack) != "" {
+			t.Fatalf("/tap for %s answered at once: %q", id, ackText(ack))
+		}
+	}
+	w.waitFor("Graph calls hanging", func() bool {
+		return w.graph.Calls(graphfake.OpGetPolicy)+w.graph.Calls(graphfake.OpGetUser) > 0
+	})
+	w.stop()
+
+	replies := w.slack.Ephemerals(manager)
+	if len(replies) != burst {
+		t.Errorf("the requester got %d replies for %d requests", len(replies), burst)
+	}
+	busy, failed := 0, 0
+	for _, e := range replies {
+		switch text := e.PlainText(); {
+		case strings.Contains(text, "tapbot is busy or shutting down, and nothing was done"):
+			busy++
+		case strings.Contains(text, "nothing was changed"), strings.Contains(text, "nothing was done"):
+			failed++
+		default:
+			t.Errorf("a reply does not say that nothing was done: %q", text)
+		}
+	}
+	if busy == 0 || failed == 0 {
+		t.Errorf("%d replies from requests still waiting for a worker, %d from requests cut short; want some of each", busy, failed)
+	}
+	if n := len(w.slack.Messages(approvalChannel)); n != 0 {
+		t.Errorf("%d approval messages posted; nothing should have reached the approvers", n)
+	}
+}
