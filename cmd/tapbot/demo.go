@@ -112,7 +112,13 @@ func (d *demo) play(entra *graphfake.Server, adaEntra string) (string, error) {
 	if err := d.wait("the confirmation", func() bool { return len(d.slack.Ephemerals(demoManager)) > 0 }); err != nil {
 		return "", err
 	}
-	d.show("Maya sees, only she", d.slack.Ephemerals(demoManager)[0].PlainText(), nil)
+	// Slack shows a message's blocks, and its text only when it has none.
+	confirmation := d.slack.Ephemerals(demoManager)[0]
+	shown := confirmation.Text
+	if len(confirmation.Blocks) > 0 {
+		shown = slackfake.BlocksText(confirmation.Blocks)
+	}
+	d.show("Maya sees, only she", shown, confirmation.Buttons())
 
 	if err := d.wait("the approval request", func() bool { return len(d.slack.Messages(demoChannel)) > 0 }); err != nil {
 		return "", err
