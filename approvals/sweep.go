@@ -411,7 +411,7 @@ func (s *Service) abandonIssue(ctx context.Context, seen *Request, now time.Time
 	cp := mine.Clone()
 	cp.ID, cp.State, cp.CreatedAt = again, Pending, s.now()
 	cp.ExpiresAt = cp.CreatedAt.Add(s.cfg.RequestTTL)
-	cp.DecidedBy, cp.DecidedAt, cp.PassID, cp.PassExpiresAt = "", time.Time{}, "", time.Time{}
+	cp.DecidedBy, cp.DecidedAt, cp.PassID, cp.PassExpiresAt, cp.PassStartsAt = "", time.Time{}, "", time.Time{}, time.Time{}
 	cp.Owner, cp.LeaseUntil, cp.ApprovalMessage, cp.RevealMessage = "", time.Time{}, MessageRef{}, MessageRef{}
 	cp.Resubmitted, cp.NotCreated, cp.CleanupFailures, cp.CleanupSince = "", false, 0, time.Time{}
 	if err := s.store.Create(ctx, cp); err != nil && !errors.Is(err, ErrConflict) {

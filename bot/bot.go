@@ -763,6 +763,10 @@ func (b *Bot) onReveal(evt *socketmode.Event, _ *socketmode.Client) {
 	} else {
 		r = confirmed
 	}
+	if r.RevealMessage.IsZero() {
+		// The click beat the record of where its DM is (Delivered): the DM is the clicked message.
+		r.RevealMessage = approvals.MessageRef{Channel: cb.Channel.ID, TS: cb.Container.MessageTs}
+	}
 	b.updateRevealMessage(ctx, r)
 	b.updateApproval(ctx, r)
 	if r.State == approvals.Revealed && r.Requester != r.Recipient {
