@@ -292,24 +292,33 @@ func (b *Bot) heartbeat(ctx context.Context) {
 // sweep takes this replica's turn, if it is its turn, at expiring requests and finishing what
 // stopped replicas left, and brings Slack up to date for each change.
 func (b *Bot) sweep(ctx context.Context) {
+	b.onTurn(ctx, "sweep", func(ctx context.Context) (bool, error) { return b.svc.TakeSweepTurn(ctx, b.cfg.SweepEvery) },
+		func(workCtx context.Context) {
+			changed, err := b.svc.Sweep(workCtx)
+			if err != nil {
+				b.log.Error("sweep", "err", err)
+			}
+			for _, r := range changed {
+				b.settle(workCtx, r)
+			}
+		})
+}
+
+// onTurn runs work when take says it is this replica's turn at a periodic job (one replica at a
+// time does it); a store that cannot say is logged and the job skipped until the next tick.
+func (b *Bot) onTurn(ctx context.Context, job string, take func(context.Context) (bool, error), work func(context.Context)) {
 	turnCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	mine, err := b.svc.TakeSweepTurn(turnCtx, b.cfg.SweepEvery)
+	mine, err := take(turnCtx)
 	cancel()
 	if err != nil || !mine {
 		if err != nil && ctx.Err() == nil {
-			b.log.Warn("sweep turn", "err", err)
+			b.log.Warn(job+" turn", "err", err)
 		}
 		return
 	}
 	workCtx, cancel := b.work()
 	defer cancel()
-	changed, err := b.svc.Sweep(workCtx)
-	if err != nil {
-		b.log.Error("sweep", "err", err)
-	}
-	for _, r := range changed {
-		b.settle(workCtx, r)
-	}
+	work(workCtx)
 }
 
 // settle brings Slack up to date with a request the sweeper changed or took over.

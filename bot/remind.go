@@ -3,7 +3,6 @@ package bot
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
@@ -25,26 +24,18 @@ func (b *Bot) followUp(ctx context.Context) {
 
 // remindDue bumps every request that is due a reminder, if it is this replica's turn.
 func (b *Bot) remindDue(ctx context.Context) {
-	turnCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	mine, err := b.svc.TakeRemindTurn(turnCtx, b.cfg.SweepEvery)
-	cancel()
-	if err != nil || !mine {
-		if err != nil && ctx.Err() == nil {
-			b.log.Warn("reminder turn", "err", err)
-		}
-		return
-	}
-	workCtx, cancel := b.work()
-	defer cancel()
-	due, err := b.svc.DueReminders(workCtx)
-	if err != nil {
-		b.log.Error("reminders", "err", err)
-	}
-	for _, r := range due {
-		if err := b.postReminder(workCtx, r, ""); err != nil {
-			b.log.Error("post reminder", "request_id", r.ID, "err", err)
-		}
-	}
+	b.onTurn(ctx, "reminder", func(ctx context.Context) (bool, error) { return b.svc.TakeRemindTurn(ctx, b.cfg.SweepEvery) },
+		func(workCtx context.Context) {
+			due, err := b.svc.DueReminders(workCtx)
+			if err != nil {
+				b.log.Error("reminders", "err", err)
+			}
+			for _, r := range due {
+				if err := b.postReminder(workCtx, r, ""); err != nil {
+					b.log.Error("post reminder", "request_id", r.ID, "err", err)
+				}
+			}
+		})
 }
 
 // onRemind is the requester's one reminder, from their confirmation or their Home tab.

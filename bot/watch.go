@@ -3,7 +3,6 @@ package bot
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/slack-go/slack"
 
@@ -13,24 +12,15 @@ import (
 // watch looks, on this replica's turn, whether people whose pass was revealed have registered a
 // passkey, security key, Windows Hello or Authenticator, and tells their requester.
 func (b *Bot) watch(ctx context.Context) {
-	turnCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	mine, err := b.svc.TakeWatchTurn(turnCtx)
-	cancel()
-	if err != nil || !mine {
-		if err != nil && ctx.Err() == nil {
-			b.log.Warn("watch turn", "err", err)
+	b.onTurn(ctx, "watch", b.svc.TakeWatchTurn, func(workCtx context.Context) {
+		found, err := b.svc.WatchPasses(workCtx)
+		if err != nil {
+			b.log.Warn("watch for new sign-in methods", "err", err)
 		}
-		return
-	}
-	workCtx, cancel := b.work()
-	defer cancel()
-	found, err := b.svc.WatchPasses(workCtx)
-	if err != nil {
-		b.log.Warn("watch for new sign-in methods", "err", err)
-	}
-	for _, reg := range found {
-		b.announceRegistration(workCtx, reg)
-	}
+		for _, reg := range found {
+			b.announceRegistration(workCtx, reg)
+		}
+	})
 }
 
 // announceRegistration tells the requester that the person set up a strong sign-in method with

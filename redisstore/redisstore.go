@@ -367,9 +367,15 @@ func (s *Store) DeleteSecret(ctx context.Context, id string) error {
 // OpenRequests implements approvals.Store. IDs whose record has passed its retention are dropped
 // from the index on the way.
 func (s *Store) OpenRequests(ctx context.Context) ([]string, error) {
-	ids, err := s.rdb.SMembers(ctx, s.openKey()).Result()
+	return s.liveMembers(ctx, s.openKey(), "open")
+}
+
+// liveMembers lists the request IDs in an index set whose records still exist, and drops the
+// others from the set: a record expires on its own, its index entry does not.
+func (s *Store) liveMembers(ctx context.Context, set, what string) ([]string, error) {
+	ids, err := s.rdb.SMembers(ctx, set).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redis list open requests: %w", err)
+		return nil, fmt.Errorf("redis list %s requests: %w", what, err)
 	}
 	if len(ids) == 0 {
 		return nil, nil
@@ -380,7 +386,7 @@ func (s *Store) OpenRequests(ctx context.Context) ([]string, error) {
 		exists[i] = pipe.Exists(ctx, s.reqKey(id))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("redis check open requests: %w", err)
+		return nil, fmt.Errorf("redis check %s requests: %w", what, err)
 	}
 	var live, gone []string
 	for i, id := range ids {
@@ -391,8 +397,8 @@ func (s *Store) OpenRequests(ctx context.Context) ([]string, error) {
 		}
 	}
 	if len(gone) > 0 {
-		if err := s.rdb.SRem(ctx, s.openKey(), gone).Err(); err != nil {
-			return nil, fmt.Errorf("redis prune open requests: %w", err)
+		if err := s.rdb.SRem(ctx, set, gone).Err(); err != nil {
+			return nil, fmt.Errorf("redis prune %s requests: %w", what, err)
 		}
 	}
 	return live, nil
