@@ -912,7 +912,8 @@ func (s *Service) SetApprovalMessage(ctx context.Context, id string, m MessageRe
 // approving, so the request is no longer this replica's to finish.
 func (s *Service) Delivered(ctx context.Context, id string, m MessageRef) (*Request, error) {
 	r, err := s.store.Update(ctx, id, func(r *Request) error {
-		r.RevealMessage, r.Owner, r.LeaseUntil = m, "", time.Time{}
+		r.RevealMessage = m
+		s.letGo(r)
 		return nil
 	})
 	if err != nil {
@@ -924,7 +925,7 @@ func (s *Service) Delivered(ctx context.Context, id string, m MessageRef) (*Requ
 // Undeliverable records that the recipient could not be sent the reveal message and that the
 // people involved were told, so no replica tries again.
 func (s *Service) Undeliverable(ctx context.Context, id string) (*Request, error) {
-	r, err := s.store.Update(ctx, id, func(r *Request) error { r.Owner, r.LeaseUntil = "", time.Time{}; return nil })
+	r, err := s.store.Update(ctx, id, func(r *Request) error { s.letGo(r); return nil })
 	if err != nil {
 		return nil, storeError(err)
 	}
@@ -999,4 +1000,12 @@ func (s *Service) groupMembers(ctx context.Context, group string) (map[string]bo
 	s.groups[group] = g
 	s.groupsMu.Unlock()
 	return g.members, nil
+}
+
+// letGo ends this replica's ownership of a delivery it finished. A reveal click that beat the
+// record (Revealing, owned by the replica showing the pass) or a takeover keeps its owner.
+func (s *Service) letGo(r *Request) {
+	if r.State == Issued && r.Owner == s.cfg.Instance {
+		r.Owner, r.LeaseUntil = "", time.Time{}
+	}
 }

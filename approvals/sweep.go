@@ -414,6 +414,8 @@ func (s *Service) abandonIssue(ctx context.Context, seen *Request, now time.Time
 	cp.DecidedBy, cp.DecidedAt, cp.PassID, cp.PassExpiresAt, cp.PassStartsAt = "", time.Time{}, "", time.Time{}, time.Time{}
 	cp.Owner, cp.LeaseUntil, cp.ApprovalMessage, cp.RevealMessage = "", time.Time{}, MessageRef{}, MessageRef{}
 	cp.Resubmitted, cp.NotCreated, cp.CleanupFailures, cp.CleanupSince = "", false, 0, time.Time{}
+	cp.RemindedAt, cp.RequesterRemindedAt = time.Time{}, time.Time{}
+	cp.Baseline, cp.BaselineAt = nil, time.Time{}
 	if err := s.store.Create(ctx, cp); err != nil && !errors.Is(err, ErrConflict) {
 		return nil, fmt.Errorf("resubmit: %w", err) // the lock stays with the copy's name for the retry
 	}
