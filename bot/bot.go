@@ -679,10 +679,21 @@ func (b *Bot) clicked(evt *socketmode.Event) (slack.InteractionCallback, string,
 	return cb, id, true
 }
 
-// tellClicker answers the person who clicked, visible only to them, where they clicked.
+// tellClicker answers the person who clicked, visible only to them, where they clicked. The
+// click's own response_url goes first: a button can sit where tapbot may not post (a /tap
+// confirmation in a DM between two people), and there chat.postEphemeral is refused.
 func (b *Bot) tellClicker(ctx context.Context, cb slack.InteractionCallback, text string) {
-	if _, err := b.api.PostEphemeralContext(ctx, cb.Channel.ID, cb.User.ID, slack.MsgOptionText(text, false)); err != nil {
-		b.log.Error("tell clicker", "user", cb.User.ID, "err", err)
+	var err error
+	if cb.ResponseURL != "" {
+		err = slack.PostWebhookCustomHTTPContext(ctx, cb.ResponseURL, b.http, &slack.WebhookMessage{
+			ResponseType: slack.ResponseTypeEphemeral, Text: text,
+		})
+	}
+	if cb.ResponseURL == "" || err != nil {
+		_, err = b.api.PostEphemeralContext(ctx, cb.Channel.ID, cb.User.ID, slack.MsgOptionText(text, false))
+	}
+	if err != nil {
+		b.log.Error("tell clicker", "user", cb.User.ID, "err", withoutURL(err))
 	}
 }
 

@@ -103,7 +103,7 @@ func (b *Bot) onHomeDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 		defer cancel()
 		release, err := b.takeWorker(ctx)
 		if err != nil {
-			b.tellClicker(b.lastWords(ctx), cb, busyText)
+			b.answer(b.lastWords(ctx), cb, busyText) // a Home tab has no channel: the notice goes on the tab
 			return
 		}
 		defer release()

@@ -203,3 +203,19 @@ func TestWatchWithoutPermission(t *testing.T) {
 		}
 	}
 }
+
+// TestRemindWhereTapbotCannotPost: /tap typed in a conversation tapbot is not in (a DM between two
+// people, say). The confirmation comes through the command's response_url, and the answer to its
+// Remind button through the click's own, since chat.postEphemeral is refused there.
+func TestRemindWhereTapbotCannotPost(t *testing.T) {
+	w := newWorld(t)
+	w.slack.SetBotMember(general, false)
+	w.tap(manager, "<@UADA> 1h once new laptop")
+	conf := w.ephemeral(manager, "<@UADA> · Ada Lovelace (ada@example.com) was sent to the approvers")
+	first := w.approvalMessage(1)
+	w.clickEphemeral(manager, conf, "Remind approvers")
+	w.ephemeral(manager, ":bell: I reminded <@UAPPROVER>, <!subteam^SAPPROVERS> about your request for <@UADA>")
+	w.waitFor("the requester's reminder", func() bool { return len(w.replies(first.Ref())) == 1 })
+	w.clickEphemeral(manager, conf, "Remind approvers")
+	w.ephemeral(manager, "You already reminded the approvers about this request")
+}
