@@ -112,8 +112,14 @@ func (s *Service) startWatching(ctx context.Context, r *Request) {
 	}
 }
 
-// passStart is when the pass began to work, on Entra ID's clock like the methods' creation times.
-func passStart(r *Request) time.Time { return r.PassExpiresAt.Add(-r.Lifetime) }
+// issuedPassStart is when the pass began to work, on Entra ID's clock like the methods' creation
+// times: as Entra recorded it, or else its end less the lifetime asked for.
+func issuedPassStart(r *Request) time.Time {
+	if !r.PassStartsAt.IsZero() {
+		return r.PassStartsAt
+	}
+	return r.PassExpiresAt.Add(-r.Lifetime)
+}
 
 // baseline is the IDs of the strong methods that count as already there: those registered
 // before the pass started, and those of unknown age.
@@ -198,7 +204,7 @@ func (s *Service) takeBaseline(ctx context.Context, id string) error {
 		s.log.WarnContext(ctx, "cannot read the person's sign-in methods", "request_id", id, "err", err)
 		methods = nil
 	}
-	base := baseline(methods, passStart(r))
+	base := baseline(methods, issuedPassStart(r))
 	now := s.now()
 	if _, err := s.store.Update(ctx, id, func(cur *Request) error {
 		if !cur.BaselineAt.IsZero() {
@@ -239,7 +245,7 @@ func (s *Service) watchOne(ctx context.Context, id string) (*Registration, error
 		}
 		return nil, err // try again next turn
 	}
-	start := passStart(r)
+	start := issuedPassStart(r)
 	known := r.Baseline
 	if r.BaselineAt.IsZero() {
 		known = baseline(methods, start)
