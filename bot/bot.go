@@ -186,16 +186,16 @@ func (b *Bot) Run(ctx context.Context) error {
 	loops := b.startLoops(ctx, tail)
 	h := socketmode.NewSocketmodeHandler(b.sm)
 	h.HandleSlashCommand("/tap", b.tracked(b.onSlashCommand))
-	h.HandleInteractionBlockAction(ActionApprove, b.tracked(b.onDecision(true)))
-	h.HandleInteractionBlockAction(ActionDeny, b.tracked(b.onDecision(false)))
-	h.HandleInteractionBlockAction(ActionReveal, b.tracked(b.onReveal))
-	h.HandleInteractionBlockAction(ActionRevoke, b.tracked(b.onRevoke))
-	h.HandleInteractionBlockAction(ActionReport, b.tracked(b.onReport))
-	h.HandleInteractionBlockAction(ActionCancel, b.tracked(b.onCancel))
+	h.HandleInteractionBlockAction(ActionApprove, b.tracked(b.onClick(b.onDecision(true))))
+	h.HandleInteractionBlockAction(ActionDeny, b.tracked(b.onClick(b.onDecision(false))))
+	h.HandleInteractionBlockAction(ActionReveal, b.tracked(b.onClick(b.onReveal)))
+	h.HandleInteractionBlockAction(ActionRevoke, b.tracked(b.onClick(b.onRevoke)))
+	h.HandleInteractionBlockAction(ActionReport, b.tracked(b.onClick(b.onReport)))
+	h.HandleInteractionBlockAction(ActionCancel, b.tracked(b.onClick(b.onCancel)))
 	h.HandleViewSubmission(CallbackForm, b.tracked(b.onFormSubmission))
 	h.HandleInteractionBlockAction(ActionHomeApprove, b.tracked(b.onHomeDecision(true)))
 	h.HandleInteractionBlockAction(ActionHomeDeny, b.tracked(b.onHomeDecision(false)))
-	h.HandleInteractionBlockAction(ActionRemind, b.tracked(b.onRemind))
+	h.HandleInteractionBlockAction(ActionRemind, b.tracked(b.onClick(b.onRemind)))
 	h.HandleEvents(slackevents.AppHomeOpened, b.tracked(b.onHomeOpened))
 	// Connection events are consumed by dispatch, in order; the handler would run each on its own
 	// goroutine and a late "connecting" could overwrite "connected".
@@ -407,6 +407,23 @@ func (b *Bot) onOther(evt *socketmode.Event, c *socketmode.Client) {
 	b.log.Warn("ignored unknown socket-mode envelope", attrs...)
 }
 
+// onClick is what every button click does first: acknowledge it, drop a redelivery and a click
+// tapbot cannot read (clicked logs why), and give the handler the context for its slow work.
+func (b *Bot) onClick(handle func(ctx context.Context, cb slack.InteractionCallback, id string)) socketmode.SocketmodeHandlerFunc {
+	return func(evt *socketmode.Event, _ *socketmode.Client) {
+		if !b.ackOnce(evt) {
+			return
+		}
+		cb, id, ok := b.clicked(evt)
+		if !ok {
+			return
+		}
+		ctx, cancel := b.work()
+		defer cancel()
+		handle(ctx, cb, id)
+	}
+}
+
 // ackOnce acknowledges an envelope and then reports whether its work should run here: false for a
 // redelivery that this or another replica already took. A redelivered envelope must be acked all
 // the same, or Slack keeps retrying it.
@@ -574,23 +591,14 @@ func withoutURL(err error) error {
 	return err
 }
 
-func (b *Bot) onDecision(approve bool) socketmode.SocketmodeHandlerFunc {
-	return func(evt *socketmode.Event, _ *socketmode.Client) {
-		if !b.ackOnce(evt) {
-			return
-		}
-		cb, id, ok := b.clicked(evt)
-		if !ok {
-			return
-		}
+func (b *Bot) onDecision(approve bool) func(context.Context, slack.InteractionCallback, string) {
+	return func(ctx context.Context, cb slack.InteractionCallback, id string) {
 		if cb.Container.Type != "message" {
 			// These buttons live on approval messages only; App Home has its own (onHomeDecision).
 			b.log.Warn("refused an Approve/Deny click that does not come from a message", "user", cb.User.ID,
 				"container", cb.Container.Type, "request_id", id)
 			return
 		}
-		ctx, cancel := b.work()
-		defer cancel()
 		release, err := b.takeWorker(ctx)
 		if err != nil {
 			b.tellClicker(b.lastWords(ctx), cb, busyText)
@@ -730,16 +738,7 @@ func (b *Bot) dm(ctx context.Context, user, text string, blocks []slack.Block) (
 // onReveal shows the pass once. It opens a modal with the click's trigger first and only then
 // claims the pass; if the modal cannot show it after all (Slack replaced or closed it), the pass
 // goes back to the store, so a double click or a lost window never costs the person their pass.
-func (b *Bot) onReveal(evt *socketmode.Event, _ *socketmode.Client) {
-	if !b.ackOnce(evt) {
-		return
-	}
-	cb, id, ok := b.clicked(evt)
-	if !ok {
-		return
-	}
-	ctx, cancel := b.work()
-	defer cancel()
+func (b *Bot) onReveal(ctx context.Context, cb slack.InteractionCallback, id string) {
 	view, err := b.api.OpenViewContext(ctx, cb.TriggerID, MessageModal("Your access pass", "Unsealing your pass…"))
 	if err != nil {
 		b.log.Error("open reveal modal", "request_id", id, "err", err)
@@ -826,16 +825,7 @@ func (b *Bot) updateView(ctx context.Context, viewID string, v slack.ModalViewRe
 }
 
 // onRevoke deletes an issued pass in Entra ID, from the approval message or an alert.
-func (b *Bot) onRevoke(evt *socketmode.Event, _ *socketmode.Client) {
-	if !b.ackOnce(evt) {
-		return
-	}
-	cb, id, ok := b.clicked(evt)
-	if !ok {
-		return
-	}
-	ctx, cancel := b.work()
-	defer cancel()
+func (b *Bot) onRevoke(ctx context.Context, cb slack.InteractionCallback, id string) {
 	r, err := b.svc.Revoke(ctx, id, cb.User.ID)
 	if err != nil {
 		if approvals.ErrorCode(err) == "" {
@@ -862,16 +852,7 @@ func (b *Bot) onRevoke(evt *socketmode.Event, _ *socketmode.Client) {
 }
 
 // onReport records the recipient's "this wasn't me"; the audit sink raises the alert.
-func (b *Bot) onReport(evt *socketmode.Event, _ *socketmode.Client) {
-	if !b.ackOnce(evt) {
-		return
-	}
-	cb, id, ok := b.clicked(evt)
-	if !ok {
-		return
-	}
-	ctx, cancel := b.work()
-	defer cancel()
+func (b *Bot) onReport(ctx context.Context, cb slack.InteractionCallback, id string) {
 	r, err := b.svc.Report(ctx, id, cb.User.ID)
 	if err != nil {
 		b.tellClicker(ctx, cb, ":warning: "+userMessage(err))

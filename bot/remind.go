@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/socketmode"
 
 	"github.com/tapbot/tapbot/approvals"
 )
@@ -39,16 +38,7 @@ func (b *Bot) remindDue(ctx context.Context) {
 }
 
 // onRemind is the requester's one reminder, from their confirmation or their Home tab.
-func (b *Bot) onRemind(evt *socketmode.Event, _ *socketmode.Client) {
-	if !b.ackOnce(evt) {
-		return
-	}
-	cb, id, ok := b.clicked(evt)
-	if !ok {
-		return
-	}
-	ctx, cancel := b.work()
-	defer cancel()
+func (b *Bot) onRemind(ctx context.Context, cb slack.InteractionCallback, id string) {
 	r, err := b.svc.Remind(ctx, id, cb.User.ID)
 	if err != nil {
 		if approvals.ErrorCode(err) == "" {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/socketmode"
 
 	"github.com/tapbot/tapbot/approvals"
 )
@@ -68,16 +67,7 @@ func (b *Bot) showStatus(ctx context.Context, user, responseURL string, replace 
 // onCancel withdraws a pending request from /tap status. Only its requester may: the service
 // checks, releases the target for a new request and records it; the approval message loses its
 // buttons, the requester is told, and the list is brought up to date.
-func (b *Bot) onCancel(evt *socketmode.Event, _ *socketmode.Client) {
-	if !b.ackOnce(evt) {
-		return
-	}
-	cb, id, ok := b.clicked(evt)
-	if !ok {
-		return
-	}
-	ctx, cancel := b.work()
-	defer cancel()
+func (b *Bot) onCancel(ctx context.Context, cb slack.InteractionCallback, id string) {
 	r, err := b.svc.Withdraw(ctx, id, cb.User.ID)
 	if err != nil {
 		if approvals.ErrorCode(err) == "" {
