@@ -19,6 +19,17 @@ import (
 // errNoTrail is returned when the configuration has no shared store to read the trail from.
 var errNoTrail = errors.New(`REDIS_URL is not set: with the embedded store the audit trail lives only in the running bot's log (JSON lines with "msg":"audit"); set REDIS_URL to keep and read it here`)
 
+// auditHelp reports whether args ask for audit's usage, which needs no configuration.
+func auditHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help", "help":
+			return true
+		}
+	}
+	return false
+}
+
 // runAudit is `tapbot audit [--since 24h] [--user X] [--json]`: it prints the audit trail from
 // the store, reading the same configuration as the bot.
 func runAudit(ctx context.Context, cfg config.Config, args []string, out io.Writer) error {
@@ -28,6 +39,9 @@ func runAudit(ctx context.Context, cfg config.Config, args []string, out io.Writ
 	user := fs.String("user", "", "only events where this Slack user ID, UPN or email acted, asked or was the target")
 	asJSON := fs.Bool("json", false, "one JSON object a line")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // the usage is printed; asking for it is not a failure
+		}
 		return fmt.Errorf("audit: %w", err)
 	}
 	if fs.NArg() > 0 {

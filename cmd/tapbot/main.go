@@ -55,7 +55,11 @@ func run(ctx context.Context) error {
 		return nil
 	case "demo":
 		return runDemo(ctx, os.Stdout)
-	case "", "audit", "doctor":
+	case "audit":
+		if auditHelp(args) {
+			return runAudit(ctx, config.Config{}, []string{"-h"}, os.Stdout)
+		}
+	case "", "doctor":
 	default:
 		return fmt.Errorf("unknown command %q; see tapbot help", cmd)
 	}

@@ -131,3 +131,30 @@ func TestStartupRefusalsNameTheVariable(t *testing.T) {
 		})
 	}
 }
+
+// TestHelpNeedsNoConfiguration: the usage of tapbot and of tapbot audit prints, and exits 0, on
+// a machine with nothing configured yet, as `tapbot help` promises.
+func TestHelpNeedsNoConfiguration(t *testing.T) {
+	for _, args := range []string{"help", "audit -h", "audit --help"} {
+		t.Run(args, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Dir = t.TempDir()
+			cmd.Env = []string{"TAPBOT_TEST_RUN_MAIN=1", "TAPBOT_TEST_ARGS=" + args, "PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+			var stderr, stdout bytes.Buffer
+			cmd.Stderr, cmd.Stdout = &stderr, &stdout
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("tapbot %s: %v; stderr:\n%s", args, err, stderr.String())
+			}
+			if stderr.Len() > 0 {
+				t.Errorf("tapbot %s wrote to stderr: %q", args, stderr.String())
+			}
+			want := "tapbot audit"
+			if args == "help" {
+				want = "tapbot doctor"
+			}
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("tapbot %s printed %q, want the usage naming %q", args, stdout.String(), want)
+			}
+		})
+	}
+}
