@@ -139,7 +139,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.RedisURL != "" {
 		u, err := url.Parse(c.RedisURL)
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
-			return c, &Error{"REDIS_URL", "must be a redis:// or rediss:// URL, e.g. redis://:password@redis:6379/0"}
+			return c, &Error{"REDIS_URL", "must be a redis://, rediss:// or unix:// URL, e.g. redis://:password@redis:6379/0"}
 		}
 		keys := get("TAP_ENCRYPTION_KEY")
 		if keys == "" {
