@@ -28,7 +28,7 @@ USER 65532:65532
 # reached over an outbound socket-mode connection.
 EXPOSE 8080
 # Docker and Compose only; Kubernetes ignores this and uses the probes in deploy/kubernetes.
-# start-period covers tapbot's start-up checks (Redis, Entra ID, Slack: up to 30 s each).
+# start-period covers tapbot's start-up checks (Redis 30 s, Entra ID 60 s, Slack 2 x 30 s at most).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=2m --retries=3 CMD ["/healthcheck", "/healthz"]
 # tapbot stops on SIGTERM (Docker's default stop signal) and gives in-flight work
 # TAP_SHUTDOWN_TIMEOUT (20 s): give it more than that, e.g. docker stop -t 30.

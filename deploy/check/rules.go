@@ -28,9 +28,10 @@ const (
 	readyPath   = "/readyz"
 	metricsPath = "/metrics"
 
-	// httpCloseTime is how long tapbot gives its HTTP server to close after the in-flight work
-	// of TAP_SHUTDOWN_TIMEOUT (cmd/tapbot/wiring.go).
-	httpCloseTime          = 5 * time.Second
+	// httpCloseTime is what tapbot's shutdown takes after the in-flight work of
+	// TAP_SHUTDOWN_TIMEOUT: up to 10 s of last replies and audit posts (bot/bot.go), then 5 s
+	// for the HTTP server to close (cmd/tapbot/wiring.go).
+	httpCloseTime          = 15 * time.Second
 	defaultShutdownTimeout = 20 * time.Second
 	defaultHTTPAddr        = ":8080"
 
