@@ -162,6 +162,18 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, op string) ([]
 	}
 }
 
+// lockUser takes s.mu and finds the user the path names; when there is none it answers 404 and
+// returns with s.mu released. On success the caller holds s.mu and must release it.
+func (s *Server) lockUser(w http.ResponseWriter, r *http.Request, key string) (User, bool) {
+	s.mu.Lock()
+	u, ok := s.findUserLocked(key)
+	if !ok {
+		s.mu.Unlock()
+		s.userNotFound(w, r, key)
+	}
+	return u, ok
+}
+
 func (s *Server) findUserLocked(key string) (User, bool) {
 	if u, ok := s.users[strings.ToLower(key)]; ok {
 		return u, true
@@ -338,11 +350,8 @@ func (s *Server) tapJSONLocked(p *IssuedPass, withCode bool) tapJSON {
 }
 
 func (s *Server) listPasses(w http.ResponseWriter, r *http.Request, key string) {
-	s.mu.Lock()
-	u, ok := s.findUserLocked(key)
+	u, ok := s.lockUser(w, r, key)
 	if !ok {
-		s.mu.Unlock()
-		s.userNotFound(w, r, key)
 		return
 	}
 	value := []tapJSON{}
@@ -395,11 +404,8 @@ func (s *Server) createPass(w http.ResponseWriter, r *http.Request, key string, 
 		return
 	}
 
-	s.mu.Lock()
-	u, ok := s.findUserLocked(key)
+	u, ok := s.lockUser(w, r, key)
 	if !ok {
-		s.mu.Unlock()
-		s.userNotFound(w, r, key)
 		return
 	}
 	pol := s.policy
@@ -469,11 +475,8 @@ func (s *Server) livePassLocked(userID string) *IssuedPass {
 // replaced or already deleted pass, an ID that never existed) is a 404, as in Entra ID, where
 // replaced and deleted methods no longer exist.
 func (s *Server) deletePass(w http.ResponseWriter, r *http.Request, key, passID string) {
-	s.mu.Lock()
-	u, ok := s.findUserLocked(key)
+	u, ok := s.lockUser(w, r, key)
 	if !ok {
-		s.mu.Unlock()
-		s.userNotFound(w, r, key)
 		return
 	}
 	p := s.livePassLocked(u.ID)

@@ -63,11 +63,8 @@ func (s *Server) Methods(userID string) []Method {
 }
 
 func (s *Server) listMethods(w http.ResponseWriter, r *http.Request, key string) {
-	s.mu.Lock()
-	u, ok := s.findUserLocked(key)
+	u, ok := s.lockUser(w, r, key)
 	if !ok {
-		s.mu.Unlock()
-		s.userNotFound(w, r, key)
 		return
 	}
 	value := []any{map[string]any{

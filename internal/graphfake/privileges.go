@@ -171,11 +171,8 @@ func (s *Server) transitiveGroupsLocked(id string) map[string]bool {
 }
 
 func (s *Server) getManager(w http.ResponseWriter, r *http.Request, key string) {
-	s.mu.Lock()
-	u, ok := s.findUserLocked(key)
+	u, ok := s.lockUser(w, r, key)
 	if !ok {
-		s.mu.Unlock()
-		s.userNotFound(w, r, key)
 		return
 	}
 	var answer map[string]any
@@ -319,11 +316,8 @@ func (s *Server) checkGroups(w http.ResponseWriter, r *http.Request, key string,
 			fmt.Sprintf("The number of groupIds (%d) exceeds the maximum of %d.", len(ids), checkMemberGroupsLimit), "")
 		return
 	}
-	s.mu.Lock()
-	u, ok := s.findUserLocked(key)
+	u, ok := s.lockUser(w, r, key)
 	if !ok {
-		s.mu.Unlock()
-		s.userNotFound(w, r, key)
 		return
 	}
 	in := s.transitiveGroupsLocked(u.ID)
