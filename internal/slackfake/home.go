@@ -63,15 +63,7 @@ func checkHomeView(raw string) (map[string]any, string, []string) {
 			v.add(p+"/"+k, "not allowed in a home view")
 		}
 	}
-	v.str(m, "callback_id", p, maxCallbackID, false)
-	v.str(m, "private_metadata", p, maxPrivateMeta, false)
-	v.str(m, "external_id", p, maxExternalID, false)
-	blocks, ok := m["blocks"]
-	if !ok || blocks == nil {
-		v.add(p, "missing required field: blocks")
-	} else {
-		v.blocks(blocks, p+"/blocks", maxModalBlocks)
-	}
+	blocks, _ := v.viewFields(m, p)
 	if len(v.errs) > 0 {
 		return nil, "invalid_arguments", v.errs
 	}

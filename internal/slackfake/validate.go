@@ -411,14 +411,8 @@ func checkView(raw string) (map[string]any, string, []string) {
 	v.text(m, "title", p, true, maxModalTitle, true)
 	v.text(m, "close", p, true, maxModalButton, false)
 	v.text(m, "submit", p, true, maxModalButton, false)
-	v.str(m, "callback_id", p, maxCallbackID, false)
-	v.str(m, "private_metadata", p, maxPrivateMeta, false)
-	v.str(m, "external_id", p, maxExternalID, false)
-	blocks, ok := m["blocks"]
-	if !ok || blocks == nil {
-		v.add(p, "missing required field: blocks")
-	} else {
-		v.blocks(blocks, p+"/blocks", maxModalBlocks)
+	blocks, ok := v.viewFields(m, p)
+	if ok {
 		if sub, _ := m["submit"]; sub == nil && hasInputBlock(blocks) {
 			v.add(p, "missing required field: submit (required when the view has input blocks)")
 		}
@@ -439,4 +433,19 @@ func hasInputBlock(blocks any) bool {
 		}
 	}
 	return false
+}
+
+// viewFields checks what every view type has (modal and home alike): the string fields and the
+// required blocks. It returns the blocks, and whether they were present.
+func (v *validator) viewFields(m map[string]any, p string) (any, bool) {
+	v.str(m, "callback_id", p, maxCallbackID, false)
+	v.str(m, "private_metadata", p, maxPrivateMeta, false)
+	v.str(m, "external_id", p, maxExternalID, false)
+	blocks, ok := m["blocks"]
+	if !ok || blocks == nil {
+		v.add(p, "missing required field: blocks")
+		return nil, false
+	}
+	v.blocks(blocks, p+"/blocks", maxModalBlocks)
+	return blocks, true
 }
