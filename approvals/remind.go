@@ -16,13 +16,18 @@ const DefaultRemindAfter = 30 * time.Minute
 
 // remindAfter is the configured wait, 0 when reminders are off.
 func (s *Service) remindAfter() time.Duration {
+	return offOrDefault(s.cfg.RemindAfter, DefaultRemindAfter)
+}
+
+// offOrDefault reads a follow-up setting: negative means off (0), zero means the default.
+func offOrDefault(d, def time.Duration) time.Duration {
 	switch {
-	case s.cfg.RemindAfter < 0:
+	case d < 0:
 		return 0
-	case s.cfg.RemindAfter == 0:
-		return DefaultRemindAfter
+	case d == 0:
+		return def
 	}
-	return s.cfg.RemindAfter
+	return d
 }
 
 // TakeRemindTurn reports whether this replica should look for requests to bump now: one replica

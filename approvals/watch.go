@@ -84,13 +84,7 @@ type Registration struct {
 
 // WatchInterval is how often revealed passes are watched; 0 when watching is off.
 func (s *Service) WatchInterval() time.Duration {
-	switch {
-	case s.cfg.WatchInterval < 0:
-		return 0
-	case s.cfg.WatchInterval == 0:
-		return DefaultWatchInterval
-	}
-	return s.cfg.WatchInterval
+	return offOrDefault(s.cfg.WatchInterval, DefaultWatchInterval)
 }
 
 // TakeWatchTurn reports whether this replica should watch now: one replica an interval, so

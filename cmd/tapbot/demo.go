@@ -186,23 +186,30 @@ func (d *demo) play(entra *graphfake.Server, adaEntra string) (string, error) {
 }
 
 func (d *demo) click(user string, m slackfake.Message, label string) error {
-	for _, b := range m.Buttons() {
-		if b.Text == label {
-			_, err := d.slack.ClickButton(d.ctx, user, m.Ref(), b.ActionID, b.Value)
-			return err
-		}
+	b, err := buttonLabelled(m, label)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("no %q button to click", label)
+	_, err = d.slack.ClickButton(d.ctx, user, m.Ref(), b.ActionID, b.Value)
+	return err
 }
 
 func (d *demo) staleClick(user string, m slackfake.Message, label string) error {
+	b, err := buttonLabelled(m, label)
+	if err != nil {
+		return err
+	}
+	_, err = d.slack.ClickStaleButton(d.ctx, user, m.Ref(), b.ActionID, b.Value)
+	return err
+}
+
+func buttonLabelled(m slackfake.Message, label string) (slackfake.Button, error) {
 	for _, b := range m.Buttons() {
 		if b.Text == label {
-			_, err := d.slack.ClickStaleButton(d.ctx, user, m.Ref(), b.ActionID, b.Value)
-			return err
+			return b, nil
 		}
 	}
-	return fmt.Errorf("no %q button to click", label)
+	return slackfake.Button{}, fmt.Errorf("no %q button to click", label)
 }
 
 // view waits for a modal shown to user whose text contains want, and returns its text.
