@@ -10,6 +10,16 @@
 // message Slack would reject. Every refusal is also recorded as a violation,
 // so a test can assert that a whole scenario produced none.
 //
+// The fake also throttles the Web API by default, as Slack does: every method
+// has Slack's published rate-limit tier (PublishedRateLimits), and a call over
+// its limit is answered HTTP 429 with Retry-After and "ratelimited", which
+// slack-go returns as *slack.RateLimitedError. Being throttled is not a
+// violation; RateLimited counts the 429s. Turn throttling off with
+// Options.RateLimits = &RateLimits{Off: true} (or SetRateLimits), or speed
+// Slack's limits up with a copy of PublishedRateLimits() whose Speed is above 1.
+// ThrottleFor makes Slack stricter for a while. Throttling runs on the real
+// clock, not Options.Now.
+//
 // The package deliberately does not import "testing": it is also used by the
 // no-config demo and the load generator. Create it with New and stop it with
 // Close.
@@ -86,6 +96,10 @@ type Options struct {
 	// method whose scope is missing with missing_scope. nil means
 	// DefaultScopes. SetScopes changes them later.
 	Scopes []string
+	// RateLimits is how the fake throttles Web API calls; nil means
+	// PublishedRateLimits(): the fake throttles by default. SetRateLimits
+	// changes them later.
+	RateLimits *RateLimits
 }
 
 // User is a workspace member as users.info reports it.
@@ -201,7 +215,8 @@ type Call struct {
 	// Params are the request's parameters, JSON objects and arrays as raw
 	// JSON text; the token is removed.
 	Params map[string]string
-	// Error is Slack's error code, empty on success.
+	// Error is Slack's error code, empty on success; "ratelimited" for a
+	// call answered HTTP 429 (see RateLimits), which did not run.
 	Error string
 	At    time.Time
 }
@@ -266,6 +281,8 @@ type Server struct {
 	envelopes map[string]*envelope
 	pending   map[string][]*delivery
 	acks      []Ack
+
+	rl limiter // Web API rate limits; see ratelimit.go
 }
 
 type channel struct {
@@ -367,6 +384,11 @@ func New(opts Options) *Server {
 	if opts.Scopes != nil {
 		s.scopes = slices.Clone(opts.Scopes)
 	}
+	limits := PublishedRateLimits()
+	if opts.RateLimits != nil {
+		limits = *opts.RateLimits
+	}
+	s.rl = newLimiter(limits)
 	// slack-go dials with "Origin: https://api.slack.com".
 	s.upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	s.users[opts.BotUserID] = &User{ID: opts.BotUserID, Name: opts.BotName, RealName: opts.BotName, IsBot: true}
@@ -568,7 +590,8 @@ func (s *Server) OpenViews(userID string) []View {
 }
 
 // Calls counts the bot's calls of a Web API method ("response_url" counts
-// response_url POSTs).
+// response_url POSTs), rate-limited ones included: every HTTP call counts.
+// Served leaves out the 429s.
 func (s *Server) Calls(method string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

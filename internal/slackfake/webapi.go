@@ -85,8 +85,22 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		res = fail(parseErr)
 	default:
 		res = s.authorize(method, token, fromHeader)
-		if res == nil {
-			res = s.checkScopes(method, p, w.Header().Set)
+		if res != nil {
+			break
+		}
+		// Authenticated: the answer carries the scope headers whatever it is,
+		// and the call counts against its rate limits before anything runs.
+		res = s.checkScopes(method, p, w.Header().Set)
+		s.mu.Lock()
+		wait := s.throttleLocked(method, p)
+		if wait > 0 {
+			s.calls = append(s.calls, Call{Method: method, Params: maps.Clone(p), Error: errRateLimited, At: s.now()})
+			s.notifyLocked()
+		}
+		s.mu.Unlock()
+		if wait > 0 {
+			writeRateLimited(w, wait)
+			return
 		}
 		if res == nil {
 			res = handler(s, p)
