@@ -104,6 +104,7 @@ func TestClusterStoreContract(t *testing.T) {
 	t.Parallel()
 	url := redistest.StartCluster(t)
 	t.Run("Contract", func(t *testing.T) { runContractThroughOpen(t, url) })
+	t.Run("SlackRate", func(t *testing.T) { runSlackRateThroughOpen(t, url) })
 	t.Run("UntaggedPrefixRefused", func(t *testing.T) {
 		// Without a hash tag a request and the open index land in different slots and the cluster
 		// refuses the create script. This is why Open uses "{tapbot}:", and it shows the test
