@@ -368,3 +368,31 @@ func (m *MemoryStore) Ping(ctx context.Context) error { return ctx.Err() }
 
 // Close implements Store.
 func (m *MemoryStore) Close() error { return nil }
+
+// Recall returns what Remember kept under key, "" when nothing or expired. It and Remember
+// keep small facts the adapters learn from outside (a person's Slack DM channel) apart from
+// the request keys.
+func (m *MemoryStore) Recall(ctx context.Context, key string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, _ := m.liveKey("memo:" + key)
+	return v, nil
+}
+
+// Remember keeps value under key for ttl; value "" forgets key.
+func (m *MemoryStore) Remember(ctx context.Context, key, value string, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if value == "" {
+		delete(m.keys, "memo:"+key)
+		return nil
+	}
+	m.setKey("memo:"+key, value, ttl)
+	return nil
+}

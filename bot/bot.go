@@ -20,6 +20,7 @@ import (
 
 	"github.com/tapbot/tapbot/approvals"
 	"github.com/tapbot/tapbot/metrics"
+	"github.com/tapbot/tapbot/slackrate"
 )
 
 // handlerTimeout bounds the slow work after an ack (Graph calls with retries, Slack updates).
@@ -54,6 +55,13 @@ type Config struct {
 	// AuditChannel receives every audit event and the security alerts; when empty, alerts go to
 	// the approval channel and events only to the log and the store.
 	AuditChannel string
+	// Pacer is the Slack client's rate-limit scheduler, when API sends through one: a start-up
+	// that waits for Slack's Tier 1 turn to connect is not reported unhealthy.
+	Pacer *slackrate.Client
+	// Memo keeps people's DM channels for every replica; nil asks Slack each time.
+	Memo Memo
+	// Profiles caches users.info; nil makes one.
+	Profiles *Profiles
 }
 
 // Bot routes socket-mode envelopes to handlers. Each envelope is acknowledged first, with a small
@@ -67,7 +75,11 @@ type Bot struct {
 	http      *http.Client
 	metrics   *metrics.Metrics
 	cfg       Config
+	memo      Memo
+	profiles  *Profiles
 	connected atomic.Bool
+	// refused is why Slack will never open a socket with the app-level token, once it said so.
+	refused atomic.Pointer[error]
 	// downSince is when the socket was last seen down (unix nanos), 0 while connected.
 	downSince  atomic.Int64
 	everOnline atomic.Bool
@@ -99,7 +111,10 @@ func New(cfg Config) *Bot {
 		cfg.HeartbeatTTL = DefaultHeartbeatTTL
 	}
 	b := &Bot{api: cfg.API, sm: cfg.Socket, svc: cfg.Service, channel: cfg.ApprovalChannel,
-		log: cfg.Logger, http: cfg.HTTPClient, metrics: cfg.Metrics, cfg: cfg}
+		log: cfg.Logger, http: cfg.HTTPClient, metrics: cfg.Metrics, cfg: cfg, memo: cfg.Memo, profiles: cfg.Profiles}
+	if b.profiles == nil {
+		b.profiles = NewProfiles(cfg.API)
+	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
@@ -148,12 +163,26 @@ const busyText = ":hourglass: tapbot is busy or shutting down, and nothing was d
 // Connected reports whether the socket-mode connection is up, for /readyz.
 func (b *Bot) Connected() bool { return b.connected.Load() }
 
-// Healthy reports whether the process is not wedged: the socket is up or has been down for less
-// than a minute (slack-go reconnects on its own), for /healthz.
+// Healthy reports whether the process is not wedged: the socket is up, has been down for less
+// than a minute (slack-go reconnects on its own), or waits for Slack's turn to open one
+// (apps.connections.open allows about one a minute, so a rolling restart or a crash loop
+// queues for it), for /healthz.
 func (b *Bot) Healthy() bool {
 	since := b.downSince.Load()
-	return since == 0 || time.Since(time.Unix(0, since)) < socketGrace
+	if since == 0 || time.Since(time.Unix(0, since)) < socketGrace {
+		return true
+	}
+	return b.cfg.Pacer != nil && b.cfg.Pacer.Waiting("apps.connections.open") > 0
 }
+
+// appTokenRefusals are apps.connections.open's answers that no retry changes.
+var appTokenRefusals = map[string]bool{
+	"invalid_auth": true, "not_authed": true, "not_allowed_token_type": true, "token_revoked": true,
+	"account_inactive": true, "missing_scope": true, "token_expired": true,
+}
+
+// ErrAppTokenRefused is what Run returns when Slack refuses the app-level token.
+var ErrAppTokenRefused = errors.New("Slack refused the app-level token")
 
 func (b *Bot) onConnected() {
 	b.connected.Store(true)
@@ -174,7 +203,11 @@ func (b *Bot) onDisconnected(state string) {
 // Run serves socket mode until ctx ends. Then it takes no more envelopes and gives handlers
 // already running ShutdownTimeout to finish; what they leave undone, the sweeper of another
 // replica (or of the next start) finishes or reports.
-func (b *Bot) Run(ctx context.Context) error {
+func (b *Bot) Run(parent context.Context) error {
+	// ctx also ends when the socket stops for good (Slack refused the app-level token), so the
+	// loops stop with it.
+	ctx, stopSocket := context.WithCancel(parent)
+	defer stopSocket()
 	b.ctx = ctx
 	hardStop, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
@@ -204,8 +237,12 @@ func (b *Bot) Run(ctx context.Context) error {
 		h.Handle(t, func(*socketmode.Event, *socketmode.Client) {})
 	}
 	h.HandleDefault(b.onOther)
-	go b.dispatch(ctx, h)
+	go b.dispatch(ctx, h, stopSocket)
 	err := b.sm.RunContext(ctx)
+	if refused := b.refused.Load(); refused != nil && parent.Err() == nil {
+		err = *refused
+	}
+	stopSocket()
 	b.onDisconnected("stopped")
 	b.gate.Lock()
 	b.closing = true
@@ -223,15 +260,32 @@ func (b *Bot) Run(ctx context.Context) error {
 	}
 	endTail()
 	<-loops
-	if ctx.Err() != nil {
+	if parent.Err() != nil {
 		return nil
+	}
+	if code := slackErrorCode(err); appTokenRefusals[code] {
+		return fmt.Errorf("%w (%s)", ErrAppTokenRefused, code)
 	}
 	return err
 }
 
+// slackErrorCode is the Web API error code in err, "" when there is none.
+func slackErrorCode(err error) string {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	if err != nil && !strings.ContainsAny(err.Error(), " :") {
+		return err.Error() // slack-go returns many codes as errors.New(code)
+	}
+	return ""
+}
+
 // dispatch reads socket-mode events in order: connection state is recorded here, synchronously,
-// and everything is then handed to the router, which runs each handler on its own goroutine.
-func (b *Bot) dispatch(ctx context.Context, h *socketmode.SocketmodeHandler) {
+// and everything is then handed to the router, which runs each handler on its own goroutine. A
+// refusal of the app-level token that slack-go would retry forever (not_allowed_token_type)
+// stops the socket through stop, so tapbot says what is wrong instead of retrying.
+func (b *Bot) dispatch(ctx context.Context, h *socketmode.SocketmodeHandler, stop func()) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -245,6 +299,14 @@ func (b *Bot) dispatch(ctx context.Context, h *socketmode.SocketmodeHandler) {
 				b.onConnected()
 			case socketmode.EventTypeConnecting, socketmode.EventTypeConnectionError, socketmode.EventTypeDisconnect:
 				b.onDisconnected(string(evt.Type))
+				if ce, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
+					if code := slackErrorCode(ce.ErrorObj); appTokenRefusals[code] {
+						err := fmt.Errorf("%w (%s)", ErrAppTokenRefused, code)
+						b.refused.Store(&err)
+						b.log.Error("Slack refused the app-level token; check SLACK_APP_TOKEN", "error", code)
+						stop()
+					}
+				}
 			case socketmode.EventTypeInvalidAuth:
 				b.onDisconnected("invalid_auth")
 				b.log.Error("Slack refused the app token (invalid_auth); check SLACK_APP_TOKEN")
@@ -318,7 +380,7 @@ func (b *Bot) onTurn(ctx context.Context, job string, take func(context.Context)
 	}
 	workCtx, cancel := b.work()
 	defer cancel()
-	work(workCtx)
+	work(slackrate.With(workCtx, slackrate.Bulk))
 }
 
 // settle brings Slack up to date with a request the sweeper changed or took over.
@@ -420,7 +482,7 @@ func (b *Bot) onClick(handle func(ctx context.Context, cb slack.InteractionCallb
 		}
 		ctx, cancel := b.work()
 		defer cancel()
-		handle(ctx, cb, id)
+		handle(slackrate.With(ctx, slackrate.Interactive), cb, id)
 	}
 }
 
@@ -496,27 +558,46 @@ func (b *Bot) onSlashCommand(evt *socketmode.Event, _ *socketmode.Client) {
 		b.respond(b.lastWords(ctx), cmd.ResponseURL, busyText)
 		return
 	}
-	defer release()
-	r, err := b.submit(ctx, approvals.Draft{
+	r, err := b.check(ctx, approvals.Draft{
 		Requester: cmd.UserID, TargetUserID: parsed.TargetUserID, TargetEmail: parsed.TargetEmail,
 		Lifetime: parsed.Lifetime, UsableOnce: parsed.UsableOnce, Reason: parsed.Reason,
 	})
+	// The worker is for the checks (Graph, the store); waiting for Slack's limits holds none.
+	release()
+	queued := b.queuedReply(cmd.ResponseURL)
+	if err == nil {
+		r, err = b.postApproval(withQueued(ctx, queued.say), r)
+	}
 	if err != nil {
 		text := ":warning: " + userMessage(err)
 		if approvals.ErrorCode(err) == approvals.Invalid {
 			text += "\n\n" + b.usageText()
 		}
 		// Said even when shutdown cut the work short: whoever asked hears that nothing was done.
-		b.respond(b.lastWords(ctx), cmd.ResponseURL, text)
+		queued.reply(b.lastWords(ctx), text, nil)
 		return
 	}
+	b.metrics.Requests.WithLabelValues("submitted").Inc()
 	text := ":outbox_tray: " + confirmation(r)
-	b.respondBlocks(b.lastWords(ctx), cmd.ResponseURL, text, confirmationBlocks(text, r))
+	queued.reply(b.lastWords(ctx), text, confirmationBlocks(text, r))
 }
 
 // submit stores a request and puts it before the approvers. A request the approvers cannot see
 // is cancelled, so nothing stays pending unseen.
 func (b *Bot) submit(ctx context.Context, d approvals.Draft) (*approvals.Request, error) {
+	r, err := b.check(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	if r, err = b.postApproval(ctx, r); err != nil {
+		return nil, err
+	}
+	b.metrics.Requests.WithLabelValues("submitted").Inc()
+	return r, nil
+}
+
+// check runs a draft through the service's checks and stores it as a pending request.
+func (b *Bot) check(ctx context.Context, d approvals.Draft) (*approvals.Request, error) {
 	r, err := b.svc.Submit(ctx, d)
 	if err != nil {
 		b.metrics.Requests.WithLabelValues("rejected").Inc()
@@ -525,16 +606,35 @@ func (b *Bot) submit(ctx context.Context, d approvals.Draft) (*approvals.Request
 		}
 		return nil, err
 	}
-	if _, err := b.postApproval(ctx, r); err != nil {
-		return nil, err
-	}
-	b.metrics.Requests.WithLabelValues("submitted").Inc()
 	return r, nil
 }
 
-// postApproval puts a pending request before the approvers. A request they cannot see is
-// cancelled, so nothing stays pending unseen.
+// slackPatience bounds how long a request's own messages (the approval message, the Reveal DM
+// and their updates) wait for Slack's rate limits: a burst of requests queues behind Slack's
+// limits for minutes, longer than a handler's work may take, and must not fail for it.
+const slackPatience = 30 * time.Minute
+
+// patient returns a context for a request's own Slack messages: it keeps ctx's values (the
+// priority of its calls) but not its deadline, and ends at slackPatience or when shutdown's
+// time runs out.
+func (b *Bot) patient(ctx context.Context) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithTimeout(b.hardStop, slackPatience)
+	return slackrate.With(c, slackrate.Of(ctx)), cancel
+}
+
+// postApproval puts a pending request before the approvers, waiting as long as Slack's rate
+// limits need (slackPatience). A request they cannot see is cancelled, so nothing stays
+// pending unseen.
 func (b *Bot) postApproval(ctx context.Context, r *approvals.Request) (*approvals.Request, error) {
+	// The approval post is the request flow itself, whether a command, a form or the sweeper
+	// reposting an interrupted request made it.
+	ctx = slackrate.With(ctx, slackrate.Normal)
+	queued := queuedFunc(ctx)
+	ctx, cancel := b.patient(ctx)
+	defer cancel()
+	if queued != nil {
+		ctx = slackrate.OnQueued(ctx, func(q slackrate.Queue) { queued(r, q) })
+	}
 	var channel, ts string
 	var err error
 	if r.Manager != "" {
@@ -552,13 +652,19 @@ func (b *Bot) postApproval(ctx context.Context, r *approvals.Request) (*approval
 	}
 	if err != nil {
 		b.log.Error("post approval request", "request_id", r.ID, "channel", b.channel, "err", err)
-		if _, cerr := b.svc.Cancel(ctx, r.ID, "the approvers could not be asked"); cerr != nil {
+		cctx := b.lastWords(ctx)
+		if _, cerr := b.svc.Cancel(cctx, r.ID, "the approvers could not be asked"); cerr != nil {
 			b.log.Error("cancel unseen request", "request_id", r.ID, "err", cerr)
 		}
 		b.metrics.Requests.WithLabelValues("cancelled").Inc()
+		if _, throttled := slackrate.Throttled(err); throttled || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return nil, approvals.WrapError(approvals.Unavailable, err,
+				"Slack kept tapbot from posting your request to the approvers for too long (tapbot is stopping, or Slack is limiting it hard), so nothing was requested. Try again in a few minutes.")
+		}
 		return nil, approvals.WrapError(approvals.Unavailable, err,
 			"I could not post your request to the approvers' channel, so nothing was requested. Ask your Slack admin to check that tapbot is in that channel.")
 	}
+
 	updated, err := b.svc.SetApprovalMessage(ctx, r.ID, approvals.MessageRef{Channel: channel, TS: ts})
 	if err != nil {
 		b.log.Error("remember approval message", "request_id", r.ID, "err", err)
@@ -604,7 +710,6 @@ func (b *Bot) onDecision(approve bool) func(context.Context, slack.InteractionCa
 			b.tellClicker(b.lastWords(ctx), cb, busyText)
 			return
 		}
-		defer release()
 		clicker := cb.User.ID
 		clicked := approvals.MessageRef{Channel: cb.Channel.ID, TS: cb.Container.MessageTs}
 		var r *approvals.Request
@@ -615,6 +720,9 @@ func (b *Bot) onDecision(approve bool) func(context.Context, slack.InteractionCa
 		} else {
 			r, err = b.svc.Deny(ctx, id, clicker, clicked)
 		}
+		// The worker is for the decision (Graph, the store); what Slack is told next may
+		// queue behind its limits and holds none.
+		release()
 		endedNow := err == nil || errors.Is(err, approvals.ErrIssueFailed) || errors.Is(err, approvals.ErrExpiredNow)
 		if err != nil {
 			if approvals.ErrorCode(err) == "" {
@@ -638,7 +746,11 @@ func (b *Bot) onDecision(approve bool) func(context.Context, slack.InteractionCa
 // deliver sends the recipient the Reveal DM for an issued request and tells everyone how it
 // went. cb is the approver's click, or nil when the sweeper delivers for a stopped replica.
 func (b *Bot) deliver(ctx context.Context, r *approvals.Request, cb *slack.InteractionCallback) {
-	ref, err := b.dm(ctx, r.Recipient, RevealText(r), RevealBlocks(r))
+	ctx, cancel := b.patient(ctx)
+	defer cancel()
+	// The Reveal DM is the request's own message: neither a click's answer nor a notification.
+	// The approval message after it keeps the caller's priority (the approver's click).
+	ref, err := b.dm(slackrate.With(ctx, slackrate.Normal), r.Recipient, RevealText(r), RevealBlocks(r))
 	if err != nil {
 		b.log.Error("send reveal message", "request_id", r.ID, "recipient", r.Recipient, "err", err)
 		if updated, uerr := b.svc.Undeliverable(ctx, r.ID); uerr == nil {
@@ -718,28 +830,41 @@ func (b *Bot) updateApproval(ctx context.Context, r *approvals.Request) {
 	}
 }
 
-// dm posts to a person's DM with the app.
+// dm posts to a person's DM with the app. The DM's channel is remembered (dmChannel); one that
+// Slack no longer knows is opened again.
 func (b *Bot) dm(ctx context.Context, user, text string, blocks []slack.Block) (approvals.MessageRef, error) {
-	ch, _, _, err := b.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}})
-	if err != nil {
-		return approvals.MessageRef{}, fmt.Errorf("conversations.open %s: %w", user, err)
-	}
 	opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
 	if len(blocks) > 0 {
 		opts = append(opts, slack.MsgOptionBlocks(blocks...))
 	}
-	channel, ts, err := b.api.PostMessageContext(ctx, ch.ID, opts...)
-	if err != nil {
-		return approvals.MessageRef{}, fmt.Errorf("chat.postMessage to %s: %w", user, err)
+	for {
+		id, fresh, err := b.dmChannel(ctx, user)
+		if err != nil {
+			return approvals.MessageRef{}, err
+		}
+		channel, ts, err := b.api.PostMessageContext(ctx, id, opts...)
+		if err != nil && !fresh && slackErrorCode(err) == "channel_not_found" {
+			b.forgetDMChannel(ctx, user)
+			continue
+		}
+		if err != nil {
+			return approvals.MessageRef{}, fmt.Errorf("chat.postMessage to %s: %w", user, err)
+		}
+		return approvals.MessageRef{Channel: channel, TS: ts}, nil
 	}
-	return approvals.MessageRef{Channel: channel, TS: ts}, nil
 }
 
 // onReveal shows the pass once. It opens a modal with the click's trigger first and only then
 // claims the pass; if the modal cannot show it after all (Slack replaced or closed it), the pass
 // goes back to the store, so a double click or a lost window never costs the person their pass.
 func (b *Bot) onReveal(ctx context.Context, cb slack.InteractionCallback, id string) {
-	view, err := b.api.OpenViewContext(ctx, cb.TriggerID, MessageModal("Your access pass", "Unsealing your pass…"))
+	view, err := b.openWithTrigger(ctx, cb.TriggerID, MessageModal("Your access pass", "Unsealing your pass…"))
+	if wait, throttled := slackrate.Throttled(err); throttled {
+		b.log.Warn("reveal modal throttled past the trigger's life; the pass stays sealed", "request_id", id, "retry_in", wait.String())
+		b.tellClicker(ctx, cb, fmt.Sprintf(":hourglass_flowing_sand: Slack is limiting how fast tapbot may open windows right now, so your pass was not shown. It is still sealed and unseen: click *Reveal pass* again in %s.", roundWait(wait)))
+		b.metrics.Reveals.WithLabelValues("throttled").Inc()
+		return
+	}
 	if err != nil {
 		b.log.Error("open reveal modal", "request_id", id, "err", err)
 		b.tellClicker(ctx, cb, ":warning: Slack did not let me open a window for your pass; nothing was revealed. Click *Reveal pass* again.")
@@ -814,6 +939,19 @@ func revealOutcome(err error) string {
 		return "in_progress"
 	}
 	return "refused"
+}
+
+// triggerBudget is how long after a click tapbot may still spend a trigger_id: Slack lets it
+// be used within 3 s of the click, and the call itself takes time.
+const triggerBudget = 2500 * time.Millisecond
+
+// openWithTrigger opens a modal with a click's trigger_id, first in line for Slack's limits. A
+// call that Slack's limits would hold past the trigger's life is not sent:
+// slackrate.ThrottledError says when to try again.
+func (b *Bot) openWithTrigger(ctx context.Context, trigger string, v slack.ModalViewRequest) (*slack.ViewResponse, error) {
+	ctx, cancel := context.WithTimeout(slackrate.With(ctx, slackrate.Interactive), triggerBudget)
+	defer cancel()
+	return b.api.OpenViewContext(ctx, trigger, v)
 }
 
 func (b *Bot) updateView(ctx context.Context, viewID string, v slack.ModalViewRequest) bool {
@@ -898,7 +1036,9 @@ func (b *Bot) postAudits(ctx context.Context) {
 }
 
 func (b *Bot) postAudit(p auditPost) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.hardStop), 10*time.Second)
+	// Bulk: an audit post or alert never keeps a click waiting; a queue of them is drained in
+	// order, each allowed to wait its turn.
+	ctx, cancel := context.WithTimeout(slackrate.With(context.WithoutCancel(b.hardStop), slackrate.Bulk), slackPatience)
 	defer cancel()
 	if alert := alertText(p.e); alert != "" {
 		channel := b.cfg.AuditChannel
@@ -934,6 +1074,8 @@ func alertText(e approvals.Event) string {
 
 // tellRequester DMs the requester where their request stands now.
 func (b *Bot) tellRequester(ctx context.Context, r *approvals.Request) {
+	ctx, cancel := b.patient(slackrate.With(ctx, slackrate.Bulk))
+	defer cancel()
 	if _, err := b.dm(ctx, r.Requester, requesterUpdate(r), nil); err != nil {
 		b.log.Error("tell requester", "request_id", r.ID, "err", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/tapbot/tapbot/approvals"
+	"github.com/tapbot/tapbot/slackrate"
 )
 
 // Action IDs of App Home's buttons. Approve and Deny in App Home have their own IDs, so a click
@@ -101,12 +102,12 @@ func (b *Bot) onHomeDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 		}
 		ctx, cancel := b.work()
 		defer cancel()
+		ctx = slackrate.With(ctx, slackrate.Interactive)
 		release, err := b.takeWorker(ctx)
 		if err != nil {
 			b.answer(b.lastWords(ctx), cb, busyText) // a Home tab has no channel: the notice goes on the tab
 			return
 		}
-		defer release()
 		clicker := cb.User.ID
 		var r *approvals.Request
 		if approve {
@@ -116,6 +117,7 @@ func (b *Bot) onHomeDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 		} else {
 			r, err = b.svc.Deny(ctx, id, clicker, approvals.FromHome(clicker))
 		}
+		release() // Slack's part may queue behind its limits and holds no worker
 		endedNow := err == nil || errors.Is(err, approvals.ErrIssueFailed) || errors.Is(err, approvals.ErrExpiredNow)
 		notice := ""
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/tapbot/tapbot/approvals"
+	"github.com/tapbot/tapbot/slackrate"
 )
 
 // Form block and action IDs, read back on submission.
@@ -199,7 +200,13 @@ func (b *Bot) openForm(ctx context.Context, cmd slack.SlashCommand) {
 		b.respond(ctx, cmd.ResponseURL, ":warning: "+userMessage(err))
 		return
 	}
-	if _, err := b.api.OpenViewContext(ctx, cmd.TriggerID, RequestForm(spec)); err != nil {
+	_, err = b.openWithTrigger(ctx, cmd.TriggerID, RequestForm(spec))
+	if wait, throttled := slackrate.Throttled(err); throttled {
+		b.log.Warn("request form throttled past the trigger's life", "user", cmd.UserID, "retry_in", wait.String())
+		b.respond(ctx, cmd.ResponseURL, fmt.Sprintf(":hourglass_flowing_sand: Slack is limiting how fast tapbot may open windows right now. Type `/tap` again in %s, or ask in one line: `/tap @person 1h once reason`.", roundWait(wait)))
+		return
+	}
+	if err != nil {
 		b.log.Error("open request form", "user", cmd.UserID, "err", err)
 		b.respond(ctx, cmd.ResponseURL, "I could not open the request form. Try `/tap @person 1h once reason` instead.\n\n"+b.usageText())
 	}
@@ -286,7 +293,15 @@ func (b *Bot) onFormSubmission(evt *socketmode.Event, _ *socketmode.Client) {
 	}
 	ctx, cancel := b.work()
 	defer cancel()
+	ctx = slackrate.With(ctx, slackrate.Interactive) // the requester waits on the form
 	done := make(chan submitted, 1)
+	queued := make(chan string, 1)
+	ctx = withQueued(ctx, func(r *approvals.Request, q slackrate.Queue) {
+		select {
+		case queued <- queuedText(r, q):
+		default:
+		}
+	})
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -299,6 +314,7 @@ func (b *Bot) onFormSubmission(evt *socketmode.Event, _ *socketmode.Client) {
 	}()
 	timer := time.NewTimer(formAckBudget)
 	defer timer.Stop()
+	var waiting *slack.ModalViewRequest // what the form shows while Slack waits for the outcome
 	select {
 	case s := <-done:
 		if s.err != nil {
@@ -307,27 +323,39 @@ func (b *Bot) onFormSubmission(evt *socketmode.Event, _ *socketmode.Client) {
 		}
 		b.ack(evt, nil)
 		b.confirmRequest(ctx, s.r)
+		return
+	case text := <-queued:
+		v := MessageModal("Request queued", text)
+		waiting = &v
 	case <-timer.C:
-		checking := MessageModal("Request a pass", ":hourglass_flowing_sand: Checking your request with Entra ID…")
-		b.ack(evt, slack.NewUpdateViewSubmissionResponse(&checking))
-		s := <-done
-		if s.err != nil {
-			spec, err := b.formSpec(ctx, d.Requester, cb.View.PrivateMetadata)
-			if err == nil {
-				spec.Draft, spec.Errors = &d, formErrors(s.err)
-				if b.updateView(ctx, cb.View.ID, RequestForm(spec)) {
-					return
-				}
-			}
-			// The window is gone (closed, or replaced): say it where it stays.
-			if _, err := b.dm(ctx, d.Requester, ":warning: Your Temporary Access Pass request was not sent: "+userMessage(s.err), nil); err != nil {
-				b.log.Error("tell requester", "user", d.Requester, "err", err)
-			}
-			return
-		}
-		b.updateView(ctx, cb.View.ID, MessageModal("Request sent", ":outbox_tray: "+confirmation(s.r)))
-		b.confirmRequest(ctx, s.r)
+		v := MessageModal("Request a pass", ":hourglass_flowing_sand: Checking your request with Entra ID…")
+		waiting = &v
 	}
+	b.ack(evt, slack.NewUpdateViewSubmissionResponse(waiting))
+	var s submitted
+	for s.r == nil && s.err == nil {
+		select {
+		case s = <-done:
+		case text := <-queued:
+			b.updateView(ctx, cb.View.ID, MessageModal("Request queued", text))
+		}
+	}
+	if s.err != nil {
+		spec, err := b.formSpec(ctx, d.Requester, cb.View.PrivateMetadata)
+		if err == nil {
+			spec.Draft, spec.Errors = &d, formErrors(s.err)
+			if b.updateView(ctx, cb.View.ID, RequestForm(spec)) {
+				return
+			}
+		}
+		// The window is gone (closed, or replaced): say it where it stays.
+		if _, err := b.dm(ctx, d.Requester, ":warning: Your Temporary Access Pass request was not sent: "+userMessage(s.err), nil); err != nil {
+			b.log.Error("tell requester", "user", d.Requester, "err", err)
+		}
+		return
+	}
+	b.updateView(ctx, cb.View.ID, MessageModal("Request sent", ":outbox_tray: "+confirmation(s.r)))
+	b.confirmRequest(ctx, s.r)
 }
 
 // confirmRequest DMs the requester that their request went to the approvers, so they have it in

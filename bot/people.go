@@ -13,13 +13,22 @@ import (
 // People implements approvals.People with the Slack Web API.
 type People struct {
 	API *slack.Client
+	// Profiles, when set, is the users.info cache the bot shares, so a request's lookups of one
+	// person cost one call.
+	Profiles *Profiles
 }
 
 var _ approvals.People = People{}
 
 // Email implements approvals.People through users.info.
 func (p People) Email(ctx context.Context, userID string) (string, error) {
-	u, err := p.API.GetUserInfoContext(ctx, userID)
+	var u *slack.User
+	var err error
+	if p.Profiles != nil {
+		u, err = p.Profiles.Get(ctx, userID)
+	} else {
+		u, err = p.API.GetUserInfoContext(ctx, userID)
+	}
 	if isSlackError(err, "user_not_found") {
 		return "", approvals.Errorf(approvals.NotFound, "The person you named is not in this Slack workspace.")
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/tapbot/tapbot/approvals"
+	"github.com/tapbot/tapbot/slackrate"
 )
 
 // ActionRemind is the requester's "Remind approvers" button: in the confirmation of their
@@ -80,7 +81,12 @@ func (b *Bot) postReminder(ctx context.Context, r *approvals.Request, by string)
 		text = fmt.Sprintf(":bell: <@%s> is asking for a decision on this request for %s (waiting %s). %s, please approve or deny it above.",
 			by, targetText(r.Target), approvals.FormatDuration(r.RequesterRemindedAt.Sub(r.CreatedAt)), mentions(b.askedToDecide(r)))
 	}
-	if _, _, err := b.api.PostMessageContext(ctx, m.Channel, slack.MsgOptionText(text, false), slack.MsgOptionTS(m.TS)); err != nil {
+	// tapbot's own reminders are bulk; one the requester clicked for has them waiting.
+	prio := slackrate.Bulk
+	if by != "" {
+		prio = slackrate.Normal
+	}
+	if _, _, err := b.api.PostMessageContext(slackrate.With(ctx, prio), m.Channel, slack.MsgOptionText(text, false), slack.MsgOptionTS(m.TS)); err != nil {
 		return fmt.Errorf("chat.postMessage reminder: %w", err)
 	}
 	return nil

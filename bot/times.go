@@ -45,7 +45,7 @@ func inZone(t time.Time, loc *time.Location) string {
 // userZone is the time zone a person set in Slack (users.info tz), or "" when Slack does not
 // say or names a zone this system does not know.
 func (b *Bot) userZone(ctx context.Context, user string) string {
-	u, err := b.api.GetUserInfoContext(ctx, user)
+	u, err := b.profiles.Get(ctx, user)
 	if err != nil {
 		b.log.Warn("read time zone (users.info)", "user", user, "err", err)
 		return ""

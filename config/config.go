@@ -36,6 +36,9 @@ type Config struct {
 	GraphConcurrency int           // Graph calls in flight at once
 	GraphTimeout     time.Duration // per Graph HTTP attempt
 	ShutdownTimeout  time.Duration // how long in-flight work may go on after SIGTERM
+	// SlackPacing paces Slack Web API calls to Slack's published rate limits (TAP_SLACK_PACING,
+	// default on); off sends at once and waits only when Slack answers 429.
+	SlackPacing bool
 
 	GroupCacheTTL      time.Duration // how long Slack user group membership is trusted
 	AllowSelfRequest   bool
@@ -169,6 +172,13 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.ShutdownTimeout, err = seconds("TAP_SHUTDOWN_TIMEOUT", get("TAP_SHUTDOWN_TIMEOUT"), 20*time.Second); err != nil {
 		return c, err
+	}
+	switch v := strings.ToLower(get("TAP_SLACK_PACING")); v {
+	case "", "on":
+		c.SlackPacing = true
+	case "off":
+	default:
+		return c, &Error{"TAP_SLACK_PACING", fmt.Sprintf("%q is neither on (pace Slack calls to Slack's published rate limits, the default) nor off (send at once and wait only when Slack answers 429)", v)}
 	}
 	if err := c.loadTrust(get); err != nil {
 		return c, err

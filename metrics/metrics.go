@@ -23,6 +23,10 @@ type Metrics struct {
 	GraphRequests    *prometheus.CounterVec
 	StoreErrors      prometheus.Counter
 	SocketReconnects prometheus.Counter
+	// SlackRequests and SlackWait show Slack's rate limits at work: every Web API attempt by
+	// method and outcome (ratelimited is a 429), and how long calls waited for their turn.
+	SlackRequests *prometheus.CounterVec
+	SlackWait     *prometheus.HistogramVec
 }
 
 // New creates the series and registers them with reg when it is not nil.
@@ -51,9 +55,18 @@ func New(reg prometheus.Registerer) *Metrics {
 		SocketReconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tapbot_socket_reconnects_total", Help: "Socket-mode connections made after the first.",
 		}),
+		SlackRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tapbot_slack_requests_total",
+			Help: "Slack Web API attempts by method and outcome: ok, error (Slack said ok:false), ratelimited (429, sent again after Retry-After), failed (no answer), gave_up (not sent: its caller could not wait that long).",
+		}, []string{"method", "outcome"}),
+		SlackWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "tapbot_slack_wait_seconds", Help: "Time a Slack Web API call waited for Slack's rate limits before it was sent, by priority (interactive, normal, bulk).",
+			Buckets: []float64{.001, .01, .1, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900},
+		}, []string{"priority"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Requests, m.Reveals, m.AckDuration, m.IssueDuration, m.GraphRequests, m.StoreErrors, m.SocketReconnects)
+		reg.MustRegister(m.Requests, m.Reveals, m.AckDuration, m.IssueDuration, m.GraphRequests, m.StoreErrors, m.SocketReconnects,
+			m.SlackRequests, m.SlackWait)
 	}
 	return m
 }
@@ -61,6 +74,16 @@ func New(reg prometheus.Registerer) *Metrics {
 // ObserveGraph counts one Graph HTTP attempt; it fits graph.Options.Observe.
 func (m *Metrics) ObserveGraph(operation string, status int) {
 	m.GraphRequests.WithLabelValues(operation, strconv.Itoa(status)).Inc()
+}
+
+// ObserveSlack counts one Slack Web API attempt; it fits slackrate.Options.Observe.
+func (m *Metrics) ObserveSlack(method, outcome string) {
+	m.SlackRequests.WithLabelValues(method, outcome).Inc()
+}
+
+// ObserveSlackWait records a call's wait for Slack's limits; it fits slackrate.Options.ObserveWait.
+func (m *Metrics) ObserveSlackWait(priority string, waited time.Duration) {
+	m.SlackWait.WithLabelValues(priority).Observe(waited.Seconds())
 }
 
 // CountErrors wraps a store so its failures are counted. Not-found and conflict answers are

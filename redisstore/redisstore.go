@@ -540,3 +540,31 @@ type slogLogger struct{ l *slog.Logger }
 func (s slogLogger) Printf(ctx context.Context, format string, v ...any) {
 	s.l.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
+
+func (s *Store) memoKey(k string) string { return s.prefix + "memo:" + k }
+
+// Recall returns what Remember kept under key, "" when nothing or expired.
+func (s *Store) Recall(ctx context.Context, key string) (string, error) {
+	v, err := s.rdb.Get(ctx, s.memoKey(key)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("redis recall %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// Remember keeps value under key for ttl; value "" forgets key.
+func (s *Store) Remember(ctx context.Context, key, value string, ttl time.Duration) error {
+	var err error
+	if value == "" {
+		err = s.rdb.Del(ctx, s.memoKey(key)).Err()
+	} else {
+		err = s.rdb.Set(ctx, s.memoKey(key), value, ttl).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("redis remember %s: %w", key, err)
+	}
+	return nil
+}

@@ -42,6 +42,49 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("AuditTrail", func(t *testing.T) { testAudit(t, newStore) })
 	t.Run("RecentByRequester", func(t *testing.T) { testRecentByRequester(t, newStore) })
 	t.Run("AuditTrailLong", func(t *testing.T) { testAuditLong(t, newStore) })
+	t.Run("Memo", func(t *testing.T) { testMemo(t, newStore) })
+}
+
+// Memo is how adapters keep small facts from outside (a person's Slack DM channel); every store
+// must implement it.
+type Memo interface {
+	Recall(ctx context.Context, key string) (string, error)
+	Remember(ctx context.Context, key, value string, ttl time.Duration) error
+}
+
+func testMemo(t *testing.T, newStore Factory) {
+	s, elapse := newStore(t)
+	ctx := context.Background()
+	m, ok := s.(Memo)
+	if !ok {
+		t.Fatalf("%T does not keep memos (storetest.Memo)", s)
+	}
+	if v, err := m.Recall(ctx, "dm:U1"); err != nil || v != "" {
+		t.Fatalf("Recall of nothing = %q, %v; want \"\", nil", v, err)
+	}
+	if err := m.Remember(ctx, "dm:U1", "D1", 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Remember(ctx, "dm:U2", "D2", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := m.Recall(ctx, "dm:U1"); v != "D1" {
+		t.Fatalf("Recall = %q, want D1", v)
+	}
+	if err := m.Remember(ctx, "dm:U2", "", 0); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := m.Recall(ctx, "dm:U2"); v != "" {
+		t.Fatalf("a forgotten memo reads %q", v)
+	}
+	elapse(400 * time.Millisecond)
+	if v, _ := m.Recall(ctx, "dm:U1"); v != "" {
+		t.Fatalf("an expired memo reads %q", v)
+	}
+	// A memo is not a request key: Claim on the same name is unaffected.
+	if first, err := s.Claim(ctx, "dm:U1", time.Hour); err != nil || !first {
+		t.Fatalf("Claim after a memo of the same name = %v, %v", first, err)
+	}
 }
 
 // Expiring is how the contract sees when a store will drop a request record; every store must

@@ -81,7 +81,8 @@ func TestForgedAndMalformedInputHasNoEffect(t *testing.T) {
 func TestKeyRotation(t *testing.T) {
 	const oldKey = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
 	const newKey = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="
-	w := newWorld(t, withRedis)
+	// Three starts spend three apps.connections.open (Tier 1: about one a minute).
+	w := newWorld(t, withRedis, withSlackSpeed(60))
 	w.tap(manager, "<@UADA> 1h once before rotation")
 	w.click(approver, w.approvalMessage(1), "Approve")
 	first := w.dm(ada, "before rotation")

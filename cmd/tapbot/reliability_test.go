@@ -271,7 +271,8 @@ func TestGraphThrottledThenCreated(t *testing.T) {
 }
 
 func TestSocketReconnects(t *testing.T) {
-	w := newWorld(t)
+	// Each reconnect spends an apps.connections.open (Tier 1: about one a minute).
+	w := newWorld(t, withSlackSpeed(60))
 	before := w.slack.TotalConnections()
 	w.slack.DropConnections()
 	w.waitFor("reconnected", func() bool { return w.slack.TotalConnections() > before && w.ready() })

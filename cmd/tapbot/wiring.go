@@ -24,6 +24,7 @@ import (
 	"github.com/tapbot/tapbot/graph"
 	"github.com/tapbot/tapbot/metrics"
 	"github.com/tapbot/tapbot/redisstore"
+	"github.com/tapbot/tapbot/slackrate"
 )
 
 // startupTimeout bounds each check made before serving: a dependency that does not answer in
@@ -47,6 +48,9 @@ type Options struct {
 	// Checkpoint, when set, is called at each step of issuing and revealing, so tests can kill
 	// the process exactly there.
 	Checkpoint func(step string)
+	// SlackSpeed runs tapbot's pacing of Slack calls that many times faster, to match a Slack
+	// fake that runs Slack's limits in compressed time; 0 or 1 is Slack's real pace.
+	SlackSpeed float64
 }
 
 // Main is the whole bot, built from a Config, so tests can run it in-process.
@@ -102,8 +106,18 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET: %w", err)
 	}
 
+	// Every Web API call goes through one pacer, whose buckets the replicas share through Redis
+	// (or keep in-process with the embedded store): Slack's limits are per app, not per process.
+	var shared slackrate.Shared = slackrate.NewLocal()
+	if s, ok := m.store.(slackrate.Shared); ok {
+		shared = s
+	}
+	limits := slackrate.Published().Scaled(m.opts.SlackSpeed)
+	limits.Off = !cfg.SlackPacing
+	pacer := slackrate.New(slackrate.Options{HTTP: httpClient, Shared: shared, Limits: &limits, Logger: m.log,
+		Observe: mets.ObserveSlack, ObserveWait: mets.ObserveSlackWait})
 	api := slack.New(cfg.SlackBotToken, slack.OptionAppLevelToken(cfg.SlackAppToken),
-		slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(httpClient))
+		slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(pacer))
 	authCtx, cancel := context.WithTimeout(ctx, startupTimeout)
 	auth, err := api.AuthTestContext(authCtx)
 	cancel()
@@ -111,15 +125,12 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("SLACK_BOT_TOKEN: Slack did not accept the bot token at %s: %w", cfg.SlackAPIURL, err)
 	}
 	m.log.Info("Slack bot token accepted", "team", auth.Team, "bot_user", auth.UserID)
-	// Opening a socket-mode URL once checks the app-level token, so a wrong one is named now
-	// rather than retried forever in the background.
-	openCtx, cancel := context.WithTimeout(ctx, startupTimeout)
-	_, _, err = api.StartSocketModeContext(openCtx)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("SLACK_APP_TOKEN: Slack did not open a socket-mode connection with the app-level token: %w", err)
-	}
+	// The app-level token is checked by the socket's first connection (Run below), not by an
+	// extra apps.connections.open: that method allows about one call a minute, and a rolling
+	// restart of three replicas must not spend two each.
 
+	profiles := bot.NewProfiles(api)
+	memo, _ := m.store.(bot.Memo)
 	instance := approvals.NewID()
 	log := m.log.With("replica", instance)
 	svcOpts := []approvals.Option{approvals.WithLogger(log)}
@@ -144,13 +155,13 @@ func (m *Main) Run(ctx context.Context) error {
 		// A replica may take the directory's whole-call timeout (two attempts) plus Slack's part
 		// before another replica takes its approval over.
 		IssueLease: 2*cfg.GraphTimeout + 30*time.Second,
-	}, store, dir, bot.People{API: api}, sealer, svcOpts...)
+	}, store, dir, bot.People{API: api, Profiles: profiles}, sealer, svcOpts...)
 
 	b = bot.New(bot.Config{
 		API: api, Socket: socketmode.New(api), Service: svc, ApprovalChannel: cfg.ApprovalChannel,
 		Logger: log, HTTPClient: httpClient, Metrics: mets,
 		ShutdownTimeout: cfg.ShutdownTimeout, SweepEvery: m.opts.SweepEvery, HeartbeatTTL: m.opts.HeartbeatTTL,
-		AuditChannel: cfg.AuditChannel,
+		AuditChannel: cfg.AuditChannel, Pacer: pacer, Memo: memo, Profiles: profiles,
 	})
 
 	srv, err := m.serveHTTP(b, reg)
@@ -166,6 +177,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.log.Info("tapbot started", "approval_channel", cfg.ApprovalChannel, "store", storeKind(cfg), "graph", cfg.GraphBaseURL)
 	err = b.Run(ctx)
 	m.log.Info("tapbot stopped")
+	if errors.Is(err, bot.ErrAppTokenRefused) {
+		return fmt.Errorf("SLACK_APP_TOKEN: Slack did not open a socket-mode connection with the app-level token: %w", err)
+	}
 	return err
 }
 

@@ -58,6 +58,9 @@ type world struct {
 	noStart  bool
 
 	sweepEvery time.Duration
+	// slackSpeed runs Slack's rate limits (the fake's and tapbot's pacing) that many times
+	// faster; 0 is Slack's real pace, the default.
+	slackSpeed float64
 	// extra are more replicas started with startReplica, stopped at cleanup.
 	extra []*Main
 	stops []func()
@@ -77,6 +80,18 @@ func withRedis(w *world) {
 	w.redis = redistest.Start(w.t)
 	w.env["REDIS_URL"] = w.redis.URL()
 	w.env["TAP_ENCRYPTION_KEY"] = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+}
+
+// withSlackSpeed runs Slack's published rate limits speed times faster, in the fake and in
+// tapbot's pacing alike, for tests that make more calls than Slack's bursts allow (reconnects
+// and restarts spend apps.connections.open, which allows one a minute) or that run a burst.
+func withSlackSpeed(speed float64) worldOption {
+	return func(w *world) {
+		l := slackfake.PublishedRateLimits()
+		l.Speed = speed
+		w.slack.SetRateLimits(l)
+		w.slackSpeed = speed
+	}
 }
 
 func withEnv(k, v string) worldOption { return func(w *world) { w.env[k] = v } }
@@ -169,6 +184,7 @@ func (w *world) newMain(listening func(string)) *Main {
 		Now:          w.clock,
 		SweepEvery:   w.sweepEvery,
 		HeartbeatTTL: time.Second,
+		SlackSpeed:   w.slackSpeed,
 	})
 }
 

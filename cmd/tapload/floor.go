@@ -53,7 +53,7 @@ func runFloorClient(ctx context.Context) error {
 // measureFloor starts a fresh Slack fake and the floor client against it, and drives the same
 // slash commands at it that the bot gets.
 func measureFloor(ctx context.Context, o options, dir string) (latency, error) {
-	fake := slackfake.New(slackfake.Options{BotToken: botToken, AppToken: appToken})
+	fake := slackfake.New(slackfake.Options{BotToken: botToken, AppToken: appToken, RateLimits: &slackfake.RateLimits{Off: true}})
 	defer fake.Close()
 	fake.AddUser(slackfake.User{ID: manager, Name: "manager", Email: "manager@example.com"})
 	for i := range (o.targets() + startersPerManager - 1) / startersPerManager {

@@ -179,7 +179,10 @@ func (w *world) start(ctx context.Context) error {
 		return err
 	}
 
-	w.slack = slackfake.New(slackfake.Options{BotToken: botToken, AppToken: appToken})
+	// These runs measure tapbot itself, so Slack's rate limits are off on both sides: the fake
+	// answers every call at once and tapbot does not pace (TAP_SLACK_PACING=off). The burst
+	// mode measures tapbot against Slack's published limits instead.
+	w.slack = slackfake.New(slackfake.Options{BotToken: botToken, AppToken: appToken, RateLimits: &slackfake.RateLimits{Off: true}})
 	w.slack.AddUser(slackfake.User{ID: manager, Name: "manager", Email: "manager@example.com", TZ: "Europe/Berlin"})
 	w.slack.AddUser(slackfake.User{ID: approver, Name: "approver", Email: "approver@example.com"})
 	w.slack.AddChannel(approvalChannel)
@@ -245,6 +248,7 @@ func (w *world) start(ctx context.Context) error {
 		"TAP_APPROVAL_CHANNEL=" + approvalChannel,
 		"TAP_APPROVERS=" + approver,
 		"TAP_HTTP_ADDR=" + httpAddr,
+		"TAP_SLACK_PACING=off",
 		// Go reads extra roots from SSL_CERT_FILE on Linux: the bot trusts the fake's CA the way
 		// an operator would make it trust a private CA, with no test hook.
 		"SSL_CERT_FILE=" + caPath,
