@@ -77,6 +77,7 @@ type Bot struct {
 	cfg       Config
 	memo      Memo
 	profiles  *Profiles
+	dmLookups dmLookups
 	connected atomic.Bool
 	// refused is why Slack will never open a socket with the app-level token, once it said so.
 	refused atomic.Pointer[error]
@@ -94,9 +95,8 @@ type Bot struct {
 	gate     sync.Mutex
 	closing  bool
 	inflight sync.WaitGroup
-	// workers holds one token per handler doing a request's or a decision's slow work; see
-	// takeWorker.
-	workers chan struct{}
+	// workers bounds the handlers doing a request's or a decision's slow work; see takeWorker.
+	workers *workerPool
 }
 
 // New returns a Bot; Run starts it.
@@ -126,7 +126,7 @@ func New(cfg Config) *Bot {
 	}
 	b.downSince.Store(time.Now().UnixNano())
 	b.audits = make(chan auditPost, 1024)
-	b.workers = make(chan struct{}, maxWorkers)
+	b.workers = newWorkerPool(maxWorkers)
 	return b
 }
 
@@ -136,17 +136,18 @@ func New(cfg Config) *Bot {
 // commands still arriving (tapload: ack p99 and peak memory, BENCHMARKS.md). 32 keeps Graph's
 // slots (TAP_GRAPH_CONCURRENCY, default 8) busy. Clicks that must open a view with their
 // trigger (Reveal, the request form) never wait here: Slack's trigger expires in 3 seconds.
+// Decisions go before new requests (workerPool).
 const maxWorkers = 32
 
-// takeWorker waits for a worker slot; release gives it back. It fails only when ctx ends first,
-// and then nothing was done.
+// takeWorker waits for a worker slot for a new request's checks; release gives it back. It
+// fails only when ctx ends first, and then nothing was done.
 func (b *Bot) takeWorker(ctx context.Context) (release func(), err error) {
-	select {
-	case b.workers <- struct{}{}:
-		return func() { <-b.workers }, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for a free worker: %w", ctx.Err())
-	}
+	return b.workers.take(ctx, requestWork)
+}
+
+// takeDecisionWorker is takeWorker for an Approve or Deny, which goes before waiting requests.
+func (b *Bot) takeDecisionWorker(ctx context.Context) (release func(), err error) {
+	return b.workers.take(ctx, decisionWork)
 }
 
 // lastWords is a context for telling someone their work was not done after ctx ended: short,
@@ -705,7 +706,7 @@ func (b *Bot) onDecision(approve bool) func(context.Context, slack.InteractionCa
 				"container", cb.Container.Type, "request_id", id)
 			return
 		}
-		release, err := b.takeWorker(ctx)
+		release, err := b.takeDecisionWorker(ctx)
 		if err != nil {
 			b.tellClicker(b.lastWords(ctx), cb, busyText)
 			return
@@ -738,7 +739,7 @@ func (b *Bot) onDecision(approve bool) func(context.Context, slack.InteractionCa
 			b.deliver(ctx, r, &cb)
 			return
 		}
-		b.updateApproval(ctx, r)
+		b.updateApprovalFrom(ctx, r, &cb)
 		b.tellRequester(ctx, r)
 	}
 }
@@ -775,7 +776,7 @@ func (b *Bot) deliver(ctx context.Context, r *approvals.Request, cb *slack.Inter
 	} else {
 		r = updated
 	}
-	b.updateApproval(ctx, r)
+	b.updateApprovalFrom(ctx, r, cb)
 	if !r.RecipientIsRequester() {
 		// When the pass comes to the requester, the reveal DM already tells them.
 		b.tellRequester(ctx, r)
@@ -827,6 +828,24 @@ func (b *Bot) updateApproval(ctx context.Context, r *approvals.Request) {
 	if _, _, _, err := b.api.UpdateMessageContext(ctx, m.Channel, m.TS,
 		slack.MsgOptionText(ApprovalText(r), false), slack.MsgOptionBlocks(ApprovalBlocks(r)...)); err != nil {
 		b.log.Error("update approval message", "request_id", r.ID, "err", err)
+	}
+}
+
+// updateApprovalFrom rewrites the approval message after a decision clicked on it: through the
+// click's response_url when there is one, which costs none of chat.update's Tier 3 budget (the
+// scarcest one a burst of approvals spends), and with chat.update otherwise.
+func (b *Bot) updateApprovalFrom(ctx context.Context, r *approvals.Request, cb *slack.InteractionCallback) {
+	m := r.ApprovalMessage
+	if cb == nil || cb.ResponseURL == "" || m.IsZero() || cb.Container.MessageTs != m.TS || cb.Channel.ID != m.Channel {
+		b.updateApproval(ctx, r)
+		return
+	}
+	err := slack.PostWebhookCustomHTTPContext(ctx, cb.ResponseURL, b.http, &slack.WebhookMessage{
+		ReplaceOriginal: true, Text: ApprovalText(r), Blocks: &slack.Blocks{BlockSet: ApprovalBlocks(r)},
+	})
+	if err != nil {
+		b.log.Warn("update approval message through response_url; using chat.update", "request_id", r.ID, "err", withoutURL(err))
+		b.updateApproval(ctx, r)
 	}
 }
 

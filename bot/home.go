@@ -103,7 +103,7 @@ func (b *Bot) onHomeDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 		ctx, cancel := b.work()
 		defer cancel()
 		ctx = slackrate.With(ctx, slackrate.Interactive)
-		release, err := b.takeWorker(ctx)
+		release, err := b.takeDecisionWorker(ctx)
 		if err != nil {
 			b.answer(b.lastWords(ctx), cb, busyText) // a Home tab has no channel: the notice goes on the tab
 			return

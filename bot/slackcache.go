@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"golang.org/x/sync/singleflight"
 )
 
 // Slack rate-limits every method per app, shared by all replicas, so what does not change is
@@ -80,9 +81,26 @@ const dmChannelTTL = 90 * 24 * time.Hour
 
 func dmChannelKey(user string) string { return "slack-dm:" + user }
 
+// dmLookups is shared by a Bot's DMs; see dmChannel.
+type dmLookups = singleflight.Group
+
 // dmChannel returns the ID of tapbot's DM with user: from the memo when known (fresh false),
-// from conversations.open otherwise, which is then remembered.
+// from conversations.open otherwise, which is then remembered. Concurrent DMs to one person (a
+// manager hearing of ten approvals at once) share one lookup.
 func (b *Bot) dmChannel(ctx context.Context, user string) (id string, fresh bool, err error) {
+	type found struct {
+		id    string
+		fresh bool
+	}
+	v, err, _ := b.dmLookups.Do(user, func() (any, error) {
+		id, fresh, err := b.lookupDMChannel(ctx, user)
+		return found{id, fresh}, err
+	})
+	f, _ := v.(found)
+	return f.id, f.fresh, err
+}
+
+func (b *Bot) lookupDMChannel(ctx context.Context, user string) (id string, fresh bool, err error) {
 	if b.memo != nil {
 		if id, err := b.memo.Recall(ctx, dmChannelKey(user)); err == nil && id != "" {
 			return id, false, nil

@@ -86,6 +86,26 @@ func (m *Metrics) ObserveSlackWait(priority string, waited time.Duration) {
 	m.SlackWait.WithLabelValues(priority).Observe(waited.Seconds())
 }
 
+// WatchSlackQueue exports, as tapbot_slack_calls_waiting{method}, how many Slack calls wait for
+// Slack's limits now; waiting is slackrate.Client.WaitingByMethod.
+func (m *Metrics) WatchSlackQueue(reg prometheus.Registerer, waiting func() map[string]int) {
+	if reg != nil {
+		reg.MustRegister(slackQueue{waiting})
+	}
+}
+
+var slackQueueDesc = prometheus.NewDesc("tapbot_slack_calls_waiting",
+	"Slack Web API calls waiting for Slack's rate limits on this replica, by method.", []string{"method"}, nil)
+
+type slackQueue struct{ waiting func() map[string]int }
+
+func (q slackQueue) Describe(ch chan<- *prometheus.Desc) { ch <- slackQueueDesc }
+func (q slackQueue) Collect(ch chan<- prometheus.Metric) {
+	for method, n := range q.waiting() {
+		ch <- prometheus.MustNewConstMetric(slackQueueDesc, prometheus.GaugeValue, float64(n), method)
+	}
+}
+
 // CountErrors wraps a store so its failures are counted. Not-found and conflict answers are
 // normal outcomes, not failures.
 func (m *Metrics) CountErrors(s approvals.Store) approvals.Store {

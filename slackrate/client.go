@@ -123,6 +123,24 @@ func (c *Client) Waiting(method string) int {
 	return n
 }
 
+// WaitingByMethod counts the calls waiting for Slack's limits on this replica now, by method
+// (a chat.postMessage waiting for both its buckets counts once per bucket).
+func (c *Client) WaitingByMethod() map[string]int {
+	c.mu.Lock()
+	lanes := make([]*lane, 0, len(c.lanes))
+	for _, l := range c.lanes {
+		lanes = append(lanes, l)
+	}
+	c.mu.Unlock()
+	out := map[string]int{}
+	for _, l := range lanes {
+		if n := l.queued(); n > 0 && l.method != "" {
+			out[l.method] += n
+		}
+	}
+	return out
+}
+
 // slot is one bucket a call draws from.
 type slot struct {
 	key     string
@@ -262,8 +280,8 @@ func (q *queueNote) note(ahead int, wait time.Duration) {
 func (c *Client) acquire(ctx context.Context, l *lane, prio Priority, seq *uint64, q *queueNote) (func(), error) {
 	w := l.enqueue(prio, seq)
 	for {
-		if ahead := l.ahead(w); ahead > 0 {
-			q.note(ahead, time.Duration(ahead)*l.bucket.Every)
+		if ahead, wait := l.ahead(w); ahead > 0 {
+			q.note(ahead, wait)
 		}
 		select {
 		case <-w.turn():
@@ -290,7 +308,7 @@ func (c *Client) acquire(ctx context.Context, l *lane, prio Priority, seq *uint6
 				return nil, &ThrottledError{Method: l.method, Wait: wait}
 			}
 			l.sleeping(w, wait, c.log)
-			q.note(l.ahead(w), wait)
+			q.note(0, wait)
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:

@@ -22,6 +22,7 @@ type lane struct {
 	waiting   []*waiter // in turn order, without the holder
 	holder    *waiter
 	asleep    bool      // the holder sleeps for a token
+	wakeAt    time.Time // when the sleeping holder expects its token
 	heldUntil time.Time // Slack's last Retry-After for this bucket, as this replica heard it
 
 	// A queue formed (a call slept for a token) since the lane was last idle: the log says
@@ -98,16 +99,21 @@ func (l *lane) grantLocked() {
 	close(w.ready)
 }
 
-// ahead counts the calls before w: the holder and the waiters that rank before it.
-func (l *lane) ahead(w *waiter) int {
+// ahead counts the calls before w (the holder and the waiters that rank before it) and
+// estimates w's wait: the sleeping holder's wait, then one bucket interval per call.
+func (l *lane) ahead(w *waiter) (int, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.holder == w {
-		return 0
+		return 0, 0
 	}
 	n := 0
+	var wait time.Duration
 	if l.holder != nil {
 		n++
+		if l.asleep {
+			wait = time.Until(l.wakeAt)
+		}
 	}
 	for _, o := range l.waiting {
 		if o == w {
@@ -115,7 +121,7 @@ func (l *lane) ahead(w *waiter) int {
 		}
 		n++
 	}
-	return n
+	return n, max(wait, 0) + time.Duration(n)*l.bucket.Every
 }
 
 // queued counts the calls in the lane, the holder included.
@@ -137,6 +143,7 @@ func (l *lane) sleeping(w *waiter, d time.Duration, log *slog.Logger) {
 		return
 	}
 	l.asleep = true
+	l.wakeAt = time.Now().Add(d)
 	l.delayed++
 	l.longest = max(l.longest, d)
 	if l.congested.IsZero() && (d >= time.Second || len(l.waiting) > 0) {

@@ -116,6 +116,7 @@ func (m *Main) Run(ctx context.Context) error {
 	limits.Off = !cfg.SlackPacing
 	pacer := slackrate.New(slackrate.Options{HTTP: httpClient, Shared: shared, Limits: &limits, Logger: m.log,
 		Observe: mets.ObserveSlack, ObserveWait: mets.ObserveSlackWait})
+	mets.WatchSlackQueue(reg, pacer.WaitingByMethod)
 	api := slack.New(cfg.SlackBotToken, slack.OptionAppLevelToken(cfg.SlackAppToken),
 		slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(pacer))
 	authCtx, cancel := context.WithTimeout(ctx, startupTimeout)

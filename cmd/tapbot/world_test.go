@@ -85,12 +85,16 @@ func withRedis(w *world) {
 // withSlackSpeed runs Slack's published rate limits speed times faster, in the fake and in
 // tapbot's pacing alike, for tests that make more calls than Slack's bursts allow (reconnects
 // and restarts spend apps.connections.open, which allows one a minute) or that run a burst.
-func withSlackSpeed(speed float64) worldOption {
+func withSlackSpeed(speed float64) worldOption { return withSlackSpeeds(speed, speed) }
+
+// withSlackSpeeds runs the fake's limits at slack times and tapbot's pacing at tapbot times
+// Slack's real pace: a fake slower than tapbot believes is a Slack stricter than it publishes.
+func withSlackSpeeds(slack, tapbot float64) worldOption {
 	return func(w *world) {
 		l := slackfake.PublishedRateLimits()
-		l.Speed = speed
+		l.Speed = slack
 		w.slack.SetRateLimits(l)
-		w.slackSpeed = speed
+		w.slackSpeed = tapbot
 	}
 }
 
