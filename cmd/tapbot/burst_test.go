@@ -233,6 +233,9 @@ func TestMondayBurstLosesNothing(t *testing.T) {
 			approved := w.approveAsTheyAppear(ctx, len(c.starters))
 			start := time.Now()
 			w.fileBurst(c)
+			if code, body := w.get("/readyz"); code != 200 {
+				t.Errorf("/readyz = %d %q while Slack throttles; being throttled is not being unready", code, body)
+			}
 			if n := <-approved; n != len(c.starters) {
 				t.Fatalf("%d of %d approval messages appeared", n, len(c.starters))
 			}
@@ -263,16 +266,6 @@ func TestMondayBurstLosesNothing(t *testing.T) {
 				byMethod[call.Method]++
 			}
 			t.Logf("calls by method: %v", byMethod)
-			first, last := map[string]time.Time{}, map[string]time.Time{}
-			for _, call := range w.slack.CallLog() {
-				if _, ok := first[call.Method]; !ok {
-					first[call.Method] = call.At
-				}
-				last[call.Method] = call.At
-			}
-			for m := range first {
-				t.Logf("%s: %v .. %v", m, first[m].Sub(start).Round(time.Millisecond), last[m].Sub(start).Round(time.Millisecond))
-			}
 			t.Logf("%d requests, %d replicas: last Reveal DM after %v at %dx Slack's pace; %d Slack calls, %d answered 429",
 				len(c.starters), tc.replicas, took.Round(time.Millisecond), burstSpeed, len(w.slack.CallLog()), limited)
 			// Pacing keeps tapbot inside Slack's limits; the odd 429 comes from the fake's
@@ -379,4 +372,80 @@ func TestApprovalPostsGoOutInOrder(t *testing.T) {
 		}
 		return confirmed == len(c.starters)
 	})
+}
+
+// TestRevealWhenSlackThrottlesTheModal clicks Reveal pass while Slack answers views.open with
+// 429. A short Retry-After fits in the trigger's three seconds and is waited out: the pass is
+// shown once. A longer one does not: the person is told when to click again, the pass stays
+// sealed and unseen, and the next click after that shows it, once.
+func TestRevealWhenSlackThrottlesTheModal(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		throttle time.Duration
+		toldTo   string // what the person is told after the first click; "" when shown at once
+	}{
+		{"Retry-After within the trigger's life", time.Second, ""},
+		{"Retry-After past the trigger's life", 5 * time.Second, "click *Reveal pass* again in 5 seconds"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, withRedis)
+			w.tap(manager, "<@UADA> 1h once new laptop")
+			w.click(approver, w.approvalMessage(1), "Approve")
+			dm := w.dm(ada, "asked for a Temporary Access Pass for you")
+			code := w.livePasses(adaEntraID)[0].Code
+
+			w.slack.ThrottleFor("views.open", tc.throttle)
+			w.click(ada, dm, "Reveal pass")
+			if tc.toldTo != "" {
+				w.ephemeral(ada, tc.toldTo)
+				if shown := w.modalsShowing(ada, code); shown != 0 {
+					t.Fatalf("the pass was shown although the modal could not open")
+				}
+				if outcomes := w.revealOutcomes(); outcomes["throttled"] != 1 {
+					t.Fatalf("reveal outcomes %v, want one throttled", outcomes)
+				}
+				if !strings.Contains(w.message(dm.Ref()).PlainText(), "Reveal pass") {
+					t.Fatal("the DM no longer offers the reveal after a throttled click")
+				}
+				// The person waits the seconds they were told (Slack's window is wall-clock
+				// time, so here the test waits it out too) and clicks again.
+				time.Sleep(tc.throttle)
+				w.click(ada, w.message(dm.Ref()), "Reveal pass")
+			}
+			w.view(ada, code)
+			w.waitFor("the DM says revealed", func() bool { return strings.Contains(w.message(dm.Ref()).PlainText(), "Revealed") })
+			b := button(t, dm, "Reveal pass")
+			if _, err := w.slack.ClickStaleButton(w.ctx(), ada, dm.Ref(), b.ActionID, b.Value); err != nil {
+				t.Fatal(err)
+			}
+			w.view(ada, "already revealed")
+			if shown := w.modalsShowing(ada, code); shown != 1 {
+				t.Fatalf("the pass appeared in %d modals, want exactly 1", shown)
+			}
+		})
+	}
+}
+
+// TestRestartsWaitForSlacksTurnToConnect restarts replicas more often than Slack's Tier 1
+// allows apps.connections.open (about one a minute, a burst of three): a rolling restart of
+// three replicas, then a crash loop. Every start must wait for Slack's turn and connect; none
+// may give up because Slack said "later", and none may earn a 429.
+func TestRestartsWaitForSlacksTurnToConnect(t *testing.T) {
+	w := newWorld(t, withRedis, withSlackSpeed(burstSpeed)) // Tier 1: a call every 3 s
+	w.startReplica()
+	w.startReplica() // three replicas: Tier 1's burst is spent
+	for i := range 3 {
+		w.restart() // waits (and fails the test) unless the restarted replica connects
+		if code, body := w.get("/healthz"); code != 200 {
+			t.Fatalf("restart %d: /healthz = %d %s", i+1, code, body)
+		}
+	}
+	if n := w.slack.Served("apps.connections.open"); n < 6 {
+		t.Fatalf("%d socket connections opened, want one per start (6)", n)
+	}
+	if n := w.slack.RateLimited("apps.connections.open"); n != 0 {
+		t.Fatalf("Slack refused %d apps.connections.open with 429; tapbot must wait for its turn", n)
+	}
+	w.tap(manager, "<@UADA> 1h once after the restarts")
+	w.approvalMessage(1)
 }
