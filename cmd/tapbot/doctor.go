@@ -26,6 +26,7 @@ import (
 	"github.com/tapbot/tapbot/config"
 	"github.com/tapbot/tapbot/graph"
 	"github.com/tapbot/tapbot/redisstore"
+	"github.com/tapbot/tapbot/slackrate"
 )
 
 // SlackScope is a bot token scope tapbot needs, with what it is for, so a missing one can be
@@ -213,8 +214,10 @@ func (d *doctor) checkSlack(ctx context.Context) {
 		transport = http.DefaultTransport
 	}
 	rec := &scopeRecorder{client: &http.Client{Transport: transport, Timeout: doctorTimeout}}
+	// Doctor shares Slack's limits with the running replicas: a 429 is waited out within each
+	// check's time, and one that would outlast it is named as such, not as a broken token.
 	api := slack.New(cfg.SlackBotToken, slack.OptionAppLevelToken(cfg.SlackAppToken),
-		slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(rec))
+		slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(slackrate.New(slackrate.Options{HTTP: rec})))
 
 	tokenOK := d.checkSlackToken(ctx, api)
 	if tokenOK {
@@ -331,6 +334,11 @@ func (d *doctor) checkSocketMode(ctx context.Context, api *slack.Client) {
 	_, _, err := api.StartSocketModeContext(ctx)
 	if err == nil {
 		d.list.pass(chkSocket, "the app-level token opens socket-mode connections (apps.connections.open; not connected)")
+		return
+	}
+	if wait, throttled := slackrate.Throttled(err); throttled {
+		d.list.fail(chkSocket, fmt.Sprintf("Slack is rate-limiting apps.connections.open for another %s", wait.Round(time.Second)),
+			"it allows about one call a minute for the whole app, running replicas included: run doctor again in a minute")
 		return
 	}
 	switch code := slackCode(err); code {

@@ -151,6 +151,15 @@ func TestDoctorNamesEachFailure(t *testing.T) {
 			failed: 1,
 		},
 		{
+			name:  "socket connections rate-limited by running replicas",
+			setup: func(w *world) { w.slack.ThrottleFor("apps.connections.open", time.Minute) },
+			want: []string{
+				"✗ Slack socket mode: Slack is rate-limiting apps.connections.open for another 1m0s — it allows about one call a minute for the whole app, running replicas included: run doctor again in a minute",
+				"✓ Slack bot token:",
+			},
+			failed: 1,
+		},
+		{
 			name:  "missing Slack scope",
 			setup: func(w *world) { w.slack.SetScopes(allBut(scopeNames(), "usergroups:read")...) },
 			want: []string{
