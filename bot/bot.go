@@ -379,9 +379,11 @@ func (b *Bot) onTurn(ctx context.Context, job string, take func(context.Context)
 		}
 		return
 	}
-	workCtx, cancel := b.work()
+	// Patient: what a turn changes (a hundred requests expiring at once) is told to Slack at
+	// Slack's pace, and each message must get there, not time out half-way.
+	workCtx, cancel := b.patient(slackrate.With(ctx, slackrate.Bulk))
 	defer cancel()
-	work(slackrate.With(workCtx, slackrate.Bulk))
+	work(workCtx)
 }
 
 // settle brings Slack up to date with a request the sweeper changed or took over.
@@ -880,8 +882,8 @@ func (b *Bot) onReveal(ctx context.Context, cb slack.InteractionCallback, id str
 	view, err := b.openWithTrigger(ctx, cb.TriggerID, MessageModal("Your access pass", "Unsealing your pass…"))
 	if wait, throttled := slackrate.Throttled(err); throttled {
 		b.log.Warn("reveal modal throttled past the trigger's life; the pass stays sealed", "request_id", id, "retry_in", wait.String())
-		b.tellClicker(ctx, cb, fmt.Sprintf(":hourglass_flowing_sand: Slack is limiting how fast tapbot may open windows right now, so your pass was not shown. It is still sealed and unseen: click *Reveal pass* again in %s.", roundWait(wait)))
 		b.metrics.Reveals.WithLabelValues("throttled").Inc()
+		b.tellClicker(ctx, cb, fmt.Sprintf(":hourglass_flowing_sand: Slack is limiting how fast tapbot may open windows right now, so your pass was not shown. It is still sealed and unseen: click *Reveal pass* again in %s.", roundWait(wait)))
 		return
 	}
 	if err != nil {
@@ -1035,17 +1037,29 @@ func (b *Bot) OnAudit(_ context.Context, e approvals.Event, r *approvals.Request
 	}
 }
 
-// postAudits posts queued audit events in order until ctx ends, then drains what is queued.
+// postAudits posts queued audit events in order until ctx ends, then drains what is queued
+// for a few seconds at most: shutdown must not wait on Slack's limits, and what is left is in
+// the log and the store.
 func (b *Bot) postAudits(ctx context.Context) {
 	for {
 		select {
 		case p := <-b.audits:
-			b.postAudit(p)
+			// Bulk: an audit post or alert never keeps a click waiting; a queue of them is
+			// drained in order, each allowed to wait its turn.
+			postCtx, cancel := context.WithTimeout(slackrate.With(context.WithoutCancel(b.hardStop), slackrate.Bulk), slackPatience)
+			b.postAudit(postCtx, p)
+			cancel()
 		case <-ctx.Done():
+			drain, cancel := context.WithTimeout(slackrate.With(context.WithoutCancel(ctx), slackrate.Bulk), auditDrainTimeout)
+			defer cancel()
 			for {
 				select {
 				case p := <-b.audits:
-					b.postAudit(p)
+					if drain.Err() != nil {
+						b.log.Warn("audit posts not sent at shutdown; they are in the log and the store", "left", len(b.audits)+1)
+						return
+					}
+					b.postAudit(drain, p)
 				default:
 					return
 				}
@@ -1054,17 +1068,17 @@ func (b *Bot) postAudits(ctx context.Context) {
 	}
 }
 
-func (b *Bot) postAudit(p auditPost) {
-	// Bulk: an audit post or alert never keeps a click waiting; a queue of them is drained in
-	// order, each allowed to wait its turn.
-	ctx, cancel := context.WithTimeout(slackrate.With(context.WithoutCancel(b.hardStop), slackrate.Bulk), slackPatience)
-	defer cancel()
+// auditDrainTimeout bounds the audit posts sent after shutdown began.
+const auditDrainTimeout = 5 * time.Second
+
+func (b *Bot) postAudit(ctx context.Context, p auditPost) {
 	if alert := alertText(p.e); alert != "" {
 		channel := b.cfg.AuditChannel
 		if channel == "" {
 			channel = b.channel
 		}
-		if _, _, err := b.api.PostMessageContext(ctx, channel, slack.MsgOptionText("Temporary Access Pass alert", false),
+		// An alert is not bulk: someone may be taking over an account.
+		if _, _, err := b.api.PostMessageContext(slackrate.With(ctx, slackrate.Normal), channel, slack.MsgOptionText("Temporary Access Pass alert", false),
 			slack.MsgOptionBlocks(AlertBlocks(p.r, alert)...)); err != nil {
 			b.log.Error("post security alert", "request_id", p.e.RequestID, "event", p.e.Event, "err", err)
 		}

@@ -36,7 +36,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "tapbot_requests_total", Help: "Requests by outcome: submitted, rejected, cancelled, issued, denied, expired, failed.",
 		}, []string{"outcome"}),
 		Reveals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tapbot_reveals_total", Help: "Reveal clicks by outcome: revealed, already_revealed, in_progress, returned, refused, error.",
+			Name: "tapbot_reveals_total", Help: "Reveal clicks by outcome: revealed, already_revealed, in_progress, returned, refused, throttled (Slack held the window past the click's trigger; the pass stays sealed), error.",
 		}, []string{"outcome"}),
 		AckDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "tapbot_ack_duration_seconds", Help: "Time to send a socket-mode ack.",
