@@ -20,6 +20,19 @@
 //	go run ./cmd/tapload            # the published run
 //	go run ./cmd/tapload -short     # the CI smoke run
 //	go run ./cmd/tapload -json      # the report as JSON
+//
+// Those runs measure tapbot itself, so Slack's rate limits are off on both sides (the fake
+// throttles nothing, tapbot runs with TAP_SLACK_PACING=off), and the report says so. The burst
+// mode measures tapbot against Slack's published limits instead, the fake throttling like Slack
+// at speed 1 and tapbot pacing its calls as in production:
+//
+//	go run ./cmd/tapload -burst         # 100 requests from 10 managers, approved as they appear
+//	go run ./cmd/tapload -burst -short  # the CI smoke: 8 requests from 2 managers
+//
+// It reports the time from the first /tap to the last Reveal DM next to the floor (the least
+// time the fake's buckets allow for the Slack calls the burst made), their ratio, the 429s and
+// the Slack calls per request lifecycle by method. A published burst takes a few minutes: Slack
+// allows most methods 50 calls a minute.
 package main
 
 import (
@@ -51,7 +64,7 @@ func main() {
 // cli parses flags, runs the load and prints the report; it returns the exit code.
 func cli(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("tapload", flag.ContinueOnError)
-	short := fs.Bool("short", false, "small numbers (50 commands, 20 issuances) for a CI smoke run")
+	short := fs.Bool("short", false, "small numbers (50 commands, 20 issuances; with -burst 8 requests from 2 managers) for a CI smoke run")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	tapbot := fs.String("tapbot", "", "a tapbot binary to measure; default: go build ./cmd/tapbot")
 	commands := fs.Int("commands", 0, "slash commands per ack measurement (default 1000, -short 50)")
@@ -60,18 +73,59 @@ func cli(ctx context.Context, args []string) int {
 	clicks := fs.Int("click-concurrency", 0, "Approve clicks in flight (default 100, -short 20)")
 	graphLatency := fs.Duration("graph-latency", 0, "latency the Graph fake adds to each call (default 50ms)")
 	graphConcurrency := fs.Int("graph-concurrency", 0, "TAP_GRAPH_CONCURRENCY for tapbot; 0 leaves tapbot's default")
-	timeout := fs.Duration("timeout", 0, "give up after this long (default 10m, -short 3m)")
+	timeout := fs.Duration("timeout", 0, "give up after this long (default 10m, -burst 30m, -short 3m)")
 	keep := fs.Bool("keep", false, "keep the working directory with tapbot's log")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	prof := fs.Bool("pprof", false, "build tapbot with a pprof server and keep CPU, heap and goroutine profiles (implies -keep)")
+	burst := fs.Bool("burst", false, "the burst mode: requests from several managers at once, approved as they appear, against Slack's published rate limits with tapbot's pacing on")
+	burstRequests := fs.Int("burst-requests", 0, "requests in the burst, one per new starter (default 100, -short 8)")
+	burstManagers := fs.Int("burst-managers", 0, "managers filing the burst's requests (default 10, -short 2)")
 	var botEnv envList
 	fs.Var(&botEnv, "bot-env", "`KEY=VALUE` added to tapbot's environment, for experiments (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "tapload: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	var misplaced []string
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "commands", "concurrency", "issuances", "click-concurrency", "pprof":
+			if *burst {
+				misplaced = append(misplaced, "-"+f.Name)
+			}
+		case "burst-requests", "burst-managers":
+			if !*burst {
+				misplaced = append(misplaced, "-"+f.Name)
+			}
+		}
+	})
+	if len(misplaced) > 0 {
+		what := "without -burst"
+		if *burst {
+			what = "with -burst"
+		}
+		fmt.Fprintf(os.Stderr, "tapload: %s cannot be used %s\n", strings.Join(misplaced, ", "), what)
+		return 2
+	}
 	o := fullOptions()
-	if *short {
+	switch {
+	case *burst && *short:
+		o = shortBurstOptions()
+	case *burst:
+		o = fullBurstOptions()
+	case *short:
 		o = shortOptions()
+	}
+	if o.Burst != nil {
+		if *burstRequests > 0 {
+			o.Burst.Requests = *burstRequests
+		}
+		if *burstManagers > 0 {
+			o.Burst.Managers = *burstManagers
+		}
 	}
 	override := func(dst *int, v int) {
 		if v > 0 {
@@ -97,7 +151,19 @@ func cli(ctx context.Context, args []string) int {
 	o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
 	start := time.Now()
-	rep, err := run(ctx, o)
+	var (
+		rep interface{ table() string }
+		err error
+	)
+	if o.Burst != nil {
+		var br burstReport
+		br, err = runBurst(ctx, o)
+		rep = &br
+	} else {
+		var lr report
+		lr, err = run(ctx, o)
+		rep = &lr
+	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")

@@ -51,6 +51,11 @@ type loadSettings struct {
 	ClickConcurrency int     `json:"click_concurrency"`
 	GraphLatencyMs   float64 `json:"graph_latency_ms"`
 	GraphConcurrency int     `json:"graph_concurrency"`
+	// SlackRateLimits and TapbotPacing say how Slack's limits were applied: these runs measure
+	// tapbot itself, so the fake throttles nothing and tapbot does not pace (-burst runs
+	// against Slack's published limits instead).
+	SlackRateLimits string `json:"slack_rate_limits"`
+	TapbotPacing    string `json:"tapbot_slack_pacing"`
 }
 
 type ackReport struct {
@@ -137,7 +142,8 @@ func newReport(o options) report {
 		Mode:    mode,
 		Machine: describeMachine(),
 		Load: loadSettings{Commands: o.Commands, Concurrency: o.Concurrency, Issuances: o.Issuances,
-			ClickConcurrency: o.ClickConcurrency, GraphLatencyMs: ms(o.GraphLatency), GraphConcurrency: gc},
+			ClickConcurrency: o.ClickConcurrency, GraphLatencyMs: ms(o.GraphLatency), GraphConcurrency: gc,
+			SlackRateLimits: "off", TapbotPacing: "off (TAP_SLACK_PACING=off)"},
 	}
 }
 
@@ -183,6 +189,8 @@ func (r *report) table() string {
 		mb(m.MemoryBytes), m.Kernel, m.GoVersion, m.RedisVersion)
 	fmt.Fprintf(&b, "other processes used %.1f%% of the CPUs during the measurements\n", m.ForeignCPUPercent)
 	l, is, rr, mem := r.Load, r.Issuance, r.Redis, r.Memory
+	fmt.Fprintf(&b, "Slack rate limits: %s in the fake, tapbot pacing %s: these runs measure tapbot itself (-burst measures it against Slack's published limits)\n",
+		l.SlackRateLimits, l.TapbotPacing)
 	section := func(title string, rows func(row func(cells ...any))) {
 		fmt.Fprintf(&b, "\n%s\n", title)
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)

@@ -47,9 +47,23 @@ func onboarding(i int) command {
 }
 
 // targets is how many new starters a run needs: one per measured command, and at least one per
-// issuance.
-func (o options) targets() int { return max(o.Commands, o.Issuances) }
-func cycleID(i int) string     { return fmt.Sprintf("UCYCLE%02d", i) }
+// issuance; a burst needs one per request.
+func (o options) targets() int {
+	if o.Burst != nil {
+		return o.Burst.Requests
+	}
+	return max(o.Commands, o.Issuances)
+}
+
+// managers is how many managers a run needs: startersPerManager starters each, or the burst's.
+func (o options) managers() int {
+	n := (o.targets() + startersPerManager - 1) / startersPerManager
+	if o.Burst != nil {
+		n = max(n, o.Burst.Managers)
+	}
+	return n
+}
+func cycleID(i int) string { return fmt.Sprintf("UCYCLE%02d", i) }
 
 // options is one load run.
 type options struct {
@@ -75,7 +89,10 @@ type options struct {
 	// Profile builds tapbot with a pprof server (go build -overlay, source untouched) and saves
 	// CPU, heap and goroutine profiles of the ack and issuance runs into the working directory.
 	Profile bool
-	Log     *slog.Logger
+	// Burst runs the burst mode (burst.go) instead of the measurements above: the fake throttles
+	// at Slack's published rates and tapbot paces its calls, as in production.
+	Burst *burstSettings
+	Log   *slog.Logger
 }
 
 func fullOptions() options {
@@ -121,17 +138,11 @@ func run(ctx context.Context, o options) (rep report, err error) {
 	defer cancel()
 
 	rep = newReport(o)
-	dir, err := os.MkdirTemp("", "tapload-")
+	dir, done, err := workDir(o)
 	if err != nil {
-		return rep, fmt.Errorf("working directory: %w", err)
+		return rep, err
 	}
-	defer func() {
-		if err != nil || o.KeepDir {
-			o.Log.Info("logs kept", "dir", dir)
-			return
-		}
-		_ = os.RemoveAll(dir)
-	}()
+	defer func() { done(err) }()
 
 	w := &world{o: o, dir: dir, log: o.Log, entraID: map[string]string{}}
 	defer w.close()
@@ -173,6 +184,22 @@ func run(ctx context.Context, o options) (rep report, err error) {
 	return rep, nil
 }
 
+// workDir makes a run's working directory; done removes it unless the run failed (err) or
+// options.KeepDir asks to keep it.
+func workDir(o options) (dir string, done func(err error), err error) {
+	dir, err = os.MkdirTemp("", "tapload-")
+	if err != nil {
+		return "", nil, fmt.Errorf("working directory: %w", err)
+	}
+	return dir, func(err error) {
+		if err != nil || o.KeepDir {
+			o.Log.Info("logs kept", "dir", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	}, nil
+}
+
 func (w *world) start(ctx context.Context) error {
 	var err error
 	if w.redis, err = startRedis(ctx, w.dir); err != nil {
@@ -181,8 +208,14 @@ func (w *world) start(ctx context.Context) error {
 
 	// These runs measure tapbot itself, so Slack's rate limits are off on both sides: the fake
 	// answers every call at once and tapbot does not pace (TAP_SLACK_PACING=off). The burst
-	// mode measures tapbot against Slack's published limits instead.
-	w.slack = slackfake.New(slackfake.Options{BotToken: botToken, AppToken: appToken, RateLimits: &slackfake.RateLimits{Off: true}})
+	// mode measures tapbot against Slack's published limits instead: the fake throttles at
+	// PublishedRateLimits (speed 1) and tapbot paces with its defaults.
+	limits := &slackfake.RateLimits{Off: true}
+	if w.o.Burst != nil {
+		published := slackfake.PublishedRateLimits()
+		limits = &published
+	}
+	w.slack = slackfake.New(slackfake.Options{BotToken: botToken, AppToken: appToken, RateLimits: limits})
 	w.slack.AddUser(slackfake.User{ID: manager, Name: "manager", Email: "manager@example.com", TZ: "Europe/Berlin"})
 	w.slack.AddUser(slackfake.User{ID: approver, Name: "approver", Email: "approver@example.com"})
 	w.slack.AddChannel(approvalChannel)
@@ -201,7 +234,7 @@ func (w *world) start(ctx context.Context) error {
 	for i := range w.o.targets() {
 		addPerson(targetID(i), fmt.Sprintf("New Starter %d", i))
 	}
-	for i := range (w.o.targets() + startersPerManager - 1) / startersPerManager {
+	for i := range w.o.managers() {
 		addPerson(managerID(i), fmt.Sprintf("Manager %d", i))
 	}
 	for i := range maxLifecycleAttempts + 1 {
@@ -248,10 +281,12 @@ func (w *world) start(ctx context.Context) error {
 		"TAP_APPROVAL_CHANNEL=" + approvalChannel,
 		"TAP_APPROVERS=" + approver,
 		"TAP_HTTP_ADDR=" + httpAddr,
-		"TAP_SLACK_PACING=off",
 		// Go reads extra roots from SSL_CERT_FILE on Linux: the bot trusts the fake's CA the way
 		// an operator would make it trust a private CA, with no test hook.
 		"SSL_CERT_FILE=" + caPath,
+	}
+	if w.o.Burst == nil {
+		env = append(env, "TAP_SLACK_PACING=off")
 	}
 	if w.o.GraphConcurrency > 0 {
 		env = append(env, "TAP_GRAPH_CONCURRENCY="+strconv.Itoa(w.o.GraphConcurrency))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"reflect"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tapbot/tapbot/internal/slackfake"
 )
 
 // raceBuildFlags is set to -race by race_test.go when this test runs under the race detector:
@@ -82,6 +85,109 @@ func TestShortLoad(t *testing.T) {
 	}
 	if v := rep.Violations; v.Slack+v.Graph > 0 {
 		t.Logf("protocol violations (reported, not failed on): %v", v.First)
+	}
+}
+
+// TestShortBurst is CI's smoke run of the burst mode: a small burst against Slack's published
+// limits (speed 1) with tapbot pacing its calls. It asserts what the people in it would notice:
+// every request reaches the approvers once, gets one pass and one Reveal DM, none fails or is
+// cancelled, and no requester is warned or told something went wrong. Like TestShortLoad it
+// asserts no timing: the ratio to the floor is reported, not judged.
+func TestShortBurst(t *testing.T) {
+	o := shortBurstOptions()
+	o.BuildFlags = raceBuildFlags
+	o.Log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
+	defer cancel()
+
+	rep, err := runBurst(ctx, o)
+	if err != nil {
+		t.Fatalf("burst failed: %v", err)
+	}
+	table := rep.table()
+	t.Logf("report:\n%s", table)
+
+	n, d := o.Burst.Requests, rep.Delivery
+	if d.Requests != n || d.Delivered != n {
+		t.Errorf("%d of %d requests delivered; problems: %v", d.Delivered, n, d.FirstProblems)
+	}
+	if d.ApprovalMessages != n || d.Passes != n || d.RevealDMs != n || rep.Graph.CreatePassCalls != n {
+		t.Errorf("%d requests made %d approval messages, %d passes (%d Graph creates) and %d Reveal DMs; want one each",
+			n, d.ApprovalMessages, d.Passes, rep.Graph.CreatePassCalls, d.RevealDMs)
+	}
+	if d.Failed+d.Cancelled > 0 {
+		t.Errorf("%d requests failed and %d were cancelled", d.Failed, d.Cancelled)
+	}
+	if r := rep.Requesters; r.Warned > 0 || r.Managers != o.Burst.Managers {
+		t.Errorf("%d of %d requesters were warned: %v", r.Warned, r.Managers, r.FirstWarnings)
+	}
+
+	present := map[string]bool{
+		"the setup":                   rep.Setup.SlackSpeed == 1 && strings.HasPrefix(rep.Setup.TapbotPacing, "on") && rep.Setup.Requests == n,
+		"the time to the last DM":     rep.Timing.LastRevealDMSec > 0 && rep.Timing.ClickToRevealDM.N == n,
+		"the floor and its bucket":    rep.Floor.Bucket != "" && len(rep.Floor.Buckets) > 0,
+		"calls per lifecycle":         rep.Slack.PerLifecycle["chat.postMessage"] > 0 && rep.Slack.WebAPIPerLifecycle > 0,
+		"response_url posts":          rep.Slack.ResponseURLPerLifecycle > 0,
+		"every target judged":         len(rep.Targets) == 3,
+		"the setup in the table":      strings.Contains(table, "published") && strings.Contains(table, "pacing on"),
+		"the ratio in the table":      strings.Contains(table, "last Reveal DM / floor"),
+		"429s in the table":           strings.Contains(table, "429s from Slack"),
+		"per-lifecycle in the table":  strings.Contains(table, "Slack calls per lifecycle"),
+		"the busiest bucket in table": strings.Contains(table, rep.Floor.Bucket),
+	}
+	for name, ok := range present {
+		if !ok {
+			t.Errorf("report lacks %s", name)
+		}
+	}
+	if v := rep.Violations; v.Slack+v.Graph > 0 {
+		t.Logf("protocol violations (reported, not failed on): %v", v.First)
+	}
+}
+
+// TestBucketModel checks that the floor draws each call from the buckets the fake does: a DM
+// by user ID and by its channel share one, chat.postMessage also draws from the workspace's, a
+// method not listed draws from Default, and response_url from none.
+func TestBucketModel(t *testing.T) {
+	l := slackfake.PublishedRateLimits()
+	m := &bucketModel{limits: l, users: map[string]bool{"U1": true}, dmOwner: map[string]string{"D1": "U1"}}
+	keys := func(method, channel string) []string {
+		var out []string
+		for _, b := range m.bucketsOf(slackfake.Call{Method: method, Params: map[string]string{"channel": channel}}) {
+			out = append(out, b.key)
+		}
+		return out
+	}
+	if a, b := keys("chat.postMessage", "U1"), keys("chat.postMessage", "D1"); !reflect.DeepEqual(a, b) ||
+		!reflect.DeepEqual(a, []string{"postMessage:channel:dm:U1", "postMessage:workspace"}) {
+		t.Errorf("a DM by user ID draws from %v, by its channel from %v", a, b)
+	}
+	if got := keys("chat.postMessage", "CAPPROVALS"); !reflect.DeepEqual(got, []string{"postMessage:channel:CAPPROVALS", "postMessage:workspace"}) {
+		t.Errorf("a channel post draws from %v", got)
+	}
+	if got := m.bucketsOf(slackfake.Call{Method: "chat.scheduleMessage"}); len(got) != 1 || got[0].Bucket != l.Default {
+		t.Errorf("an unlisted method draws from %v, want Default %v", got, l.Default)
+	}
+	if got := m.bucketsOf(slackfake.Call{Method: "response_url"}); len(got) != 0 {
+		t.Errorf("response_url draws from %v", got)
+	}
+
+	// Tier 3 (burst 10, one per 1.2 s): 12 calls at once empty it and wait for two refills.
+	at := time.Unix(1000, 0)
+	var calls []slackfake.Call
+	for range 12 {
+		calls = append(calls, slackfake.Call{Method: "chat.update", At: at})
+	}
+	b := m.bucket("method:chat.update")
+	if got := m.floor(b, 10, 12); got != 2400*time.Millisecond {
+		t.Errorf("floor of 12 calls on a full Tier 3 bucket = %v, want 2.4s", got)
+	}
+	if got := m.floor(b, 10, 7); got != 0 {
+		t.Errorf("floor of 7 calls on a full Tier 3 bucket = %v, want 0", got)
+	}
+	lv := m.levels(calls[:10], at.Add(600*time.Millisecond))
+	if got := lv["method:chat.update"]; math.Abs(got-0.5) > 1e-9 {
+		t.Errorf("after 10 calls and 0.6 s a Tier 3 bucket holds %v tokens, want 0.5", got)
 	}
 }
 
