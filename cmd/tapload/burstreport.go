@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
 )
 
 // burstReport is everything one burst measured; like report, plain numbers for -json.
@@ -188,18 +187,7 @@ func (r *burstReport) table() string {
 	fmt.Fprintf(&b, "Slack fake: %s at speed %g; tapbot: pacing %s, TAP_RATE_PER_REQUESTER %d; Graph %.0f ms per call, TAP_GRAPH_CONCURRENCY %d\n",
 		s.SlackRateLimits, s.SlackSpeed, s.TapbotPacing, s.RatePerRequester, s.GraphLatencyMs, s.GraphConcurrency)
 	fmt.Fprintf(&b, "tapbot %s\n", s.TapbotSource)
-	section := func(title string, rows func(row func(cells ...any))) {
-		fmt.Fprintf(&b, "\n%s\n", title)
-		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		rows(func(cells ...any) {
-			parts := make([]string, len(cells))
-			for i, c := range cells {
-				parts[i] = fmt.Sprint(c)
-			}
-			fmt.Fprintln(tw, "  "+strings.TrimRight(strings.Join(parts, "\t"), "\t"))
-		})
-		_ = tw.Flush()
-	}
+	section := sectionWriter(&b)
 	lat := func(x latency) string {
 		return fmt.Sprintf("p50 %.2f s, p99 %.2f s, max %.2f s", x.P50ms/1000, x.P99ms/1000, x.MaxMs/1000)
 	}

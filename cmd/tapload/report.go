@@ -191,18 +191,7 @@ func (r *report) table() string {
 	l, is, rr, mem := r.Load, r.Issuance, r.Redis, r.Memory
 	fmt.Fprintf(&b, "Slack rate limits: %s in the fake, tapbot pacing %s: these runs measure tapbot itself (-burst measures it against Slack's published limits)\n",
 		l.SlackRateLimits, l.TapbotPacing)
-	section := func(title string, rows func(row func(cells ...any))) {
-		fmt.Fprintf(&b, "\n%s\n", title)
-		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		rows(func(cells ...any) {
-			parts := make([]string, len(cells))
-			for i, c := range cells {
-				parts[i] = fmt.Sprint(c)
-			}
-			fmt.Fprintln(tw, "  "+strings.TrimRight(strings.Join(parts, "\t"), "\t"))
-		})
-		_ = tw.Flush()
-	}
+	section := sectionWriter(&b)
 	lat := func(x latency) []any {
 		return []any{fmt.Sprintf("%.2f ms", x.P50ms), fmt.Sprintf("%.2f ms", x.P99ms), fmt.Sprintf("%.2f ms", x.MaxMs)}
 	}
@@ -308,4 +297,21 @@ func describeMachine() machine {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
 	return m
+}
+
+// sectionWriter returns what writes one titled table of a report to b: a row per call, its
+// cells tab-aligned.
+func sectionWriter(b *strings.Builder) func(title string, rows func(row func(cells ...any))) {
+	return func(title string, rows func(row func(cells ...any))) {
+		fmt.Fprintf(b, "\n%s\n", title)
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+		rows(func(cells ...any) {
+			parts := make([]string, len(cells))
+			for i, c := range cells {
+				parts[i] = fmt.Sprint(c)
+			}
+			fmt.Fprintln(tw, "  "+strings.TrimRight(strings.Join(parts, "\t"), "\t"))
+		})
+		_ = tw.Flush()
+	}
 }
