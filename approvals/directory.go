@@ -2,6 +2,9 @@ package approvals
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"log/slog"
 	"time"
 )
 
@@ -74,10 +77,11 @@ type PassPolicy struct {
 }
 
 // Pass is a created Temporary Access Pass. Code is the secret: it must never be logged, stored in
-// plaintext or put in an error.
+// plaintext or put in an error. However a Pass is printed (fmt, JSON, slog), the code is left
+// out; only Code itself, read on purpose, holds it.
 type Pass struct {
 	ID         string // the authentication method's ID in the directory
-	Code       string
+	Code       string `json:"-"` // json.Marshal, and slog's JSON handler for a slice of passes, skip it
 	StartsAt   time.Time
 	Lifetime   time.Duration
 	UsableOnce bool
@@ -87,7 +91,23 @@ type Pass struct {
 func (p Pass) ExpiresAt() time.Time { return p.StartsAt.Add(p.Lifetime) }
 
 // String keeps the code out of any accidental %v.
-func (p Pass) String() string { return "Pass{code:[redacted]}" }
+func (p Pass) String() string { return "Pass{id:" + p.ID + " code:[redacted]}" }
 
 // GoString keeps the code out of %#v.
 func (p Pass) GoString() string { return p.String() }
+
+// Format keeps the code out of every fmt verb: String answers only %v, %s, %q and %x, and a
+// verb such as %d would print the fields, code included.
+func (p Pass) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, p.String()) }
+
+// LogValue keeps the code out of logs: slog's JSON handler ignores String and would write every
+// field. A log line still says which pass it was and when it works.
+func (p Pass) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("id", p.ID),
+		slog.Time("starts_at", p.StartsAt),
+		slog.String("lifetime", p.Lifetime.String()),
+		slog.Bool("usable_once", p.UsableOnce),
+		slog.String("code", "[redacted]"),
+	)
+}

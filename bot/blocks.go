@@ -56,11 +56,12 @@ func usage(r *approvals.Request) string {
 }
 
 // targetText names the target for approvers: the Slack mention when there is one, and always the
-// Entra identity the pass will be made for.
+// Entra identity the pass will be made for. Name and UPN each keep to their share, so the target
+// fits wherever it is named.
 func targetText(t approvals.Target) string {
-	entra := escape(t.UPN)
+	entra := upnText(t.UPN)
 	if t.DisplayName != "" {
-		entra = escape(t.DisplayName) + " (" + entra + ")"
+		entra = nameText(t.DisplayName) + " (" + entra + ")"
 	}
 	if t.SlackID == "" {
 		return entra
@@ -73,21 +74,21 @@ func ApprovalBlocks(r *approvals.Request) []slack.Block {
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(plain("Temporary Access Pass request")),
 		section(fmt.Sprintf("*Requested by:* <@%s>\n*For:* %s\n*Lifetime:* %s\n*Reason:* %s",
-			r.Requester, targetText(r.Target), lifetimeText(r), oneLine(r.Reason))),
+			r.Requester, targetText(r.Target), lifetimeText(r), reasonText(r.Reason))),
 	}
 	if r.ReplacesActivePass {
 		blocks = append(blocks, note(":warning: This person already has an active Temporary Access Pass; approving replaces it."))
 	}
 	if r.RecipientIsRequester() {
 		blocks = append(blocks, note(fmt.Sprintf(":information_source: %s has no Slack account, so the pass will be sent to <@%s> to hand over.",
-			escape(r.Target.UPN), r.Requester)))
+			upnText(r.Target.UPN), r.Requester)))
 	}
 	if r.Privileged.Privileged() {
 		blocks = append(blocks, note(fmt.Sprintf(":rotating_light: *Privileged account* (%s): only the protected approvers may decide.",
-			escape(privilegeText(r.Privileged)))))
+			detailText(privilegeText(r.Privileged)))))
 	}
 	if r.Manager != "" && r.State == approvals.Pending {
-		blocks = append(blocks, note(fmt.Sprintf(":bust_in_silhouette: You are asked as the manager of %s in Entra ID.", escape(r.Target.UPN))))
+		blocks = append(blocks, note(fmt.Sprintf(":bust_in_silhouette: You are asked as the manager of %s in Entra ID.", upnText(r.Target.UPN))))
 	}
 	if !r.ReportedAt.IsZero() {
 		blocks = append(blocks, note(fmt.Sprintf(":rotating_light: The recipient said *this wasn't me* %s.", slackDate(r.ReportedAt))))
@@ -117,7 +118,7 @@ func ApprovalBlocks(r *approvals.Request) []slack.Block {
 
 // ApprovalText is the notification text of the approval message.
 func ApprovalText(r *approvals.Request) string {
-	return fmt.Sprintf("Temporary Access Pass request for %s: %s", escape(r.Target.UPN), outcomeText(r))
+	return fmt.Sprintf("Temporary Access Pass request for %s: %s", upnText(r.Target.UPN), outcomeText(r))
 }
 
 // outcomeText says where a request stands, in a few words for a message footer.
@@ -142,12 +143,12 @@ func outcomeText(r *approvals.Request) string {
 		}
 		return ":hourglass: Expired without a decision"
 	case approvals.Failed:
-		return fmt.Sprintf(":x: Approved by <@%s>, but failed: %s", r.DecidedBy, escape(r.Failure))
+		return fmt.Sprintf(":x: Approved by <@%s>, but failed: %s", r.DecidedBy, detailText(r.Failure))
 	case approvals.Cancelled:
 		if r.CancelledBy != "" {
 			return fmt.Sprintf(":heavy_minus_sign: Withdrawn by <@%s>", r.CancelledBy)
 		}
-		return ":heavy_minus_sign: Cancelled: " + escape(r.Failure)
+		return ":heavy_minus_sign: Cancelled: " + detailText(r.Failure)
 	case approvals.Revoked:
 		return fmt.Sprintf(":no_entry: Approved by <@%s>; revoked by %s %s", r.DecidedBy, revokedBy(r), slackDate(r.RevokedAt))
 	}
@@ -160,12 +161,13 @@ func RevealBlocks(r *approvals.Request) []slack.Block {
 	var intro string
 	if r.RecipientIsRequester() {
 		intro = fmt.Sprintf("Your request for a Temporary Access Pass for %s was approved by <@%s>. %s has no Slack account and could not be notified, so the pass comes to you: hand it over in person or by phone, never by chat or email.",
-			targetText(r.Target), r.DecidedBy, escape(r.Target.UPN))
+			targetText(r.Target), r.DecidedBy, upnText(r.Target.UPN))
 	} else {
 		intro = fmt.Sprintf("<@%s> asked for a Temporary Access Pass for you and <@%s> approved it. Use it to sign in without a password and set up a passkey, security key or the Authenticator app at %s.",
 			r.Requester, r.DecidedBy, SecurityInfoURL)
 		if r.Reason != "" {
-			intro += "\n*Reason given:* " + escape(r.Reason)
+			// On one line, as on the approval message: a reason cannot fake lines under it.
+			intro += "\n*Reason given:* " + reasonText(r.Reason)
 		}
 	}
 	blocks := []slack.Block{section(intro)}
@@ -245,13 +247,14 @@ func PassModal(r *approvals.Request, code string) slack.ModalViewRequest {
 	return PassModalIn(r, code, nil)
 }
 
-// MessageModal is a modal with one message, for the outcome of a reveal click.
+// MessageModal is a modal with one message, for the outcome of a reveal click. The message is
+// clipped to Slack's limit: it is made of sentences that may quote user text.
 func MessageModal(title, text string) slack.ModalViewRequest {
 	return slack.ModalViewRequest{
 		Type:   slack.VTModal,
 		Title:  plain(title),
 		Close:  plain("Close"),
-		Blocks: slack.Blocks{BlockSet: []slack.Block{section(text)}},
+		Blocks: slack.Blocks{BlockSet: []slack.Block{section(clip(text, maxText))}},
 	}
 }
 
@@ -264,7 +267,7 @@ func confirmation(r *approvals.Request) string {
 		fmt.Fprintf(&b, " Once approved, the pass starts working %s.", slackDate(r.StartsAt))
 	}
 	if r.RecipientIsRequester() {
-		fmt.Fprintf(&b, " %s has no Slack account, so the pass will come to you once approved.", escape(r.Target.UPN))
+		fmt.Fprintf(&b, " %s has no Slack account, so the pass will come to you once approved.", upnText(r.Target.UPN))
 	} else {
 		fmt.Fprintf(&b, " Once approved, <@%s> gets a DM to reveal it.", r.Recipient)
 	}
@@ -283,7 +286,7 @@ func requesterUpdate(r *approvals.Request) string {
 	case approvals.Denied:
 		return fmt.Sprintf("Your request for a Temporary Access Pass for %s was denied by <@%s>.", who, r.DecidedBy)
 	case approvals.Failed:
-		return fmt.Sprintf("Your request for %s was approved by <@%s>, but the pass could not be made: %s", who, r.DecidedBy, escape(r.Failure))
+		return fmt.Sprintf("Your request for %s was approved by <@%s>, but the pass could not be made: %s", who, r.DecidedBy, detailText(r.Failure))
 	case approvals.Revealed:
 		return fmt.Sprintf("<@%s> revealed the pass for %s %s.", r.Recipient, who, slackDate(r.RevealedAt))
 	case approvals.Revoked:
@@ -292,7 +295,7 @@ func requesterUpdate(r *approvals.Request) string {
 		if r.CancelledBy == r.Requester {
 			return fmt.Sprintf("You withdrew your request for %s; the approvers can no longer approve it.", who)
 		}
-		return fmt.Sprintf("Your request for %s was cancelled: %s", who, escape(r.Failure))
+		return fmt.Sprintf("Your request for %s was cancelled: %s", who, detailText(r.Failure))
 	case approvals.Expired:
 		if r.DecidedBy != "" {
 			return fmt.Sprintf("The pass for %s expired before it was revealed. Ask again with /tap if it is still needed.", who)
@@ -304,7 +307,7 @@ func requesterUpdate(r *approvals.Request) string {
 
 // approverUpdate tells the approver of a request that failed after their click what happened.
 func approverUpdate(r *approvals.Request) string {
-	text := fmt.Sprintf("The Temporary Access Pass you approved for %s failed: %s", targetText(r.Target), escape(r.Failure))
+	text := fmt.Sprintf("The Temporary Access Pass you approved for %s failed: %s", targetText(r.Target), detailText(r.Failure))
 	if r.Resubmitted != "" {
 		text += fmt.Sprintf(" Approve it again in <#%s> (request `%s`).", r.ApprovalMessage.Channel, r.Resubmitted)
 	}
@@ -312,11 +315,11 @@ func approverUpdate(r *approvals.Request) string {
 }
 
 // userMessage is what a person reads for an error: its sentence and, for a refusal, who may do
-// what was refused.
+// what was refused. A sentence may quote what was typed or a UPN, so both keep to a share.
 func userMessage(err error) string {
-	msg := escape(approvals.UserMessage(err))
+	msg := clip(escape(approvals.UserMessage(err)), messageShare)
 	if who := approvals.WhoMay(err); len(who) > 0 {
-		msg += " Who can: " + mentions(who) + "."
+		msg += " Who can: " + clip(mentions(who), whoShare) + "."
 	}
 	return msg
 }
@@ -344,15 +347,9 @@ func AuditLine(e approvals.Event) string {
 	if e.UsableOnce {
 		usage = "one-time"
 	}
-	line := fmt.Sprintf("`%s` %s · %s · %s (%s, %s) · request `%s`", e.Event, actor, escape(e.Target), escape(e.Reason), e.Lifetime, usage, e.RequestID)
+	line := fmt.Sprintf("`%s` %s · %s · %s (%s, %s) · request `%s`", e.Event, actor, upnText(e.Target), reasonText(e.Reason), e.Lifetime, usage, e.RequestID)
 	if e.Detail != "" {
-		line += " · " + escape(e.Detail)
+		line += " · " + detailText(e.Detail)
 	}
 	return line
-}
-
-// oneLine escapes user text and keeps it on one line, so a reason cannot fake lines such as
-// "*For:*" in a message approvers rely on.
-func oneLine(s string) string {
-	return escape(strings.Join(strings.Fields(s), " "))
 }

@@ -154,3 +154,24 @@ func TestMrkdwnIsVerbatim(t *testing.T) {
 		}
 	}
 }
+
+// TestReasonStaysOnOneLine: a reason with line breaks cannot add a line of its own, such as a
+// fake "*For:*", to any surface that shows it.
+func TestReasonStaysOnOneLine(t *testing.T) {
+	r := sampleRequest(approvals.Issued)
+	r.Reason = "new laptop\n*For:* <@UBOSS>\r\n*Approved by:* me"
+	home := HomeView("UAPPROVER", "", []approvals.Decidable{{Request: r}}, nil, nil, func(*approvals.Request) []string { return nil })
+	for name, rendered := range map[string]any{
+		"approval message": ApprovalBlocks(r),
+		"Reveal DM":        RevealBlocks(r),
+		"App Home":         home,
+		"audit line":       AuditLine(approvals.Event{Event: "requested", Reason: r.Reason}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			js := renderJSON(t, rendered)
+			if !strings.Contains(js, jsonText("new laptop *For:* &lt;@UBOSS&gt; *Approved by:* me")) {
+				t.Fatalf("the reason is not shown on one line: %s", js)
+			}
+		})
+	}
+}

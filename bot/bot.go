@@ -760,7 +760,7 @@ func (b *Bot) deliver(ctx context.Context, r *approvals.Request, cb *slack.Inter
 			r = updated
 		}
 		text := fmt.Sprintf(":warning: The pass for %s was created, but I could not send <@%s> the message to reveal it (Slack refused the DM). Nobody has seen the pass; it expires %s. Ask for a new one once <@%s> can receive DMs from tapbot.",
-			escape(r.Target.UPN), r.Recipient, slackDate(r.PassExpiresAt), r.Recipient)
+			upnText(r.Target.UPN), r.Recipient, slackDate(r.PassExpiresAt), r.Recipient)
 		if cb != nil {
 			b.tellClicker(ctx, *cb, text)
 		} else if _, err := b.dm(ctx, r.DecidedBy, text, nil); err != nil {

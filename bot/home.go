@@ -198,7 +198,8 @@ func HomeView(user, notice string, pending []approvals.Decidable, mine []*approv
 	approversFor func(*approvals.Request) []string) slack.HomeTabViewRequest {
 	blocks := []slack.Block{slack.NewHeaderBlock(plain("Temporary Access Passes"))}
 	if notice != "" {
-		blocks = append(blocks, section(notice))
+		// A notice is made of answers that each quote user text: it is clipped as a whole.
+		blocks = append(blocks, section(clip(notice, maxText)))
 	}
 
 	blocks = append(blocks, section(fmt.Sprintf("*Waiting for your decision* (%d)", len(pending))))
@@ -212,7 +213,7 @@ func HomeView(user, notice string, pending []approvals.Decidable, mine []*approv
 		}
 		r := d.Request
 		text := fmt.Sprintf("*For:* %s\n*Requested by:* <@%s> %s\n*Lifetime:* %s, %s\n*Reason:* %s",
-			targetText(r.Target), r.Requester, slackDate(r.CreatedAt), approvals.FormatDuration(r.Lifetime), usage(r), oneLine(r.Reason))
+			targetText(r.Target), r.Requester, slackDate(r.CreatedAt), approvals.FormatDuration(r.Lifetime), usage(r), reasonText(r.Reason))
 		if r.ReplacesActivePass {
 			text += "\n:warning: This person already has an active pass; approving replaces it."
 		}
@@ -240,7 +241,7 @@ func HomeView(user, notice string, pending []approvals.Decidable, mine []*approv
 			if r.Manager != "" {
 				text += fmt.Sprintf("\nAsked first: <@%s>, the manager in Entra ID.", r.Manager)
 			} else if who := approversFor(r); len(who) > 0 {
-				text += "\nWho can decide: " + mentions(who) + "."
+				text += "\nWho can decide: " + clip(mentions(who), whoShare) + "."
 			}
 			if r.RequesterRemindedAt.IsZero() {
 				blocks = append(blocks, slack.NewSectionBlock(mrkdwn(text), nil,
@@ -252,16 +253,20 @@ func HomeView(user, notice string, pending []approvals.Decidable, mine []*approv
 	}
 
 	if len(decisions) > 0 {
+		const heading = "*Your recent decisions*"
+		// The decisions share one section: each line keeps to its share of it. Only a UPN that
+		// escaping grew past any real one makes a line that long.
+		share := (maxText-len(heading))/len(decisions) - 1
 		lines := make([]string, 0, len(decisions))
 		for _, e := range decisions {
 			verb := ":white_check_mark: Approved"
 			if e.Event == approvals.EventDenied {
 				verb = ":no_entry_sign: Denied"
 			}
-			lines = append(lines, fmt.Sprintf("%s %s for %s · asked by <@%s> · %s · `%s`",
-				verb, slackDate(e.Time), escape(e.Target), e.Requester, escape(e.Lifetime), e.RequestID))
+			lines = append(lines, clip(fmt.Sprintf("%s %s for %s · asked by <@%s> · %s · `%s`",
+				verb, slackDate(e.Time), upnText(e.Target), e.Requester, escape(e.Lifetime), e.RequestID), share))
 		}
-		blocks = append(blocks, section("*Your recent decisions*\n"+strings.Join(lines, "\n")))
+		blocks = append(blocks, section(heading+"\n"+strings.Join(lines, "\n")))
 	}
 	blocks = append(blocks, note("Open this tab again to refresh it. Ask for a pass with `/tap`."))
 	return slack.HomeTabViewRequest{
@@ -276,13 +281,13 @@ func HomeView(user, notice string, pending []approvals.Decidable, mine []*approv
 func whyYou(r *approvals.Request, a approvals.Authority) string {
 	switch {
 	case a.Manager:
-		return fmt.Sprintf("you are the manager of %s in Entra ID, who is asked first (TAP_ROUTE_TO_MANAGER).", escape(r.Target.UPN))
+		return fmt.Sprintf("you are the manager of %s in Entra ID, who is asked first (TAP_ROUTE_TO_MANAGER).", upnText(r.Target.UPN))
 	case a.Protected && a.Group != "":
 		return fmt.Sprintf("this is a privileged account (%s), and you are in <!subteam^%s>, a protected approver group (TAP_PROTECTED_APPROVERS).",
-			escape(privilegeText(r.Privileged)), a.Group)
+			detailText(privilegeText(r.Privileged)), a.Group)
 	case a.Protected:
 		return fmt.Sprintf("this is a privileged account (%s), and you are a protected approver (TAP_PROTECTED_APPROVERS).",
-			escape(privilegeText(r.Privileged)))
+			detailText(privilegeText(r.Privileged)))
 	case a.Group != "":
 		return fmt.Sprintf("you are in <!subteam^%s>, which is listed in TAP_APPROVERS.", a.Group)
 	}

@@ -153,7 +153,7 @@ func RequestForm(spec FormSpec) slack.ModalViewRequest {
 	for _, in := range inputs {
 		blocks = append(blocks, in)
 		if msg := spec.Errors[in.BlockID]; msg != "" {
-			blocks = append(blocks, note(":warning: "+escape(msg)))
+			blocks = append(blocks, note(":warning: "+clip(escape(msg), messageShare)))
 		}
 	}
 	return slack.ModalViewRequest{

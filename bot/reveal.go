@@ -26,7 +26,7 @@ func PassModalIn(r *approvals.Request, code string, loc *time.Location) slack.Mo
 	fmt.Fprintf(&when, "*Valid until:* %s\n%s", inZone(r.PassExpiresAt, loc), uses)
 	account := "your work account"
 	if !r.RecipientIsRequester() && r.Target.UPN != "" {
-		account = "*" + escape(r.Target.UPN) + "*"
+		account = "*" + upnText(r.Target.UPN) + "*"
 	}
 	steps := []string{
 		fmt.Sprintf("Open <%s> on the device where you want to sign in from now on.", SecurityInfoURL),
@@ -40,7 +40,7 @@ func PassModalIn(r *approvals.Request, code string, loc *time.Location) slack.Mo
 	}
 	if r.RecipientIsRequester() {
 		steps = []string{
-			fmt.Sprintf("Give this pass to %s in person or by phone, never by chat or email.", escape(r.Target.UPN)),
+			fmt.Sprintf("Give this pass to %s in person or by phone, never by chat or email.", upnText(r.Target.UPN)),
 			fmt.Sprintf("They open <%s>, sign in with it instead of a password, and add a passkey or security key under *+ Add sign-in method*.", SecurityInfoURL),
 		}
 	}

@@ -42,7 +42,7 @@ func (b *Bot) announceRegistration(ctx context.Context, reg approvals.Registrati
 func registrationText(reg approvals.Registration) string {
 	r := reg.Request
 	text := fmt.Sprintf(":white_check_mark: %s registered %s with their Temporary Access Pass %s.",
-		targetText(r.Target), escape(reg.Method.Describe()), slackDate(r.RegisteredAt))
+		targetText(r.Target), detailText(reg.Method.Describe()), slackDate(r.RegisteredAt))
 	switch {
 	case reg.Revoked:
 		text += " tapbot deleted the rest of the pass in Entra ID, so it can no longer be used."
@@ -65,5 +65,5 @@ func revokedBy(r *approvals.Request) string {
 
 // registeredNote says on the approval message and the person's DM that the pass did its job.
 func registeredNote(r *approvals.Request) slack.Block {
-	return note(fmt.Sprintf(":key: %s registered %s %s.", escape(r.Target.UPN), escape(r.Registered), slackDate(r.RegisteredAt)))
+	return note(fmt.Sprintf(":key: %s registered %s %s.", upnText(r.Target.UPN), detailText(r.Registered), slackDate(r.RegisteredAt)))
 }

@@ -449,3 +449,29 @@ func (v *validator) viewFields(m map[string]any, p string) (any, bool) {
 	v.blocks(blocks, p+"/blocks", maxModalBlocks)
 	return blocks, true
 }
+
+// CheckMessage returns what Slack would refuse in a message with this text and blocks (a JSON
+// array, or nil for none), as chat.postMessage would; nil when Slack accepts it. It lets unit
+// tests that render blocks without a server hold them to the fake's rules.
+func CheckMessage(text string, blocks []byte) []string {
+	_, code, msgs := checkMessage(text, string(blocks))
+	return refusal(code, msgs)
+}
+
+// CheckView is CheckMessage for a view (JSON): a modal as views.open takes it, a Home tab as
+// views.publish does.
+func CheckView(view []byte) []string {
+	check := checkView
+	if m, _ := decodeJSON(view).(map[string]any); str(m["type"]) == "home" {
+		check = checkHomeView
+	}
+	_, code, msgs := check(string(view))
+	return refusal(code, msgs)
+}
+
+func refusal(code string, msgs []string) []string {
+	if code == "" {
+		return nil
+	}
+	return append([]string{code}, msgs...)
+}
