@@ -15,6 +15,7 @@ type MemoryStore struct {
 	requests map[string]memRecord
 	secrets  map[string]memSecret
 	keys     map[string]memKey // Claim/Touch/CompareAndSwap keys
+	memos    map[string]memKey // Remember/Recall, apart: they live for months, keys for minutes
 	hits     map[string]memHits
 	audit    []memEvent
 	watched  map[string]bool // the watch index; see watchstore.go
@@ -52,7 +53,7 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryStore{now: now, requests: map[string]memRecord{}, secrets: map[string]memSecret{}, keys: map[string]memKey{}, hits: map[string]memHits{},
+	return &MemoryStore{now: now, requests: map[string]memRecord{}, secrets: map[string]memSecret{}, keys: map[string]memKey{}, memos: map[string]memKey{}, hits: map[string]memHits{},
 		byRequester: map[string][]string{}}
 }
 
@@ -378,8 +379,10 @@ func (m *MemoryStore) Recall(ctx context.Context, key string) (string, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	v, _ := m.liveKey("memo:" + key)
-	return v, nil
+	if v, ok := m.memos[key]; ok && m.now().Before(v.expires) {
+		return v.value, nil
+	}
+	return "", nil
 }
 
 // Remember keeps value under key for ttl; value "" forgets key.
@@ -390,9 +393,17 @@ func (m *MemoryStore) Remember(ctx context.Context, key, value string, ttl time.
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if value == "" {
-		delete(m.keys, "memo:"+key)
+		delete(m.memos, key)
 		return nil
 	}
-	m.setKey("memo:"+key, value, ttl)
+	now := m.now()
+	if len(m.memos) >= 1<<16 {
+		for k, v := range m.memos {
+			if !now.Before(v.expires) {
+				delete(m.memos, k)
+			}
+		}
+	}
+	m.memos[key] = memKey{value: value, expires: now.Add(ttl)}
 	return nil
 }

@@ -908,6 +908,12 @@ func (s *Service) SetApprovalMessage(ctx context.Context, id string, m MessageRe
 	return s.store.Update(ctx, id, func(r *Request) error { r.ApprovalMessage = m; return nil })
 }
 
+// HoldDelivery keeps an issued request this replica's while it sends the recipient's Reveal
+// DM: the heartbeat renews its lease, so a DM that waits on Slack's rate limits longer than
+// IssueLease is not taken over and sent twice by a sweeper. The returned func stops the
+// renewals; Delivered or Undeliverable lets the request go.
+func (s *Service) HoldDelivery(id string) (release func()) { return s.hold(id, s.cfg.IssueLease) }
+
 // Delivered records where the recipient's reveal message is; delivery was the last step of
 // approving, so the request is no longer this replica's to finish.
 func (s *Service) Delivered(ctx context.Context, id string, m MessageRef) (*Request, error) {

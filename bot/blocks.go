@@ -8,6 +8,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/tapbot/tapbot/approvals"
+	"github.com/tapbot/tapbot/slackrate"
 )
 
 // Action IDs of tapbot's buttons and the callback ID of its request form. Button values carry
@@ -317,6 +318,9 @@ func approverUpdate(r *approvals.Request) string {
 // userMessage is what a person reads for an error: its sentence and, for a refusal, who may do
 // what was refused. A sentence may quote what was typed or a UPN, so both keep to a share.
 func userMessage(err error) string {
+	if wait, throttled := slackrate.Throttled(err); throttled && approvals.ErrorCode(err) == "" {
+		return fmt.Sprintf("Slack is limiting how fast tapbot may work right now, so nothing was done. Try again in %s.", roundWait(wait))
+	}
 	msg := clip(escape(approvals.UserMessage(err)), messageShare)
 	if who := approvals.WhoMay(err); len(who) > 0 {
 		msg += " Who can: " + clip(mentions(who), whoShare) + "."

@@ -139,7 +139,8 @@ func New(cfg Config) *Bot {
 // Decisions go before new requests (workerPool).
 const maxWorkers = 32
 
-// takeWorker waits for a worker slot for a new request's checks; release gives it back. It
+// takeWorker waits for a worker slot for a new request's checks; release gives it back and may
+// be called more than once (deferred, against a panic, and early, before Slack is told). It
 // fails only when ctx ends first, and then nothing was done.
 func (b *Bot) takeWorker(ctx context.Context) (release func(), err error) {
 	return b.workers.take(ctx, requestWork)
@@ -148,6 +149,20 @@ func (b *Bot) takeWorker(ctx context.Context) (release func(), err error) {
 // takeDecisionWorker is takeWorker for an Approve or Deny, which goes before waiting requests.
 func (b *Bot) takeDecisionWorker(ctx context.Context) (release func(), err error) {
 	return b.workers.take(ctx, decisionWork)
+}
+
+// warmProfiles reads the Slack profiles a request's checks need into the cache, waiting as
+// long as Slack's limits need (slackPatience) and holding no worker meanwhile; queued hears if
+// they must wait. A failure is not reported here: the checks read again and say what is wrong.
+func (b *Bot) warmProfiles(ctx context.Context, queued func(slackrate.Queue), users ...string) {
+	ctx, cancel := b.patient(ctx)
+	defer cancel()
+	ctx = slackrate.OnQueued(ctx, queued)
+	for _, u := range users {
+		if u != "" {
+			_, _ = b.profiles.Get(ctx, u)
+		}
+	}
 }
 
 // lastWords is a context for telling someone their work was not done after ctx ended: short,
@@ -217,7 +232,7 @@ func (b *Bot) Run(parent context.Context) error {
 	// other replica takes over work this one is still finishing, and late alerts still post.
 	tail, endTail := context.WithCancel(context.WithoutCancel(ctx))
 	defer endTail()
-	loops := b.startLoops(ctx, tail)
+	work, loops := b.startLoops(ctx, tail)
 	h := socketmode.NewSocketmodeHandler(b.sm)
 	h.HandleSlashCommand("/tap", b.tracked(b.onSlashCommand))
 	h.HandleInteractionBlockAction(ActionApprove, b.tracked(b.onClick(b.onDecision(true))))
@@ -249,8 +264,11 @@ func (b *Bot) Run(parent context.Context) error {
 	b.closing = true
 	b.gate.Unlock()
 
+	// Handlers and the periodic jobs' current turn share ShutdownTimeout: whatever still waits
+	// then (on Slack's rate limits, say) is stopped and left to another replica's sweeper. The
+	// heartbeat lasts until all of it has stopped, so no replica takes over work still going on.
 	idle := make(chan struct{})
-	go func() { b.inflight.Wait(); close(idle) }()
+	go func() { b.inflight.Wait(); <-work; close(idle) }()
 	select {
 	case <-idle:
 	case <-time.After(b.cfg.ShutdownTimeout):
@@ -259,6 +277,7 @@ func (b *Bot) Run(parent context.Context) error {
 		stopWork()
 		<-idle
 	}
+	stopWork()
 	endTail()
 	<-loops
 	if parent.Err() != nil {
@@ -301,7 +320,11 @@ func (b *Bot) dispatch(ctx context.Context, h *socketmode.SocketmodeHandler, sto
 			case socketmode.EventTypeConnecting, socketmode.EventTypeConnectionError, socketmode.EventTypeDisconnect:
 				b.onDisconnected(string(evt.Type))
 				if ce, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
-					if code := slackErrorCode(ce.ErrorObj); appTokenRefusals[code] {
+					code := slackErrorCode(ce.ErrorObj)
+					if code != "" && !appTokenRefusals[code] {
+						b.log.Warn("Slack did not open a socket-mode connection; retrying", "error", code, "attempt", ce.Attempt)
+					}
+					if appTokenRefusals[code] {
 						err := fmt.Errorf("%w (%s)", ErrAppTokenRefused, code)
 						b.refused.Store(&err)
 						b.log.Error("Slack refused the app-level token; check SLACK_APP_TOKEN", "error", code)
@@ -317,17 +340,18 @@ func (b *Bot) dispatch(ctx context.Context, h *socketmode.SocketmodeHandler, sto
 	}
 }
 
-// startLoops runs the sweeper until ctx ends, and the heartbeat and audit poster until tail ends;
-// the returned channel closes when all have stopped.
-func (b *Bot) startLoops(ctx, tail context.Context) <-chan struct{} {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { b.every(tail, b.cfg.HeartbeatTTL/3, b.heartbeat) })
-	wg.Go(func() { b.every(ctx, b.cfg.SweepEvery, b.sweep) })
-	wg.Go(func() { b.every(ctx, b.cfg.SweepEvery, b.followUp) })
-	wg.Go(func() { b.postAudits(tail) })
-	go func() { wg.Wait(); close(done) }()
-	return done
+// startLoops runs the periodic jobs (sweep, reminders, watching) until ctx ends, and the
+// heartbeat and audit poster until tail ends; work closes when the jobs have stopped, all when
+// everything has.
+func (b *Bot) startLoops(ctx, tail context.Context) (work, all <-chan struct{}) {
+	jobsDone, allDone := make(chan struct{}), make(chan struct{})
+	var jobs, rest sync.WaitGroup
+	jobs.Go(func() { b.every(ctx, b.cfg.SweepEvery, b.sweep) })
+	jobs.Go(func() { b.every(ctx, b.cfg.SweepEvery, b.followUp) })
+	rest.Go(func() { b.every(tail, b.cfg.HeartbeatTTL/3, b.heartbeat) })
+	rest.Go(func() { b.postAudits(tail) })
+	go func() { jobs.Wait(); close(jobsDone); rest.Wait(); close(allDone) }()
+	return jobsDone, allDone
 }
 
 // every runs f now and then every d until ctx ends.
@@ -556,18 +580,24 @@ func (b *Bot) onSlashCommand(evt *socketmode.Event, _ *socketmode.Client) {
 		b.showStatus(ctx, cmd.UserID, cmd.ResponseURL, false)
 		return
 	}
+	// The profiles the checks read (users.info) are fetched first, patiently and holding no
+	// worker: in a burst they queue behind Slack's limit for minutes.
+	queued := b.queuedReply(cmd.ResponseURL, cmd.UserID)
+	b.warmProfiles(ctx, func(q slackrate.Queue) { queued.say(nil, q) }, cmd.UserID, parsed.TargetUserID)
+	ctx, cancel = b.work() // the checks' own time starts now
+	defer cancel()
 	release, err := b.takeWorker(ctx)
 	if err != nil {
 		b.respond(b.lastWords(ctx), cmd.ResponseURL, busyText)
 		return
 	}
+	defer release()
 	r, err := b.check(ctx, approvals.Draft{
 		Requester: cmd.UserID, TargetUserID: parsed.TargetUserID, TargetEmail: parsed.TargetEmail,
 		Lifetime: parsed.Lifetime, UsableOnce: parsed.UsableOnce, Reason: parsed.Reason,
 	})
 	// The worker is for the checks (Graph, the store); waiting for Slack's limits holds none.
 	release()
-	queued := b.queuedReply(cmd.ResponseURL)
 	if err == nil {
 		r, err = b.postApproval(withQueued(ctx, queued.say), r)
 	}
@@ -713,6 +743,7 @@ func (b *Bot) onDecision(approve bool) func(context.Context, slack.InteractionCa
 			b.tellClicker(b.lastWords(ctx), cb, busyText)
 			return
 		}
+		defer release()
 		clicker := cb.User.ID
 		clicked := approvals.MessageRef{Channel: cb.Channel.ID, TS: cb.Container.MessageTs}
 		var r *approvals.Request
@@ -751,6 +782,7 @@ func (b *Bot) onDecision(approve bool) func(context.Context, slack.InteractionCa
 func (b *Bot) deliver(ctx context.Context, r *approvals.Request, cb *slack.InteractionCallback) {
 	ctx, cancel := b.patient(ctx)
 	defer cancel()
+	defer b.svc.HoldDelivery(r.ID)()
 	// The Reveal DM is the request's own message: neither a click's answer nor a notification.
 	// The approval message after it keeps the caller's priority (the approver's click).
 	ref, err := b.dm(slackrate.With(ctx, slackrate.Normal), r.Recipient, RevealText(r), RevealBlocks(r))
@@ -806,6 +838,8 @@ func (b *Bot) clicked(evt *socketmode.Event) (slack.InteractionCallback, string,
 // click's own response_url goes first: a button can sit where tapbot may not post (a /tap
 // confirmation in a DM between two people), and there chat.postEphemeral is refused.
 func (b *Bot) tellClicker(ctx context.Context, cb slack.InteractionCallback, text string) {
+	ctx, cancel := b.patient(ctx)
+	defer cancel()
 	var err error
 	if cb.ResponseURL != "" {
 		err = slack.PostWebhookCustomHTTPContext(ctx, cb.ResponseURL, b.http, &slack.WebhookMessage{
@@ -827,10 +861,32 @@ func (b *Bot) updateApproval(ctx context.Context, r *approvals.Request) {
 	if m.IsZero() {
 		return
 	}
+	ctx, cancel := b.patient(ctx)
+	defer cancel()
+	r = b.latest(ctx, r)
 	if _, _, _, err := b.api.UpdateMessageContext(ctx, m.Channel, m.TS,
 		slack.MsgOptionText(ApprovalText(r), false), slack.MsgOptionBlocks(ApprovalBlocks(r)...)); err != nil {
 		b.log.Error("update approval message", "request_id", r.ID, "err", err)
 	}
+}
+
+// latest is the request as the store has it now, with the message references r knows that
+// the store does not yet. A message is rendered from it when its update goes out: a handler
+// that waited on Slack's limits (a "this wasn't me" behind a queue of updates) must not
+// overwrite what a later click (a revoke) already showed. Updates of one message also go out
+// in the order they were made (slackrate), so the last one shows the newest state.
+func (b *Bot) latest(ctx context.Context, r *approvals.Request) *approvals.Request {
+	cur, err := b.svc.Get(ctx, r.ID)
+	if err != nil {
+		return r
+	}
+	if cur.ApprovalMessage.IsZero() {
+		cur.ApprovalMessage = r.ApprovalMessage
+	}
+	if cur.RevealMessage.IsZero() {
+		cur.RevealMessage = r.RevealMessage
+	}
+	return cur
 }
 
 // updateApprovalFrom rewrites the approval message after a decision clicked on it: through the
@@ -858,21 +914,23 @@ func (b *Bot) dm(ctx context.Context, user, text string, blocks []slack.Block) (
 	if len(blocks) > 0 {
 		opts = append(opts, slack.MsgOptionBlocks(blocks...))
 	}
-	for {
-		id, fresh, err := b.dmChannel(ctx, user)
-		if err != nil {
+	id, fresh, err := b.dmChannel(ctx, user, false)
+	if err != nil {
+		return approvals.MessageRef{}, err
+	}
+	channel, ts, err := b.api.PostMessageContext(ctx, id, opts...)
+	if err != nil && !fresh && slackErrorCode(err) == "channel_not_found" {
+		// Once, and from Slack: a memo that cannot be forgotten must not loop.
+		b.forgetDMChannel(ctx, user)
+		if id, _, err = b.dmChannel(ctx, user, true); err != nil {
 			return approvals.MessageRef{}, err
 		}
-		channel, ts, err := b.api.PostMessageContext(ctx, id, opts...)
-		if err != nil && !fresh && slackErrorCode(err) == "channel_not_found" {
-			b.forgetDMChannel(ctx, user)
-			continue
-		}
-		if err != nil {
-			return approvals.MessageRef{}, fmt.Errorf("chat.postMessage to %s: %w", user, err)
-		}
-		return approvals.MessageRef{Channel: channel, TS: ts}, nil
+		channel, ts, err = b.api.PostMessageContext(ctx, id, opts...)
 	}
+	if err != nil {
+		return approvals.MessageRef{}, fmt.Errorf("chat.postMessage to %s: %w", user, err)
+	}
+	return approvals.MessageRef{Channel: channel, TS: ts}, nil
 }
 
 // onReveal shows the pass once. It opens a modal with the click's trigger first and only then
@@ -945,6 +1003,9 @@ func (b *Bot) updateRevealMessage(ctx context.Context, r *approvals.Request) {
 	if m.IsZero() {
 		return
 	}
+	ctx, cancel := b.patient(ctx)
+	defer cancel()
+	r = b.latest(ctx, r)
 	if _, _, _, err := b.api.UpdateMessageContext(ctx, m.Channel, m.TS,
 		slack.MsgOptionText(RevealText(r), false), slack.MsgOptionBlocks(RevealBlocks(r)...)); err != nil {
 		b.log.Error("update reveal message", "request_id", r.ID, "err", err)
@@ -1045,8 +1106,8 @@ func (b *Bot) postAudits(ctx context.Context) {
 		select {
 		case p := <-b.audits:
 			// Bulk: an audit post or alert never keeps a click waiting; a queue of them is
-			// drained in order, each allowed to wait its turn.
-			postCtx, cancel := context.WithTimeout(slackrate.With(context.WithoutCancel(b.hardStop), slackrate.Bulk), slackPatience)
+			// drained in order, each allowed to wait its turn, until shutdown (ctx).
+			postCtx, cancel := context.WithTimeout(slackrate.With(ctx, slackrate.Bulk), slackPatience)
 			b.postAudit(postCtx, p)
 			cancel()
 		case <-ctx.Done():

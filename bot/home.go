@@ -59,6 +59,8 @@ func (b *Bot) onHomeOpened(evt *socketmode.Event, _ *socketmode.Client) {
 // publishHome renders and publishes user's Home tab, with notice on top (the outcome of their
 // last click) when not empty. What cannot be read is said in the tab rather than left out.
 func (b *Bot) publishHome(ctx context.Context, user, notice string) {
+	ctx, cancel := b.patient(ctx) // after a decision that waited on Slack, the handler's time may be up
+	defer cancel()
 	var problems []error
 	pending, err := b.svc.PendingFor(ctx, user)
 	if err != nil {
@@ -108,6 +110,7 @@ func (b *Bot) onHomeDecision(approve bool) socketmode.SocketmodeHandlerFunc {
 			b.answer(b.lastWords(ctx), cb, busyText) // a Home tab has no channel: the notice goes on the tab
 			return
 		}
+		defer release()
 		clicker := cb.User.ID
 		var r *approvals.Request
 		if approve {

@@ -295,13 +295,13 @@ func (b *Bot) onFormSubmission(evt *socketmode.Event, _ *socketmode.Client) {
 	defer cancel()
 	ctx = slackrate.With(ctx, slackrate.Interactive) // the requester waits on the form
 	done := make(chan submitted, 1)
-	queued := make(chan string, 1)
-	ctx = withQueued(ctx, func(r *approvals.Request, q slackrate.Queue) {
+	queued := make(chan string, 2)
+	say := func(text string) {
 		select {
-		case queued <- queuedText(r, q):
+		case queued <- text:
 		default:
 		}
-	})
+	}
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -309,7 +309,12 @@ func (b *Bot) onFormSubmission(evt *socketmode.Event, _ *socketmode.Client) {
 				done <- submitted{err: fmt.Errorf("submission panicked: %v", p)}
 			}
 		}()
-		r, err := b.submit(ctx, d)
+		// As for /tap: the profiles first, patiently, then the checks with their own time.
+		b.warmProfiles(ctx, func(q slackrate.Queue) { say(checksQueuedText(q)) }, d.Requester, d.TargetUserID)
+		sctx, cancel := b.work()
+		defer cancel()
+		sctx = withQueued(slackrate.With(sctx, slackrate.Interactive), func(r *approvals.Request, q slackrate.Queue) { say(queuedText(r, q)) })
+		r, err := b.submit(sctx, d)
 		done <- submitted{r, err}
 	}()
 	timer := time.NewTimer(formAckBudget)
@@ -332,6 +337,10 @@ func (b *Bot) onFormSubmission(evt *socketmode.Event, _ *socketmode.Client) {
 		waiting = &v
 	}
 	b.ack(evt, slack.NewUpdateViewSubmissionResponse(waiting))
+	// What follows may come long after the handler's own time (a request queued behind Slack's
+	// limits for minutes): the person is answered all the same.
+	ctx, cancel = b.patient(ctx)
+	defer cancel()
 	var s submitted
 	for s.r == nil && s.err == nil {
 		select {

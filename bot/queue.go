@@ -61,29 +61,56 @@ func roundWait(d time.Duration) string {
 type queuedReplier struct {
 	b           *Bot
 	responseURL string
+	user        string // who gets the answer as a DM when the response_url has run out
 
 	mu   sync.Mutex
-	sent chan struct{} // closed when the note was posted; nil while none was
+	sent chan struct{} // closed when the last note was posted; nil while none was
+	said map[bool]bool // which notes were said: true the approval post's, false the checks'
 }
 
-func (b *Bot) queuedReply(responseURL string) *queuedReplier {
-	return &queuedReplier{b: b, responseURL: responseURL}
+func (b *Bot) queuedReply(responseURL, user string) *queuedReplier {
+	return &queuedReplier{b: b, responseURL: responseURL, user: user}
 }
 
-// say posts the queued note without holding up the queue it reports on.
+// say posts a queued note without holding up the queue it reports on: for the approval post
+// when r is known, for the checks' profile lookups when r is nil. Each is said once, the later
+// replacing the earlier.
 func (q *queuedReplier) say(r *approvals.Request, pos slackrate.Queue) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.sent != nil {
+	if q.said == nil {
+		q.said = map[bool]bool{}
+	}
+	if q.said[r != nil] {
 		return
 	}
-	q.sent = make(chan struct{})
+	q.said[r != nil] = true
+	text := checksQueuedText(pos)
+	if r != nil {
+		text = queuedText(r, pos)
+	}
+	prev, sent := q.sent, make(chan struct{})
+	q.sent = sent
 	go func() {
-		defer close(q.sent)
+		defer close(sent)
+		if prev != nil {
+			<-prev
+		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(q.b.ctx), 10*time.Second)
 		defer cancel()
-		q.b.respond(ctx, q.responseURL, queuedText(r, pos))
+		err := slack.PostWebhookCustomHTTPContext(ctx, q.responseURL, q.b.http, &slack.WebhookMessage{
+			ResponseType: slack.ResponseTypeEphemeral, Text: text, ReplaceOriginal: prev != nil,
+		})
+		if err != nil {
+			q.b.log.Warn("tell requester their request is queued", "err", withoutURL(err))
+		}
 	}()
+}
+
+// checksQueuedText tells a requester their request waits for its checks' Slack lookups.
+func checksQueuedText(q slackrate.Queue) string {
+	return fmt.Sprintf(":hourglass_flowing_sand: Your request is waiting its turn to be checked: Slack limits how fast tapbot may look people up, and many requests came at once. About %s; I will tell you here how it went.",
+		roundWait(q.Wait))
 }
 
 // reply answers with the outcome, replacing the queued note when there was one.
@@ -102,7 +129,18 @@ func (q *queuedReplier) reply(ctx context.Context, text string, blocks []slack.B
 		}
 		msg.ReplaceOriginal = true
 	}
-	if err := slack.PostWebhookCustomHTTPContext(ctx, q.responseURL, q.b.http, msg); err != nil {
-		q.b.log.Error("reply to slash command", "err", withoutURL(err))
+	err := slack.PostWebhookCustomHTTPContext(ctx, q.responseURL, q.b.http, msg)
+	if err == nil {
+		return
+	}
+	// A response_url lasts 30 minutes from the command; a request queued that long is answered
+	// in a DM instead, so nobody is left with the queued note.
+	q.b.log.Warn("reply to slash command; answering in a DM", "err", withoutURL(err))
+	var blocks2 []slack.Block
+	if msg.Blocks != nil {
+		blocks2 = msg.Blocks.BlockSet
+	}
+	if _, derr := q.b.dm(ctx, q.user, text, blocks2); derr != nil {
+		q.b.log.Error("tell requester", "user", q.user, "err", derr)
 	}
 }

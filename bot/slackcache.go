@@ -8,6 +8,8 @@ import (
 
 	"github.com/slack-go/slack"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/tapbot/tapbot/slackrate"
 )
 
 // Slack rate-limits every method per app, shared by all replicas, so what does not change is
@@ -84,24 +86,38 @@ func dmChannelKey(user string) string { return "slack-dm:" + user }
 // dmLookups is shared by a Bot's DMs; see dmChannel.
 type dmLookups = singleflight.Group
 
-// dmChannel returns the ID of tapbot's DM with user: from the memo when known (fresh false),
-// from conversations.open otherwise, which is then remembered. Concurrent DMs to one person (a
-// manager hearing of ten approvals at once) share one lookup.
-func (b *Bot) dmChannel(ctx context.Context, user string) (id string, fresh bool, err error) {
+// dmChannel returns the ID of tapbot's DM with user: from the memo when known (fresh false)
+// unless skipMemo, from conversations.open otherwise, which is then remembered. Concurrent DMs
+// to one person (a manager hearing of ten approvals at once) share one lookup, which runs on
+// its own context (up to slackPatience, at the request flow's priority or better) so that no
+// caller inherits another's deadline; each caller waits only as long as its own ctx allows.
+func (b *Bot) dmChannel(ctx context.Context, user string, skipMemo bool) (id string, fresh bool, err error) {
 	type found struct {
 		id    string
 		fresh bool
 	}
-	v, err, _ := b.dmLookups.Do(user, func() (any, error) {
-		id, fresh, err := b.lookupDMChannel(ctx, user)
+	key := user
+	if skipMemo {
+		key += "!"
+	}
+	prio := min(slackrate.Of(ctx), slackrate.Normal)
+	ch := b.dmLookups.DoChan(key, func() (any, error) {
+		lctx, cancel := context.WithTimeout(slackrate.With(b.hardStop, prio), slackPatience)
+		defer cancel()
+		id, fresh, err := b.lookupDMChannel(lctx, user, skipMemo)
 		return found{id, fresh}, err
 	})
-	f, _ := v.(found)
-	return f.id, f.fresh, err
+	select {
+	case res := <-ch:
+		f, _ := res.Val.(found)
+		return f.id, f.fresh, res.Err
+	case <-ctx.Done():
+		return "", false, fmt.Errorf("open the DM with %s: %w", user, ctx.Err())
+	}
 }
 
-func (b *Bot) lookupDMChannel(ctx context.Context, user string) (id string, fresh bool, err error) {
-	if b.memo != nil {
+func (b *Bot) lookupDMChannel(ctx context.Context, user string, skipMemo bool) (id string, fresh bool, err error) {
+	if b.memo != nil && !skipMemo {
 		if id, err := b.memo.Recall(ctx, dmChannelKey(user)); err == nil && id != "" {
 			return id, false, nil
 		} else if err != nil {

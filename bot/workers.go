@@ -29,14 +29,14 @@ func (p *workerPool) take(ctx context.Context, kind int) (release func(), err er
 	if p.free > 0 {
 		p.free--
 		p.mu.Unlock()
-		return p.release, nil
+		return p.releaseOnce(), nil
 	}
 	ready := make(chan struct{})
 	p.waiting[kind] = append(p.waiting[kind], ready)
 	p.mu.Unlock()
 	select {
 	case <-ready:
-		return p.release, nil
+		return p.releaseOnce(), nil
 	case <-ctx.Done():
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -50,6 +50,12 @@ func (p *workerPool) take(ctx context.Context, kind int) (release func(), err er
 		p.releaseLocked()
 		return nil, fmt.Errorf("wait for a free worker: %w", ctx.Err())
 	}
+}
+
+// releaseOnce returns a release that gives the slot back the first time it is called.
+func (p *workerPool) releaseOnce() func() {
+	var once sync.Once
+	return func() { once.Do(p.release) }
 }
 
 func (p *workerPool) release() {

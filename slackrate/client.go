@@ -111,7 +111,7 @@ func (c *Client) Waiting(method string) int {
 	c.mu.Lock()
 	lanes := make([]*lane, 0, len(c.lanes))
 	for _, l := range c.lanes {
-		if l.method == method {
+		if l.method == method && l.primary {
 			lanes = append(lanes, l)
 		}
 	}
@@ -129,7 +129,9 @@ func (c *Client) WaitingByMethod() map[string]int {
 	c.mu.Lock()
 	lanes := make([]*lane, 0, len(c.lanes))
 	for _, l := range c.lanes {
-		lanes = append(lanes, l)
+		if l.primary {
+			lanes = append(lanes, l)
+		}
 	}
 	c.mu.Unlock()
 	out := map[string]int{}
@@ -146,20 +148,35 @@ type slot struct {
 	key     string
 	bucket  Bucket
 	ordered bool
+	primary bool // the call's first slot
 }
 
 // slots are the buckets of a call: its method's, or for chat.postMessage its channel's and the
 // workspace's. A channel's posts keep their order: its lane stays taken until Slack answered,
 // so one post cannot overtake another on the wire (a channel allows about one a second, so
-// this costs nothing).
+// this costs nothing). Updates of one message keep their order the same way, through a lane of
+// their own that Slack does not limit, so an older state of a message can never land after a
+// newer one (a report's update overtaken by the revoke that followed it).
 func (c *Client) slots(method string, req *http.Request) []slot {
-	if method != "chat.postMessage" {
-		return []slot{{key: method, bucket: c.limits.For(method)}}
+	s := c.bucketsOf(method, req)
+	s[0].primary = true
+	return s
+}
+
+func (c *Client) bucketsOf(method string, req *http.Request) []slot {
+	switch method {
+	case "chat.postMessage":
+		return []slot{
+			{key: method + "@" + formValue(req, "channel"), bucket: c.limits.PostPerChannel, ordered: true},
+			{key: method, bucket: c.limits.PostWorkspace},
+		}
+	case "chat.update":
+		return []slot{
+			{key: method + "@" + formValue(req, "channel") + "/" + formValue(req, "ts"), ordered: true},
+			{key: method, bucket: c.limits.For(method)},
+		}
 	}
-	return []slot{
-		{key: method + "@" + channelOf(req), bucket: c.limits.PostPerChannel, ordered: true},
-		{key: method, bucket: c.limits.PostWorkspace},
-	}
+	return []slot{{key: method, bucket: c.limits.For(method)}}
 }
 
 // Do sends req once its buckets allow it, and again after Retry-After for as long as Slack
@@ -208,7 +225,11 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 		_ = resp.Body.Close()
 		c.observe(method, "ratelimited")
 		// Held before the turn is given back, so the next call in line cannot slip out first.
-		c.hold(ctx, slots[0], wait)
+		// Every bucket of the call is held: Slack does not say which limit it hit (a post's
+		// channel or the workspace), and a second 429 costs more than a second's pause.
+		for _, s := range slots {
+			c.hold(ctx, s, wait)
+		}
 		release(releases)
 	}
 }
@@ -219,15 +240,16 @@ func (c *Client) acquireAll(ctx context.Context, method string, slots []slot, se
 	for i, s := range slots {
 		l := c.lane(method, s)
 		done, err := c.acquire(ctx, l, prio, &seqs[i], q)
-		c.unref(l)
 		if err != nil {
+			c.unref(l)
 			release(releases)
 			return nil, err
 		}
 		if s.ordered {
-			releases = append(releases, done)
+			releases = append(releases, func() { done(); c.unref(l) })
 		} else {
 			done()
+			c.unref(l)
 		}
 	}
 	return releases, nil
@@ -281,6 +303,10 @@ func (c *Client) acquire(ctx context.Context, l *lane, prio Priority, seq *uint6
 	w := l.enqueue(prio, seq)
 	for {
 		if ahead, wait := l.ahead(w); ahead > 0 {
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait+sendMargin {
+				l.leave(w)
+				return nil, &ThrottledError{Method: l.method, Wait: wait}
+			}
 			q.note(ahead, wait)
 		}
 		select {
@@ -301,9 +327,10 @@ func (c *Client) acquire(ctx context.Context, l *lane, prio Priority, seq *uint6
 				wait = 0
 			}
 			if wait <= 0 {
+				l.send(w)
 				return func() { l.release(w) }, nil
 			}
-			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait+sendMargin {
 				l.release(w)
 				return nil, &ThrottledError{Method: l.method, Wait: wait}
 			}
@@ -329,26 +356,32 @@ func (c *Client) take(ctx context.Context, l *lane, prio Priority) (time.Duratio
 	if d := l.held(); d > 0 {
 		return d, nil
 	}
-	if c.limits.Off {
-		return 0, nil
+	if c.limits.Off || l.bucket.Every <= 0 {
+		return 0, nil // no pacing, or a lane that only keeps order
 	}
 	return c.shared.TakeSlackCall(ctx, "slack:"+l.key, l.bucket.Every, burstFor(l.bucket, prio))
 }
 
-// lane returns the slot's lane, counted as in use until unref.
+// sendMargin is what a call needs after its token to reach Slack and be answered: a caller
+// whose deadline leaves less is told to wait instead (ThrottledError).
+const sendMargin = 500 * time.Millisecond
+
+// lane returns the slot's lane, counted as in use until unref. Idle lanes are forgotten once
+// there are many (a lane per DM channel and per updated message): an idle lane holds nothing
+// a new one would not.
 func (c *Client) lane(method string, s slot) *lane {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	l := c.lanes[s.key]
 	if l == nil {
-		if len(c.lanes) >= 1024 {
+		if len(c.lanes) >= maxIdleLanes {
 			for k, idle := range c.lanes {
-				if idle.refs == 0 && idle.queued() == 0 && idle.held() == 0 {
+				if idle.refs == 0 && !idle.busy() && idle.held() == 0 {
 					delete(c.lanes, k)
 				}
 			}
 		}
-		l = &lane{key: s.key, method: method, bucket: s.bucket}
+		l = &lane{key: s.key, method: method, bucket: s.bucket, primary: s.primary}
 		c.lanes[s.key] = l
 	}
 	if l.method == "" {
@@ -357,6 +390,9 @@ func (c *Client) lane(method string, s slot) *lane {
 	l.refs++
 	return l
 }
+
+// maxIdleLanes is how many lanes a Client keeps before it forgets the idle ones.
+const maxIdleLanes = 1024
 
 func (c *Client) unref(l *lane) {
 	c.mu.Lock()
@@ -379,10 +415,10 @@ func replayable(req *http.Request) error {
 	return nil
 }
 
-// channelOf reads the channel argument of a chat.postMessage, form or JSON encoded.
-func channelOf(req *http.Request) string {
-	if ch := req.URL.Query().Get("channel"); ch != "" {
-		return ch
+// formValue reads an argument of a Web API call, form or JSON encoded.
+func formValue(req *http.Request, name string) string {
+	if v := req.URL.Query().Get(name); v != "" {
+		return v
 	}
 	if req.GetBody == nil {
 		return ""
@@ -398,14 +434,13 @@ func channelOf(req *http.Request) string {
 	}
 	ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	if ct == "application/json" {
-		var v struct {
-			Channel string `json:"channel"`
-		}
+		var v map[string]any
 		_ = json.Unmarshal(b, &v)
-		return v.Channel
+		s, _ := v[name].(string)
+		return s
 	}
 	vals, _ := url.ParseQuery(string(b))
-	return vals.Get("channel")
+	return vals.Get(name)
 }
 
 // retryAfter is Slack's Retry-After in whole seconds, at least one.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,16 +129,18 @@ func TestPostsToOneChannelGoOutInOrder(t *testing.T) {
 	c := slackrate.New(slackrate.Options{Limits: limits(slackrate.Tier3, slackrate.Bucket{Every: 30 * time.Millisecond, Burst: 2})})
 	api := f.api(c)
 	var wg sync.WaitGroup
+	var done atomic.Int32
 	const posts = 12
 	for i := range posts {
 		wg.Go(func() {
+			defer done.Add(1)
 			if _, _, err := api.PostMessageContext(context.Background(), "CAPPROVALS", slack.MsgOptionText(strconv.Itoa(i), false)); err != nil {
 				t.Errorf("post %d: %v", i, err)
 			}
 		})
-		// The next post is filed only once this one is in line.
+		// The next post is filed only once this one waits in line or is done.
 		waitFor(t, fmt.Sprintf("post %d in line", i), func() bool {
-			return c.Waiting("chat.postMessage")+countSent(f.log()) >= i+1
+			return c.Waiting("chat.postMessage")+int(done.Load()) >= i+1
 		})
 	}
 	wg.Wait()
@@ -150,9 +153,6 @@ func TestPostsToOneChannelGoOutInOrder(t *testing.T) {
 		t.Fatalf("posts reached Slack in the order %v, want 0..%d in filing order", got, posts-1)
 	}
 }
-
-// countSent counts the posts that reached Slack at least once.
-func countSent(log []string) int { return len(dedupe(log)) }
 
 func dedupe(xs []string) []string {
 	var out []string
@@ -264,5 +264,75 @@ func TestOffPacesByRetryAfterAlone(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("30 calls with pacing off took %v", took)
+	}
+}
+
+// TestUpdatesOfOneMessageLandInOrder: a slow chat.update must not be overtaken by a later
+// update of the same message, or the message ends showing the older state; updates of other
+// messages go on meanwhile.
+func TestUpdatesOfOneMessageLandInOrder(t *testing.T) {
+	var mu sync.Mutex
+	var landed []string
+	slow, arrived := make(chan struct{}), make(chan struct{})
+	var release sync.Once
+	f := newFakeSlack(t, nil)
+	t.Cleanup(func() { release.Do(func() { close(slow) }) }) // before the server closes
+	f.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		text := r.PostForm.Get("text")
+		if text == "reported" {
+			close(arrived)
+			<-slow // Slack takes its time over the first update
+		}
+		mu.Lock()
+		landed = append(landed, text)
+		mu.Unlock()
+		fmt.Fprint(w, `{"ok":true,"channel":"C1","ts":"1.0"}`)
+	})
+	c := slackrate.New(slackrate.Options{})
+	api := f.api(c)
+	ctx := context.Background()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _, _, _ = api.UpdateMessageContext(ctx, "C1", "1.0", slack.MsgOptionText("reported", false))
+	}()
+	<-arrived
+	second := make(chan struct{})
+	go func() {
+		defer close(second)
+		_, _, _, _ = api.UpdateMessageContext(ctx, "C1", "1.0", slack.MsgOptionText("revoked", false))
+	}()
+	waitFor(t, "the second update in line", func() bool { return c.Waiting("chat.update") >= 1 })
+	// Another message's update is not held up by the slow one.
+	if _, _, _, err := api.UpdateMessageContext(ctx, "C1", "2.0", slack.MsgOptionText("other", false)); err != nil {
+		t.Fatal(err)
+	}
+	release.Do(func() { close(slow) })
+	<-done
+	<-second
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"other", "reported", "revoked"}; !slices.Equal(landed, want) {
+		t.Fatalf("updates landed in the order %v, want %v", landed, want)
+	}
+}
+
+// TestIdleLanesAreForgotten: a lane per DM channel must not pile up for every person tapbot
+// ever wrote to.
+func TestIdleLanesAreForgotten(t *testing.T) {
+	f := newFakeSlack(t, nil)
+	l := slackrate.Published()
+	l.PostPerChannel = slackrate.Bucket{Every: time.Millisecond, Burst: 100}
+	l.PostWorkspace = slackrate.Bucket{Every: time.Microsecond, Burst: 10000}
+	c := slackrate.New(slackrate.Options{Limits: &l})
+	api := f.api(c)
+	for i := range 3000 {
+		if _, _, err := api.PostMessageContext(context.Background(), fmt.Sprintf("D%05d", i), slack.MsgOptionText("hi", false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c.Lanes(); n > 1100 {
+		t.Fatalf("%d lanes kept after posts to 3,000 channels; idle ones must be forgotten", n)
 	}
 }

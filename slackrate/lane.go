@@ -15,13 +15,17 @@ type lane struct {
 	key    string
 	method string
 	bucket Bucket
-	refs   int // guarded by Client.mu
+	// primary is the first bucket of its calls: Waiting counts a call in its primary lane only,
+	// though a chat.postMessage also waits in the workspace's.
+	primary bool
+	refs    int // guarded by Client.mu
 
 	mu        sync.Mutex
 	seq       uint64
 	waiting   []*waiter // in turn order, without the holder
 	holder    *waiter
 	asleep    bool      // the holder sleeps for a token
+	sending   bool      // the holder of an ordered lane has its token and waits for Slack's answer
 	wakeAt    time.Time // when the sleeping holder expects its token
 	heldUntil time.Time // Slack's last Retry-After for this bucket, as this replica heard it
 
@@ -83,7 +87,7 @@ func (l *lane) insertLocked(w *waiter) {
 
 // grantLocked gives the turn to the first waiter, or marks the lane idle.
 func (l *lane) grantLocked() {
-	l.asleep = false
+	l.asleep, l.sending = false, false
 	if len(l.waiting) == 0 {
 		l.holder = nil
 		if !l.congested.IsZero() && l.log != nil {
@@ -124,15 +128,32 @@ func (l *lane) ahead(w *waiter) (int, time.Duration) {
 	return n, max(wait, 0) + time.Duration(n)*l.bucket.Every
 }
 
-// queued counts the calls in the lane, the holder included.
+// queued counts the calls waiting in the lane, the holder included unless it is already
+// sending.
 func (l *lane) queued() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := len(l.waiting)
-	if l.holder != nil {
+	if l.holder != nil && !l.sending {
 		n++
 	}
 	return n
+}
+
+// busy reports whether the lane has a holder or waiters, sending or not.
+func (l *lane) busy() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.holder != nil || len(l.waiting) > 0
+}
+
+// send records that the holder w has its token and now waits for Slack's answer.
+func (l *lane) send(w *waiter) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.holder == w {
+		l.sending = true
+	}
 }
 
 // sleeping records that the holder w waits d for a token, and logs a queue that forms.
@@ -211,9 +232,9 @@ func (l *lane) holdFor(d time.Duration) {
 	}
 }
 
-// held is how long the lane's calls are still held back.
+// held is how long the lane's calls are still held back, 0 when they are not.
 func (l *lane) held() time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return time.Until(l.heldUntil)
+	return max(time.Until(l.heldUntil), 0)
 }

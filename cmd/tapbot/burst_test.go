@@ -449,3 +449,49 @@ func TestRestartsWaitForSlacksTurnToConnect(t *testing.T) {
 	w.tap(manager, "<@UADA> 1h once after the restarts")
 	w.approvalMessage(1)
 }
+
+// TestShutdownDoesNotWaitOnSlack stops tapbot while Slack holds back its posts (audit events,
+// the sweeper's updates): shutdown takes TAP_SHUTDOWN_TIMEOUT and a few seconds, not as long as
+// Slack's Retry-After; what was not posted is in the log and the store.
+func TestShutdownDoesNotWaitOnSlack(t *testing.T) {
+	w := newWorld(t, withEnv("TAP_AUDIT_CHANNEL", general), withEnv("TAP_SHUTDOWN_TIMEOUT", "1s"), withFastSweep)
+	w.tap(manager, "<@UADA> 1h once new laptop")
+	w.approvalMessage(1)
+	w.slack.ThrottleFor("chat.postMessage", 90*time.Second)
+	w.slack.ThrottleFor("chat.update", 90*time.Second)
+	w.tap(manager, "ext@example.com 1h once contractor") // its audit event and approval post now wait
+	w.longWait("the queue to form", 10*time.Second, func() bool {
+		return w.metric(`tapbot_slack_calls_waiting{method="chat.postMessage"}`) > 0
+	})
+	start := time.Now()
+	w.stop()
+	// 1 s for in-flight work, 5 s for the audit queue's last posts, and slack for the rest.
+	if took := time.Since(start); took > 15*time.Second {
+		t.Fatalf("shutdown took %v while Slack throttled; it must not wait on Slack's Retry-After", took)
+	}
+}
+
+// TestSlowRevealDMIsSentOnce keeps the Reveal DM waiting on Slack for longer than the issuing
+// replica's lease: the replica keeps the request while it waits, so no sweeper (its own or
+// another's) takes the delivery over and sends the DM twice.
+func TestSlowRevealDMIsSentOnce(t *testing.T) {
+	w := newWorld(t, withRedis, withFastSweep)
+	w.startReplica()
+	w.tap(manager, "<@UADA> 1h once new laptop")
+	m := w.approvalMessage(1)
+	w.slack.ThrottleFor("conversations.open", 10*time.Second)
+	w.click(approver, m, "Approve")
+	w.longWait("the pass", 10*time.Second, func() bool { return len(w.livePasses(adaEntraID)) == 1 })
+	// Five minutes pass on tapbot's clock, ten seconds at a time, while the DM still waits for
+	// Slack: more than the lease (twice TAP_GRAPH_TIMEOUT plus 30 s), with heartbeats between.
+	for range 30 {
+		w.advance(10 * time.Second)
+		time.Sleep(100 * time.Millisecond)
+	}
+	w.longWait("the Reveal DM", time.Minute, func() bool { return len(w.revealDMs(ada)) >= 1 })
+	// Give a second delivery the time it would take: a sweep after the DM went out.
+	time.Sleep(2 * time.Second)
+	if n := len(w.revealDMs(ada)); n != 1 {
+		t.Fatalf("Ada got %d Reveal DMs, want 1", n)
+	}
+}

@@ -214,8 +214,9 @@ func (d *doctor) checkSlack(ctx context.Context) {
 		transport = http.DefaultTransport
 	}
 	rec := &scopeRecorder{client: &http.Client{Transport: transport, Timeout: doctorTimeout}}
-	// Doctor shares Slack's limits with the running replicas: a 429 is waited out within each
-	// check's time, and one that would outlast it is named as such, not as a broken token.
+	// Doctor's calls count against the same Slack limits as the running replicas', but doctor
+	// paces only itself: a 429 is waited out within each check's time, and one that would
+	// outlast it is named as such, not as a broken token.
 	api := slack.New(cfg.SlackBotToken, slack.OptionAppLevelToken(cfg.SlackAppToken),
 		slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(slackrate.New(slackrate.Options{HTTP: rec})))
 

@@ -340,7 +340,8 @@ func TestShutdown(t *testing.T) {
 // was done, whether their request was working or still waiting, and no approver was asked.
 func TestBurstBeyondTheWorkersIsAnswered(t *testing.T) {
 	const burst = 40 // more than bot's 32 workers
-	w := newWorld(t, withEnv("TAP_SHUTDOWN_TIMEOUT", "1s"), withEnv("TAP_RATE_PER_REQUESTER", "1000"))
+	// At 20x Slack's pace the 40 profile lookups (users.info) do not spread the burst out.
+	w := newWorld(t, withEnv("TAP_SHUTDOWN_TIMEOUT", "1s"), withEnv("TAP_RATE_PER_REQUESTER", "1000"), withSlackSpeed(20))
 	w.graph.Hang(graphfake.OpGetPolicy, time.Minute)
 	w.graph.Hang(graphfake.OpGetUser, time.Minute)
 	t.Cleanup(func() { w.graph.Hang(graphfake.OpGetPolicy, 0); w.graph.Hang(graphfake.OpGetUser, 0) })
@@ -351,8 +352,11 @@ func TestBurstBeyondTheWorkersIsAnswered(t *testing.T) {
 			t.Fatalf("/tap for %s answered at once: %q", id, ackText(ack))
 		}
 	}
-	w.waitFor("Graph calls hanging", func() bool {
-		return w.graph.Calls(graphfake.OpGetPolicy)+w.graph.Calls(graphfake.OpGetUser) > 0
+	// Every request has its profiles (the requester's once, each target's) and Graph hangs: the
+	// workers are all taken, and the rest of the burst waits for one.
+	w.waitFor("every profile read and Graph hanging", func() bool {
+		return w.slack.Served("users.info") >= burst+1 &&
+			w.graph.Calls(graphfake.OpGetPolicy)+w.graph.Calls(graphfake.OpGetUser) > 0
 	})
 	w.stop()
 
