@@ -353,12 +353,13 @@ func (s *Service) abandonReveal(ctx context.Context, seen *Request, now time.Tim
 			FormatDuration(cleanupGiveUp), mine.Target.UPN))
 	}
 	failed, err := s.owned(ctx, mine.ID, Revealing, func(r *Request) {
-		r.State, r.Owner, r.LeaseUntil = Failed, "", time.Time{}
+		r.State, r.Owner, r.LeaseUntil, r.RevealToken = Failed, "", time.Time{}, ""
 		r.Failure = "tapbot was interrupted while showing the pass, so it was deleted in Entra ID for safety. Ask for a new one with /tap."
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.dropSealedCopy(ctx, failed) // the claimed copy the interrupted reveal took
 	s.record(ctx, EventRevoked, failed, "", "a reveal was interrupted after the pass left the store; the pass was deleted for safety")
 	return []*Request{failed}, nil
 }
