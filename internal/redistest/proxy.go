@@ -83,8 +83,9 @@ func (p *Proxy) DropReply(match Match) <-chan struct{} {
 
 // Refuse makes the proxy close the client's connection instead of forwarding each command that
 // match accepts, after letting the first skip of them through, until stop is called: the server
-// never sees them, as during an outage of the path to it. The returned channel closes once a
-// command was refused.
+// never sees them, as during an outage of the path to it. A command let through counts towards
+// skip only when the server ran it without an error (a NOSCRIPT before the script is loaded does
+// not). The returned channel closes once a command was refused.
 func (p *Proxy) Refuse(match Match, skip int) (fired <-chan struct{}, stop func()) {
 	f := &fault{match: match, skip: skip, left: -1}
 	return p.add(f), func() {
@@ -184,6 +185,7 @@ const (
 	relay action = iota
 	dropReply
 	refuse
+	skipOne // relay, and count it against the fault's skip if the server runs it
 )
 
 // decide picks the first armed fault that matches cmd, and counts the match against it.
@@ -195,8 +197,7 @@ func (p *Proxy) decide(cmd []string) (action, *fault) {
 			continue
 		}
 		if f.skip > 0 {
-			f.skip--
-			continue
+			return skipOne, f // counted once the reply proves the command ran
 		}
 		if f.drop {
 			return dropReply, f // counted once the reply proves the command ran
@@ -237,17 +238,18 @@ func (p *Proxy) relay(client, up net.Conn) {
 		if err := readReply(ur, &reply); err != nil {
 			return
 		}
-		if act == dropReply {
-			if kind := reply.Bytes()[0]; kind != '-' && kind != '!' {
-				p.mu.Lock()
-				live := f.left != 0
-				if live {
-					p.fireLocked(f)
-				}
-				p.mu.Unlock()
-				if live {
-					return
-				}
+		if kind := reply.Bytes()[0]; act != relay && kind != '-' && kind != '!' {
+			p.mu.Lock()
+			drop := act == dropReply && f.left != 0
+			switch {
+			case drop:
+				p.fireLocked(f)
+			case act == skipOne && f.skip > 0:
+				f.skip--
+			}
+			p.mu.Unlock()
+			if drop {
+				return
 			}
 		}
 		if _, err := client.Write(reply.Bytes()); err != nil {
