@@ -117,7 +117,12 @@ type Service struct {
 	holds    map[string]*holding
 	sweeping bool
 	turn     time.Duration // the sweep turn this replica took; 0 when it holds none
-	turnLost bool
+	// turnHolder is what the sweep turn's key holds while it is this replica's: its ID and a
+	// token new with each take. A take sends a value nobody wrote before, so finding it already
+	// there can only be that same take sent again (CompareAndSwap), never this replica taking a
+	// turn it still holds, which would keep the turn from ever passing to another replica.
+	turnHolder string
+	turnLost   bool
 }
 
 type cachedGroup struct {

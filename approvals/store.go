@@ -76,9 +76,11 @@ type Store interface {
 	// their holder use it to take, renew, hand over and release only what they hold.
 	//
 	// It also succeeds (and sets the ttl again) when key already holds next: that is how a swap
-	// sent again after its reply was lost recognises its own write. So next must name one writer
-	// (a request ID, a replica ID), never a value two callers might both write: two replicas
-	// taking a lock with the same next would both be told they hold it.
+	// sent again after its reply was lost recognises its own write. So next must name one write:
+	// never a value two callers might both write (two replicas taking a lock with the same next
+	// would both be told they hold it), nor one a caller writes again for a new purpose (a
+	// replica taking "its" periodic turn while it still holds it would keep the turn for ever).
+	// A request ID names one lock holder; a replica's turn adds a token new with each take.
 	CompareAndSwap(ctx context.Context, key, old, next string, ttl time.Duration) (bool, error)
 	// Hit counts one event under key in a fixed window and returns the count so far and when the
 	// window ends (rate limits).
