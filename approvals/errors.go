@@ -109,6 +109,10 @@ func ErrorCode(err error) Code {
 var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("conflict")
+	// ErrClaimedElsewhere is TakeSecret finding the pass claimed by another reveal attempt.
+	ErrClaimedElsewhere = errors.New("the sealed pass is claimed by another reveal")
+	// ErrNotReplicated is TakeSecret's claim not acknowledged by any replica in time.
+	ErrNotReplicated = errors.New("no replica acknowledged the claim in time")
 )
 
 // WhoMay returns the people and groups an error says may do what was refused.

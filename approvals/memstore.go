@@ -14,8 +14,9 @@ type MemoryStore struct {
 	now      func() time.Time
 	requests map[string]memRecord
 	secrets  map[string]memSecret
-	keys     map[string]memKey // Claim/Touch/CompareAndSwap keys
-	memos    map[string]memKey // Remember/Recall, apart: they live for months, keys for minutes
+	claims   map[string]memClaim // sealed passes a reveal has taken, by request ID
+	keys     map[string]memKey   // Claim/Touch/CompareAndSwap keys
+	memos    map[string]memKey   // Remember/Recall, apart: they live for months, keys for minutes
 	hits     map[string]memHits
 	audit    []memEvent
 	watched  map[string]bool // the watch index; see watchstore.go
@@ -48,12 +49,18 @@ type memSecret struct {
 	expires time.Time
 }
 
+type memClaim struct {
+	token   string
+	sealed  []byte
+	expires time.Time
+}
+
 // NewMemoryStore returns an empty embedded store. now may be nil for the wall clock.
 func NewMemoryStore(now func() time.Time) *MemoryStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryStore{now: now, requests: map[string]memRecord{}, secrets: map[string]memSecret{}, keys: map[string]memKey{}, memos: map[string]memKey{}, hits: map[string]memHits{},
+	return &MemoryStore{now: now, requests: map[string]memRecord{}, secrets: map[string]memSecret{}, claims: map[string]memClaim{}, keys: map[string]memKey{}, memos: map[string]memKey{}, hits: map[string]memHits{},
 		byRequester: map[string][]string{}}
 }
 
@@ -170,19 +177,44 @@ func (m *MemoryStore) PutSecret(ctx context.Context, id string, sealed []byte, t
 	return nil
 }
 
-// TakeSecret implements Store.
-func (m *MemoryStore) TakeSecret(ctx context.Context, id string) ([]byte, error) {
+// TakeSecret implements Store. Nothing here loses a reply, but the claims behave as the Redis
+// store's do, so the service sees one behaviour.
+func (m *MemoryStore) TakeSecret(ctx context.Context, id, token string, hold time.Duration) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	now := m.now()
+	c, claimed := m.claims[id]
+	claimed = claimed && now.Before(c.expires)
+	if claimed && c.token == token {
+		return append([]byte(nil), c.sealed...), nil
+	}
 	s, ok := m.secrets[id]
 	delete(m.secrets, id)
-	if !ok || !m.now().Before(s.expires) {
+	if !ok || !now.Before(s.expires) {
+		if claimed {
+			return nil, ErrClaimedElsewhere
+		}
 		return nil, ErrNotFound
 	}
-	return s.sealed, nil
+	m.claims[id] = memClaim{token: token, sealed: s.sealed, expires: now.Add(min(hold, s.expires.Sub(now)))}
+	return append([]byte(nil), s.sealed...), nil
+}
+
+// ReturnSecret implements Store.
+func (m *MemoryStore) ReturnSecret(ctx context.Context, id, token string, sealed []byte, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.secrets[id] = memSecret{sealed: append([]byte(nil), sealed...), expires: m.now().Add(ttl)}
+	if c, ok := m.claims[id]; ok && c.token == token {
+		delete(m.claims, id)
+	}
+	return nil
 }
 
 // HasSecret implements Store.
@@ -204,6 +236,7 @@ func (m *MemoryStore) DeleteSecret(ctx context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.secrets, id)
+	delete(m.claims, id)
 	return nil
 }
 
@@ -267,7 +300,7 @@ func (m *MemoryStore) CompareAndSwap(ctx context.Context, key, old, next string,
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if cur, _ := m.liveKey(key); cur != old {
+	if cur, _ := m.liveKey(key); cur != old && cur != next {
 		return false, nil
 	}
 	if next == "" {

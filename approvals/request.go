@@ -117,6 +117,11 @@ type Request struct {
 	// and LeaseUntil the latest it may take; when the owner stops, the sweeper takes over.
 	Owner      string    `json:"owner,omitempty"`
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	// RevealToken names the reveal attempt that claims the sealed pass (Store.TakeSecret), so a
+	// take sent again after its reply was lost finds its own claim. It stays after an attempt
+	// whose take had no clear outcome, for the next click to pick that claim up, and is cleared
+	// once the pass is shown or back in the store. It grants nothing by itself.
+	RevealToken string `json:"reveal_token,omitempty"`
 	// Resubmitted names the request that replaced this one after an interruption. The sweeper
 	// picks the name when it takes the interrupted request over, so a retry makes the same copy.
 	Resubmitted string `json:"resubmitted,omitempty"`

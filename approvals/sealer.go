@@ -4,7 +4,9 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -21,6 +23,7 @@ const sealVersion = 1
 // so keys can be rotated.
 type Sealer struct {
 	aeads []cipher.AEAD
+	ids   []string
 }
 
 // NewSealer returns a Sealer for the given 32-byte keys; the first one seals.
@@ -42,9 +45,16 @@ func NewSealer(keys ...[]byte) (*Sealer, error) {
 			return nil, fmt.Errorf("key %d: %w", i+1, err)
 		}
 		s.aeads = append(s.aeads, aead)
+		sum := sha256.Sum256(append([]byte("tapbot key id\x00"), k...))
+		s.ids = append(s.ids, hex.EncodeToString(sum[:4]))
 	}
 	return s, nil
 }
+
+// KeyIDs names the keys, first (sealing) key first, by a short fingerprint that reveals nothing
+// of them, so logs can show which keys a replica has: two replicas whose lists differ cannot
+// open each other's passes.
+func (s *Sealer) KeyIDs() []string { return append([]string(nil), s.ids...) }
 
 // NewRandomSealer returns a Sealer with a fresh random key, for the embedded store whose secrets
 // die with the process anyway.

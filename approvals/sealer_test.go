@@ -63,3 +63,21 @@ func TestParseKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyIDs: replicas compare keys by fingerprint, so the same key gives the same fingerprint
+// on every replica, different keys different ones, in the order of the list.
+func TestKeyIDs(t *testing.T) {
+	a, b := bytes.Repeat([]byte{1}, approvals.KeySize), bytes.Repeat([]byte{2}, approvals.KeySize)
+	ab, err := approvals.NewSealer(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ba, err := approvals.NewSealer(b, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := ab.KeyIDs(), ba.KeyIDs()
+	if len(x) != 2 || x[0] == x[1] || x[0] != y[1] || x[1] != y[0] || len(x[0]) != 8 {
+		t.Fatalf("fingerprints %v and %v: want two distinct 8-character ones, in list order", x, y)
+	}
+}

@@ -117,7 +117,12 @@ type Service struct {
 	holds    map[string]*holding
 	sweeping bool
 	turn     time.Duration // the sweep turn this replica took; 0 when it holds none
-	turnLost bool
+	// turnHolder is what the sweep turn's key holds while it is this replica's: its ID and a
+	// token new with each take. A take sends a value nobody wrote before, so finding it already
+	// there can only be that same take sent again (CompareAndSwap), never this replica taking a
+	// turn it still holds, which would keep the turn from ever passing to another replica.
+	turnHolder string
+	turnLost   bool
 }
 
 type cachedGroup struct {
@@ -483,17 +488,19 @@ func (s *Service) dropLatePass(ctx context.Context, mine, current *Request, pass
 	s.deletePass(ctx, mine, passID)
 }
 
-// deletePass removes a pass nobody will ever see, so no live credential is left behind.
-func (s *Service) deletePass(ctx context.Context, r *Request, passID string) {
+// deletePass removes a pass nobody will ever see, so no live credential is left behind. The
+// error says the pass may still be live; it is logged here already.
+func (s *Service) deletePass(ctx context.Context, r *Request, passID string) error {
 	if passID == "" {
-		return
+		return nil
 	}
 	if err := s.dir.DeletePass(ctx, r.Target.EntraID, passID); err != nil {
 		s.log.ErrorContext(ctx, "could not delete an undelivered pass in Entra ID; delete it by hand",
 			"request_id", r.ID, "target", r.Target.UPN, "pass_id", passID, "err", err)
-		return
+		return err
 	}
 	s.log.InfoContext(ctx, "undelivered pass deleted", "request_id", r.ID, "target", r.Target.UPN)
+	return nil
 }
 
 // checkpoint lets tests stop the process at a named step, as a crash would.
@@ -703,10 +710,20 @@ func (s *Service) owned(ctx context.Context, id string, from State, change func(
 // recipient is putting the pass on screen.
 var ErrRevealInProgress = errors.New("reveal in progress")
 
+// ErrPassLost is wrapped by the error Reveal returns when the sealed pass was no longer in the
+// store: nobody can see it through tapbot, and the pass was deleted in Entra ID.
+var ErrPassLost = errors.New("the sealed pass is no longer in the store")
+
+// claimHold is how long a reveal's claim keeps the sealed pass it took (never past the pass's
+// end): long enough for a take sent again after a lost reply, or for the next click after a take
+// whose outcome was unknown, to find it; short enough that no claimed copy lingers.
+const claimHold = 5 * time.Minute
+
 // Reveal claims the pass for the recipient. Only the click that moves the request from Issued
 // to Revealing takes the sealed pass, and it takes it with one atomic step, so of any number of
 // concurrent clicks on any number of replicas only one gets it. The caller must then call
-// ConfirmReveal once the pass is on screen, or ReturnPass if it could not be shown.
+// ConfirmReveal once the pass is on screen (or may be: an unclear answer from the chat service
+// counts as shown), or ReturnPass if it was certainly not shown.
 //
 // clicked is the message the click came from; a button whose request ID belongs to another
 // message is refused.
@@ -732,6 +749,11 @@ func (s *Service) Reveal(ctx context.Context, id, clicker string, clicked Messag
 			return ErrConflict
 		}
 		r.State, r.Owner, r.LeaseUntil = Revealing, s.cfg.Instance, s.now().Add(s.cfg.RevealLease)
+		if r.RevealToken == "" {
+			// A token left by an earlier attempt whose take had no clear outcome is kept: the
+			// claim that take may have made is this attempt's to pick up.
+			r.RevealToken = NewID()
+		}
 		return nil
 	})
 	if errors.Is(err, ErrConflict) && current != nil {
@@ -749,39 +771,104 @@ func (s *Service) Reveal(ctx context.Context, id, clicker string, clicked Messag
 	return r, code, err
 }
 
-// claimSecret takes the sealed pass of a request this replica has just moved to Revealing.
+// claimSecret takes the sealed pass of a request this replica has just moved to Revealing, under
+// the request's reveal token, and opens it. A pass that cannot be shown now but is intact (this
+// replica's keys do not open it, or the claim is not safe on a replica yet) goes back unseen.
 func (s *Service) claimSecret(ctx context.Context, r *Request, clicker string) (*Request, string, error) {
 	id := r.ID
-	sealed, err := s.store.TakeSecret(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		// Nothing left to show: the pass expired in the store, or it was taken outside this
-		// state machine. Either way it must not look revealable again.
-		return s.endReveal(ctx, r, s.alreadyRevealed(ctx, r, clicker))
-	}
-	if err != nil {
-		if _, rerr := s.transition(ctx, id, Revealing, func(r *Request) { r.State, r.Owner = Issued, "" }); rerr != nil {
+	sealed, err := s.store.TakeSecret(ctx, id, r.RevealToken, claimHold)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return s.lostPass(ctx, r, clicker, false)
+	case errors.Is(err, ErrClaimedElsewhere):
+		return s.lostPass(ctx, r, clicker, true)
+	case errors.Is(err, ErrNotReplicated):
+		s.log.WarnContext(ctx, "reveal: no replica of the store acknowledged the claim in time, so the pass is not shown and goes back unseen",
+			"request_id", id, "err", err)
+		return s.putBack(ctx, r, sealed, WrapError(Unavailable, err,
+			"tapbot's store could not confirm your claim on its replica in time, so your pass was not shown. It is still sealed and unseen: try again in a minute."))
+	case err != nil:
+		// Whether the take ran is unknown. The request goes back to Issued with its token, so
+		// the next click finds the claim this take may have made.
+		back, rerr := s.owned(ctx, id, Revealing, func(r *Request) { r.State, r.Owner, r.LeaseUntil = Issued, "", time.Time{} })
+		if rerr != nil {
 			s.log.ErrorContext(ctx, "reveal: could not release the claim", "request_id", id, "err", rerr)
+			back = r
 		}
-		return r, "", storeError(err)
+		return back, "", storeError(err)
 	}
 	code, err := s.sealer.Open(id, sealed)
 	if err != nil {
-		s.log.ErrorContext(ctx, "reveal: sealed pass does not open", "request_id", id, "err", err)
-		failed, ferr := s.transition(ctx, id, Revealing, func(r *Request) {
-			r.State, r.Owner = Failed, ""
-			r.Failure = "the stored pass could not be decrypted (TAP_ENCRYPTION_KEY changed?); ask for a new pass"
-		})
-		if ferr != nil {
-			failed = r
-		}
-		s.deletePass(ctx, r, r.PassID) // nobody can ever see it; leave no live credential behind
-		s.record(ctx, EventIssueFailed, failed, clicker, "the stored pass could not be decrypted")
-		return failed, "", &Error{Code: Unavailable, Err: err,
-			Message: "Your pass could not be decrypted, so it cannot be shown. Ask for a new one with /tap; the IT team has been told in tapbot's logs."}
+		// The pass is intact; this replica's keys just do not open it: a rotation rolling out
+		// (another replica sealed it with a key this one lacks) or a mistyped key. Deleting the
+		// pass would make one misconfigured replica destroy every pass it touches.
+		s.log.ErrorContext(ctx, "reveal: the sealed pass does not open with this replica's TAP_ENCRYPTION_KEY, so it goes back unseen. "+
+			"Every replica must be able to open what any replica seals: add a new key everywhere as a second key before making it the first",
+			"request_id", id, "keys", s.sealer.KeyIDs(), "err", err)
+		return s.putBack(ctx, r, sealed, WrapError(Unavailable, err,
+			"Your pass is temporarily unavailable: this tapbot replica cannot unseal it right now. It is still sealed and unseen: try again in a minute, and tell your IT team if this keeps happening."))
 	}
 	s.log.InfoContext(ctx, "pass claimed for reveal", "request_id", id, "recipient", clicker)
 	s.checkpoint("claimed")
 	return r, string(code), nil
+}
+
+// putBack returns a claimed pass, sealed as it was taken, to the store for the next click and
+// moves the request back to Issued; cause is what the clicker is told. If the pass cannot be put
+// back, the request still goes back to Issued with its token, whose claim keeps the pass for the
+// next click a few minutes.
+func (s *Service) putBack(ctx context.Context, r *Request, sealed []byte, cause error) (*Request, string, error) {
+	token := r.RevealToken
+	if ttl := r.PassExpiresAt.Sub(s.now()); ttl > 0 {
+		if err := s.store.ReturnSecret(ctx, r.ID, token, sealed, ttl); err != nil {
+			s.log.ErrorContext(ctx, "reveal: could not put the unseen pass back; its claim keeps it for the next click", "request_id", r.ID, "err", err)
+		} else {
+			token = ""
+		}
+	}
+	back, err := s.owned(ctx, r.ID, Revealing, func(r *Request) {
+		r.State, r.Owner, r.LeaseUntil, r.RevealToken = Issued, "", time.Time{}, token
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "reveal: could not release the claim", "request_id", r.ID, "err", err)
+		back = r
+	}
+	return back, "", cause
+}
+
+// lostPass ends a reveal that found no sealed pass to show: it expired in the store, the store
+// lost it (a restart, or a failover without its last writes), or (elsewhere) another reveal
+// attempt holds it. Nobody can see it through tapbot any more, so the pass is deleted in Entra
+// ID and the request fails, saying why; only another attempt's claim means someone else may
+// have it, and only that raises the alarm.
+func (s *Service) lostPass(ctx context.Context, r *Request, clicker string, elsewhere bool) (*Request, string, error) {
+	s.log.WarnContext(ctx, "reveal: no sealed pass to show; deleting the pass in Entra ID", "request_id", r.ID, "claimed_elsewhere", elsewhere)
+	deleteErr := s.deletePass(ctx, r, r.PassID)
+	deleted := "It was deleted in Entra ID for safety; ask for a new one with /tap."
+	if deleteErr != nil {
+		deleted = fmt.Sprintf("tapbot could not delete it in Entra ID: delete the Temporary Access Pass of %s there by hand, and ask for a new one with /tap.", r.Target.UPN)
+	}
+	failure := "The pass was no longer in tapbot's store when it was to be revealed (it expired there, or the store lost it), so nobody saw it through tapbot. " + deleted
+	msg := "Your pass is no longer in tapbot's store, so it cannot be shown, and nobody has seen it through tapbot. " + deleted
+	cause := ErrPassLost
+	if elsewhere {
+		failure = "Another reveal had already taken the pass from tapbot's store, so someone may have seen it. " + deleted
+		msg = "This pass was already taken by another reveal, so someone may have seen it. " + deleted + " If that was not you, tell your IT team now."
+		cause = ErrAlreadyRevealed
+	}
+	failed, err := s.owned(ctx, r.ID, Revealing, func(r *Request) {
+		r.State, r.Failure, r.Owner, r.LeaseUntil, r.RevealToken = Failed, failure, "", time.Time{}, ""
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "reveal: could not record the lost pass", "request_id", r.ID, "err", err)
+		failed = r
+	}
+	s.dropSealedCopy(ctx, failed)
+	if elsewhere {
+		s.record(ctx, EventRevealRefused, failed, clicker, "already revealed: someone else may have the pass")
+	}
+	s.record(ctx, EventRevoked, failed, "", "the sealed pass was gone from the store at its reveal; the pass was deleted in Entra ID for safety")
+	return failed, "", &Error{Code: Conflict, Err: cause, Message: msg}
 }
 
 // revealable explains, for a click, why a request cannot be revealed now; nil when it can.
@@ -801,18 +888,6 @@ func (s *Service) revealable(ctx context.Context, r *Request, clicker string) er
 	return stateConflict(r)
 }
 
-// endReveal records that nothing can be shown any more and returns cause.
-func (s *Service) endReveal(ctx context.Context, r *Request, cause error) (*Request, string, error) {
-	now := s.now()
-	ended, err := s.owned(ctx, r.ID, Revealing, func(r *Request) {
-		r.State, r.RevealedAt, r.Owner, r.LeaseUntil = Revealed, now, "", time.Time{}
-	})
-	if err != nil {
-		ended = r
-	}
-	return ended, "", cause
-}
-
 // unhold stops renewing the lease of a reveal this replica has finished, however it went.
 func (s *Service) unhold(id string) {
 	s.leases.Lock()
@@ -820,7 +895,8 @@ func (s *Service) unhold(id string) {
 	s.leases.Unlock()
 }
 
-// ConfirmReveal records that the recipient has seen the pass.
+// ConfirmReveal records that the recipient has seen the pass (or may have: the caller could not
+// tell), and drops the claimed copy.
 //
 // It fails when the reveal took so long that another replica took it over (and, not knowing
 // whether the pass was seen, deleted it): that replica tells everyone.
@@ -828,17 +904,19 @@ func (s *Service) ConfirmReveal(ctx context.Context, id string) (*Request, error
 	s.unhold(id)
 	now := s.now()
 	r, err := s.owned(ctx, id, Revealing, func(r *Request) {
-		r.State, r.RevealedAt, r.Owner, r.LeaseUntil = Revealed, now, "", time.Time{}
+		r.State, r.RevealedAt, r.Owner, r.LeaseUntil, r.RevealToken = Revealed, now, "", time.Time{}, ""
 	})
 	if err == nil {
+		s.dropSealedCopy(ctx, r)
 		s.record(ctx, EventRevealed, r, r.Recipient, "")
 		s.startWatching(ctx, r)
 	}
 	return r, err
 }
 
-// ReturnPass puts a claimed pass back when it could not be put on screen (Slack refused the
-// window), so the recipient can click again instead of losing it.
+// ReturnPass puts a claimed pass back when it was certainly not put on screen (the chat service
+// refused the window), so the recipient can click again instead of losing it. If the store
+// cannot keep it, nobody will ever see it, so it is deleted in Entra ID and the request fails.
 func (s *Service) ReturnPass(ctx context.Context, id, code string) (*Request, error) {
 	s.unhold(id)
 	r, err := s.Get(ctx, id)
@@ -847,19 +925,29 @@ func (s *Service) ReturnPass(ctx context.Context, id, code string) (*Request, er
 	}
 	ttl := r.PassExpiresAt.Sub(s.now())
 	if ttl <= 0 {
-		return s.owned(ctx, id, Revealing, func(r *Request) { r.State, r.Owner, r.LeaseUntil = Issued, "", time.Time{} })
+		s.dropSealedCopy(ctx, r) // the sweeper expires the request
+		return s.owned(ctx, id, Revealing, func(r *Request) { r.State, r.Owner, r.LeaseUntil, r.RevealToken = Issued, "", time.Time{}, "" })
 	}
-	if err := s.store.PutSecret(ctx, id, s.sealer.Seal(id, []byte(code)), ttl); err != nil {
-		s.log.ErrorContext(ctx, "reveal: could not return the pass; it is lost", "request_id", id, "err", err)
+	if err := s.store.ReturnSecret(ctx, id, r.RevealToken, s.sealer.Seal(id, []byte(code)), ttl); err != nil {
+		s.log.ErrorContext(ctx, "reveal: could not put the unseen pass back; deleting it in Entra ID", "request_id", id, "err", err)
+		deleted := "so it was deleted in Entra ID; nobody saw it. Ask for a new one with /tap."
+		if derr := s.deletePass(ctx, r, r.PassID); derr != nil {
+			deleted = fmt.Sprintf("and it could not be deleted in Entra ID either: delete the Temporary Access Pass of %s there by hand, and ask for a new one with /tap.", r.Target.UPN)
+		}
 		failed, ferr := s.owned(ctx, id, Revealing, func(r *Request) {
-			r.State, r.Failure, r.Owner = Failed, "the pass could not be shown and could not be kept; ask for a new one", ""
+			r.State, r.Owner, r.LeaseUntil, r.RevealToken = Failed, "", time.Time{}, ""
+			r.Failure = "The pass could not be shown and tapbot's store could not keep it, " + deleted
 		})
 		if ferr != nil {
-			return r, ferr
+			s.log.ErrorContext(ctx, "reveal: could not record the lost pass; the sweeper will", "request_id", id, "err", ferr)
+			failed = r
+		} else {
+			s.dropSealedCopy(ctx, failed)
+			s.record(ctx, EventRevoked, failed, "", "the pass could not be shown or kept; it was deleted in Entra ID")
 		}
-		return failed, storeError(err)
+		return failed, WrapError(Unavailable, err, "Slack did not let me show your pass, and tapbot could not keep it, %s", deleted)
 	}
-	r, err = s.owned(ctx, id, Revealing, func(r *Request) { r.State, r.Owner, r.LeaseUntil = Issued, "", time.Time{} })
+	r, err = s.owned(ctx, id, Revealing, func(r *Request) { r.State, r.Owner, r.LeaseUntil, r.RevealToken = Issued, "", time.Time{}, "" })
 	if err != nil {
 		if r != nil && r.State.Final() {
 			// Taken over meanwhile and ended (the pass deleted for safety): the copy just put

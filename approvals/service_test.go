@@ -431,23 +431,188 @@ func TestReturnedPassCanBeRevealedAgain(t *testing.T) {
 	}
 }
 
-func TestUndecryptablePassFailsTheRequest(t *testing.T) {
+// TestUnopenablePassGoesBackSealed: a replica whose keys do not open a pass (a rotation rolling
+// out, a mistyped key) must not destroy it. The pass goes back exactly as sealed, the click hears
+// "temporarily unavailable", and a replica with the right key shows it.
+func TestUnopenablePassGoesBackSealed(t *testing.T) {
 	h := newHarness(t, approvals.Config{})
 	ctx := context.Background()
 	r := h.submit(t)
 	if _, err := h.svc.Approve(ctx, r.ID, "UAPPR", approvals.MessageRef{}); err != nil {
 		t.Fatal(err)
 	}
-	// As if TAP_ENCRYPTION_KEY changed between issue and reveal.
-	if err := h.store.PutSecret(ctx, r.ID, approvals.NewRandomSealer().Seal(r.ID, []byte(passCode)), time.Hour); err != nil {
+	// As if another replica, with a key this one lacks, had sealed it.
+	other := approvals.NewRandomSealer()
+	sealed := other.Seal(r.ID, []byte(passCode))
+	if err := h.store.PutSecret(ctx, r.ID, sealed, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	got, code, err := h.svc.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{})
-	if code != "" || err == nil || !strings.Contains(approvals.UserMessage(err), "could not be decrypted") {
-		t.Fatalf("Reveal = %q, %v", code, err)
+	if code != "" || approvals.ErrorCode(err) != approvals.Unavailable || !strings.Contains(approvals.UserMessage(err), "try again in a minute") {
+		t.Fatalf("Reveal = %q, %v; want temporarily unavailable", code, err)
 	}
-	if got.State != approvals.Failed {
-		t.Fatalf("state = %s, want failed so nobody keeps clicking", got.State)
+	if got.State != approvals.Issued || len(h.dir.deleted) != 0 {
+		t.Fatalf("state %s, deleted %v: want the request issued and the pass live", got.State, h.dir.deleted)
+	}
+	back, err := h.store.TakeSecret(ctx, r.ID, "peek", time.Minute)
+	if err != nil || string(back) != string(sealed) {
+		t.Fatalf("the store holds %d bytes (%v); want the pass back exactly as it was sealed", len(back), err)
+	}
+	if err := h.store.ReturnSecret(ctx, r.ID, "peek", back, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	cfg := h.svc.Config()
+	cfg.Instance = "replica-with-the-key"
+	right := approvals.NewService(cfg, h.store, h.dir, h.people, other, approvals.WithClock(h.clock))
+	if _, code, err := right.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{}); err != nil || code != passCode {
+		t.Fatalf("Reveal on a replica with the key = %q, %v", code, err)
+	}
+}
+
+// TestRevealWithNoSecret: a request in Revealing whose sealed pass is gone cannot show it, so the
+// live pass is deleted in Entra ID and the request fails with the truth; only a pass another
+// reveal took raises the "someone else may have it" alarm.
+func TestRevealWithNoSecret(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		lose      func(ctx context.Context, s approvals.Store, id string) error
+		cause     error
+		msg       string
+		wantAlarm bool
+	}{
+		{"lost by the store", func(ctx context.Context, s approvals.Store, id string) error { return s.DeleteSecret(ctx, id) },
+			approvals.ErrPassLost, "nobody has seen it", false},
+		{"taken by another reveal", func(ctx context.Context, s approvals.Store, id string) error {
+			_, err := s.TakeSecret(ctx, id, "another-reveal", time.Minute)
+			return err
+		}, approvals.ErrAlreadyRevealed, "someone may have seen it", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, approvals.Config{})
+			ctx := context.Background()
+			r := h.submit(t)
+			issued, err := h.svc.Approve(ctx, r.ID, "UAPPR", approvals.MessageRef{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.lose(ctx, h.store, r.ID); err != nil {
+				t.Fatal(err)
+			}
+			got, code, err := h.svc.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{})
+			if code != "" || !errors.Is(err, tt.cause) || !strings.Contains(approvals.UserMessage(err), tt.msg) ||
+				!strings.Contains(approvals.UserMessage(err), "deleted in Entra ID") {
+				t.Fatalf("Reveal = %q, %v; want %v saying %q", code, err, tt.cause, tt.msg)
+			}
+			if got.State != approvals.Failed || got.Failure == "" {
+				t.Fatalf("state %s (%q), want failed with a reason", got.State, got.Failure)
+			}
+			if len(h.dir.deleted) != 1 || h.dir.deleted[0] != issued.PassID {
+				t.Fatalf("deleted %v, want the pass %s", h.dir.deleted, issued.PassID)
+			}
+			events, _ := h.store.ReadAudit(ctx, time.Time{})
+			alarm := false
+			for _, e := range events {
+				alarm = alarm || e.Event == approvals.EventRevealRefused
+			}
+			if alarm != tt.wantAlarm {
+				t.Fatalf("reveal_refused recorded: %v, want %v", alarm, tt.wantAlarm)
+			}
+		})
+	}
+}
+
+// flakyStore is a real embedded store with one method made to fail, for unit tests of what the
+// service does when a store call fails.
+type flakyStore struct {
+	*approvals.MemoryStore
+	takeErr   error // returned once by TakeSecret, after the take ran
+	returnErr error // returned by every ReturnSecret, which does nothing
+}
+
+func (f *flakyStore) TakeSecret(ctx context.Context, id, token string, hold time.Duration) ([]byte, error) {
+	b, err := f.MemoryStore.TakeSecret(ctx, id, token, hold)
+	if err == nil && f.takeErr != nil {
+		err, f.takeErr = f.takeErr, nil
+	}
+	return b, err
+}
+
+func (f *flakyStore) ReturnSecret(ctx context.Context, id, token string, sealed []byte, ttl time.Duration) error {
+	if f.returnErr != nil {
+		return f.returnErr
+	}
+	return f.MemoryStore.ReturnSecret(ctx, id, token, sealed, ttl)
+}
+
+func flakyHarness(t *testing.T, f *flakyStore) *harness {
+	h := newHarness(t, approvals.Config{})
+	f.MemoryStore = h.store
+	h.svc = approvals.NewService(h.svc.Config(), f, h.dir, h.people, h.sealer, approvals.WithClock(h.clock))
+	return h
+}
+
+// TestTakeWithUnclearOutcome: a take that ran but whose answer never arrived (a lost reply past
+// the client's retries), or whose claim no replica acknowledged, shows nothing; the next click
+// gets the pass, once.
+func TestTakeWithUnclearOutcome(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		err  error
+	}{
+		{"answer lost", errors.New("redis: connection reset")},
+		{"claim not replicated", approvals.ErrNotReplicated},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &flakyStore{takeErr: tt.err}
+			h := flakyHarness(t, f)
+			ctx := context.Background()
+			r := h.submit(t)
+			if _, err := h.svc.Approve(ctx, r.ID, "UAPPR", approvals.MessageRef{}); err != nil {
+				t.Fatal(err)
+			}
+			got, code, err := h.svc.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{})
+			if code != "" || approvals.ErrorCode(err) != approvals.Unavailable || got.State != approvals.Issued {
+				t.Fatalf("Reveal = %q, %v, state %s; want unavailable and the request issued", code, err, got.State)
+			}
+			_, code, err = h.svc.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{})
+			if err != nil || code != passCode {
+				t.Fatalf("the next click = %q, %v; want the pass", code, err)
+			}
+			if _, err := h.svc.ConfirmReveal(ctx, r.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, code, err := h.svc.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{}); code != "" || !errors.Is(err, approvals.ErrAlreadyRevealed) {
+				t.Fatalf("a click after the reveal = %q, %v", code, err)
+			}
+			if len(h.dir.deleted) != 0 {
+				t.Fatalf("deleted %v; nothing needed deleting", h.dir.deleted)
+			}
+		})
+	}
+}
+
+// TestReturnPassThatCannotBeKept: a pass the chat service refused to show and the store cannot
+// take back would stay live in Entra ID with nobody able to see it; it is deleted there.
+func TestReturnPassThatCannotBeKept(t *testing.T) {
+	f := &flakyStore{}
+	h := flakyHarness(t, f)
+	ctx := context.Background()
+	r := h.submit(t)
+	issued, err := h.svc.Approve(ctx, r.ID, "UAPPR", approvals.MessageRef{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, code, err := h.svc.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.returnErr = errors.New("redis: connection refused")
+	failed, err := h.svc.ReturnPass(ctx, r.ID, code)
+	if approvals.ErrorCode(err) != approvals.Unavailable || !strings.Contains(approvals.UserMessage(err), "deleted in Entra ID") {
+		t.Fatalf("ReturnPass = %v; want unavailable, saying the pass was deleted", err)
+	}
+	if failed.State != approvals.Failed || len(h.dir.deleted) != 1 || h.dir.deleted[0] != issued.PassID {
+		t.Fatalf("state %s, deleted %v; want failed and the pass %s deleted", failed.State, h.dir.deleted, issued.PassID)
 	}
 }
 

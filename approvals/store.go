@@ -10,6 +10,12 @@ import (
 // Implementations must make Update and TakeSecret atomic across processes: two replicas updating
 // the same request never both succeed from the same starting state, and exactly one TakeSecret
 // caller gets a secret.
+//
+// A store reached over a network must also survive a lost reply: its client may send a write
+// again after the first attempt ran but its answer was lost (go-redis does, after a dropped
+// connection or a read timeout). Every write therefore recognises its own earlier attempt and
+// reports what that attempt did: an Update or Create finds the very record it wrote, a Claim or
+// CompareAndSwap the value it set, a TakeSecret its own claim.
 type Store interface {
 	// Create stores a new request; ErrConflict if the ID exists.
 	Create(ctx context.Context, r *Request) error
@@ -21,12 +27,23 @@ type Store interface {
 	Update(ctx context.Context, id string, change func(*Request) error) (*Request, error)
 	// PutSecret stores a sealed pass for the request, gone after ttl.
 	PutSecret(ctx context.Context, id string, sealed []byte, ttl time.Duration) error
-	// TakeSecret returns the sealed pass and deletes it in one atomic step; ErrNotFound when it
-	// was already taken or has expired.
-	TakeSecret(ctx context.Context, id string) ([]byte, error)
-	// HasSecret reports whether a sealed pass is stored for the request, without touching it.
+	// TakeSecret claims the sealed pass for one reveal attempt: in one atomic step it moves the
+	// pass to a claim named by token, which lives for hold (and no longer than the pass would
+	// have), and returns it. Taking again with the same token returns the same bytes, so a take
+	// that is sent again after its reply was lost finds its own claim instead of nothing.
+	// ErrNotFound when there is neither a pass nor a claim by token (it expired, or the store
+	// lost it); ErrClaimedElsewhere when another token's claim holds it. A store with replicas
+	// also waits until one acknowledged the claim: if none did in time it returns the sealed
+	// pass with ErrNotReplicated, since a failover could lose the claim and let the pass be shown
+	// again, and the caller must put it back (ReturnSecret) instead of showing it.
+	TakeSecret(ctx context.Context, id, token string, hold time.Duration) ([]byte, error)
+	// ReturnSecret puts a sealed pass back for ttl and drops token's claim on it, in one step:
+	// the reveal that claimed it did not show it. Doing it twice is harmless.
+	ReturnSecret(ctx context.Context, id, token string, sealed []byte, ttl time.Duration) error
+	// HasSecret reports whether a sealed pass is stored for the request and not claimed, without
+	// touching it.
 	HasSecret(ctx context.Context, id string) (bool, error)
-	// DeleteSecret removes a sealed pass; a missing one is not an error.
+	// DeleteSecret removes a sealed pass and any claim on it; a missing one is not an error.
 	DeleteSecret(ctx context.Context, id string) error
 
 	// OpenRequests returns the IDs of requests that are not in a final state, so a sweeper can
@@ -45,7 +62,8 @@ type Store interface {
 	RecentByRequester(ctx context.Context, requester string, limit int) ([]*Request, error)
 
 	// Claim records key for ttl and reports whether this call was the first to do so: envelope
-	// deduplication and the sweeper's turn use it.
+	// deduplication and the sweeper's turn use it. A call whose reply was lost and that is sent
+	// again is still the first.
 	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
 	// Touch sets key to live for ttl from now, whoever set it before (replica heartbeats).
 	Touch(ctx context.Context, key string, ttl time.Duration) error
@@ -56,6 +74,13 @@ type Store interface {
 	// CompareAndSwap sets key to next for ttl only if it now holds old ("" for a key that is not
 	// set or has expired), and reports whether it did; next "" removes the key. Locks that name
 	// their holder use it to take, renew, hand over and release only what they hold.
+	//
+	// It also succeeds (and sets the ttl again) when key already holds next: that is how a swap
+	// sent again after its reply was lost recognises its own write. So next must name one write:
+	// never a value two callers might both write (two replicas taking a lock with the same next
+	// would both be told they hold it), nor one a caller writes again for a new purpose (a
+	// replica taking "its" periodic turn while it still holds it would keep the turn for ever).
+	// A request ID names one lock holder; a replica's turn adds a token new with each take.
 	CompareAndSwap(ctx context.Context, key, old, next string, ttl time.Duration) (bool, error)
 	// Hit counts one event under key in a fixed window and returns the count so far and when the
 	// window ends (rate limits).

@@ -11,7 +11,7 @@ import (
 // replicaKey names a replica's heartbeat in the store.
 func replicaKey(instance string) string { return "replica:" + instance }
 
-// sweepTurnKey holds the ID of the replica whose turn it is to sweep.
+// sweepTurnKey names the replica whose turn it is to sweep: its ID and a token of that turn.
 const sweepTurnKey = "sweep-turn"
 
 // clockSkew allows for tapbot's clock and Entra ID's disagreeing about when a pass was made.
@@ -120,7 +120,8 @@ func (s *Service) renew(ctx context.Context, id string, h *holding) error {
 // TakeSweepTurn reports whether this replica should sweep now: one replica a turn. The turn
 // names the replica that took it, and its heartbeat renews it while a sweep outlasts it.
 func (s *Service) TakeSweepTurn(ctx context.Context, turn time.Duration) (bool, error) {
-	ok, err := s.store.CompareAndSwap(ctx, sweepTurnKey, "", s.cfg.Instance, turn)
+	holder := s.cfg.Instance + "/" + NewID()
+	ok, err := s.store.CompareAndSwap(ctx, sweepTurnKey, "", holder, turn)
 	if err != nil {
 		return false, err
 	}
@@ -129,7 +130,7 @@ func (s *Service) TakeSweepTurn(ctx context.Context, turn time.Duration) (bool, 
 		return false, nil
 	}
 	s.leases.Lock()
-	s.turn, s.turnLost = turn, false
+	s.turn, s.turnHolder, s.turnLost = turn, holder, false
 	s.leases.Unlock()
 	return true, nil
 }
@@ -138,12 +139,12 @@ func (s *Service) TakeSweepTurn(ctx context.Context, turn time.Duration) (bool, 
 // the sweep stops after the request at hand.
 func (s *Service) renewTurn(ctx context.Context, ttl time.Duration) error {
 	s.leases.Lock()
-	turn, sweeping := s.turn, s.sweeping
+	turn, holder, sweeping := s.turn, s.turnHolder, s.sweeping
 	s.leases.Unlock()
 	if !sweeping || turn == 0 {
 		return nil
 	}
-	ok, err := s.store.CompareAndSwap(ctx, sweepTurnKey, s.cfg.Instance, s.cfg.Instance, max(turn, ttl))
+	ok, err := s.store.CompareAndSwap(ctx, sweepTurnKey, holder, holder, max(turn, ttl))
 	if err != nil {
 		return fmt.Errorf("renew the sweep turn: %w", err)
 	}
@@ -170,7 +171,7 @@ func (s *Service) Sweep(ctx context.Context) ([]*Request, error) {
 	s.leases.Unlock()
 	defer func() {
 		s.leases.Lock()
-		s.sweeping, s.turn, s.turnLost = false, 0, false
+		s.sweeping, s.turn, s.turnHolder, s.turnLost = false, 0, "", false
 		s.leases.Unlock()
 	}()
 	ids, err := s.store.OpenRequests(ctx)
@@ -353,12 +354,13 @@ func (s *Service) abandonReveal(ctx context.Context, seen *Request, now time.Tim
 			FormatDuration(cleanupGiveUp), mine.Target.UPN))
 	}
 	failed, err := s.owned(ctx, mine.ID, Revealing, func(r *Request) {
-		r.State, r.Owner, r.LeaseUntil = Failed, "", time.Time{}
+		r.State, r.Owner, r.LeaseUntil, r.RevealToken = Failed, "", time.Time{}, ""
 		r.Failure = "tapbot was interrupted while showing the pass, so it was deleted in Entra ID for safety. Ask for a new one with /tap."
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.dropSealedCopy(ctx, failed) // the claimed copy the interrupted reveal took
 	s.record(ctx, EventRevoked, failed, "", "a reveal was interrupted after the pass left the store; the pass was deleted for safety")
 	return []*Request{failed}, nil
 }

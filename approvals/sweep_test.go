@@ -229,3 +229,23 @@ func TestOverlappingSweepsTakeOverOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepTurnPassesOn: a replica cannot take the sweep turn again while it holds it, so once
+// its turn runs out another replica gets one; a replica that stalls does not keep the turn.
+func TestSweepTurnPassesOn(t *testing.T) {
+	h := newHarness(t, approvals.Config{})
+	ctx := context.Background()
+	a, b := h.replica(t, "replica-a", ""), h.replica(t, "replica-b", "")
+	if ok, err := a.TakeSweepTurn(ctx, time.Minute); !ok || err != nil {
+		t.Fatalf("the first take = %v, %v", ok, err)
+	}
+	for _, s := range []*approvals.Service{a, b} {
+		if ok, _ := s.TakeSweepTurn(ctx, time.Minute); ok {
+			t.Fatal("a turn was taken while another one lasted")
+		}
+	}
+	h.advance(time.Minute)
+	if ok, err := b.TakeSweepTurn(ctx, time.Minute); !ok || err != nil {
+		t.Fatalf("another replica's take after the turn ran out = %v, %v", ok, err)
+	}
+}

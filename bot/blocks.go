@@ -287,6 +287,10 @@ func requesterUpdate(r *approvals.Request) string {
 	case approvals.Denied:
 		return fmt.Sprintf("Your request for a Temporary Access Pass for %s was denied by <@%s>.", who, r.DecidedBy)
 	case approvals.Failed:
+		if r.PassID != "" {
+			// The pass was made; what failed came after (storing, showing, keeping it).
+			return fmt.Sprintf("Your request for %s was approved by <@%s>, but the pass did not reach <@%s>: %s", who, r.DecidedBy, r.Recipient, detailText(r.Failure))
+		}
 		return fmt.Sprintf("Your request for %s was approved by <@%s>, but the pass could not be made: %s", who, r.DecidedBy, detailText(r.Failure))
 	case approvals.Revealed:
 		return fmt.Sprintf("<@%s> revealed the pass for %s %s.", r.Recipient, who, slackDate(r.RevealedAt))

@@ -934,8 +934,10 @@ func (b *Bot) dm(ctx context.Context, user, text string, blocks []slack.Block) (
 }
 
 // onReveal shows the pass once. It opens a modal with the click's trigger first and only then
-// claims the pass; if the modal cannot show it after all (Slack replaced or closed it), the pass
-// goes back to the store, so a double click or a lost window never costs the person their pass.
+// claims the pass; if Slack refuses to show it after all (it replaced or closed the window), the
+// pass goes back to the store, so a double click or a lost window never costs the person their
+// pass. An update with no clear answer (a reset or timeout after it was sent) may have put the
+// pass on screen, so it counts as shown: a pass is never offered twice.
 func (b *Bot) onReveal(ctx context.Context, cb slack.InteractionCallback, id string) {
 	view, err := b.openWithTrigger(ctx, cb.TriggerID, MessageModal("Your access pass", "Unsealing your pass…"))
 	if wait, throttled := slackrate.Throttled(err); throttled {
@@ -970,17 +972,33 @@ func (b *Bot) onReveal(ctx context.Context, cb slack.InteractionCallback, id str
 		}
 		return
 	}
-	if !b.updateView(ctx, view.ID, PassModalIn(r, code, loc)) {
+	shown := b.showPass(ctx, view.ID, PassModalIn(r, code, loc))
+	if shown == passRefused {
 		defer b.metrics.Reveals.WithLabelValues("returned").Inc()
-		if _, err := b.svc.ReturnPass(ctx, id, code); err != nil {
+		back, err := b.svc.ReturnPass(ctx, id, code)
+		if err != nil {
 			b.log.Error("return unseen pass", "request_id", id, "err", err)
-			b.tellClicker(ctx, cb, ":warning: Slack did not let me show your pass, and it could not be kept. Ask for a new one with /tap.")
+			b.tellClicker(ctx, cb, ":warning: "+userMessage(err))
+			if back != nil && back.State == approvals.Failed {
+				// Deleted in Entra ID: say so everywhere it was offered.
+				b.updateRevealMessage(ctx, back)
+				b.updateApproval(ctx, back)
+				if back.Requester != cb.User.ID {
+					b.tellRequester(ctx, back)
+				}
+			}
 			return
 		}
 		b.tellClicker(ctx, cb, ":information_source: Slack closed the window before your pass could be shown. It is still safe and unseen: click *Reveal pass* again.")
 		return
 	}
-	b.metrics.Reveals.WithLabelValues("revealed").Inc()
+	if shown == passUnclear {
+		b.metrics.Reveals.WithLabelValues("unclear").Inc()
+		b.tellClicker(ctx, cb, ":warning: Slack did not confirm that your pass reached your screen, so tapbot counts it as shown and will not show it again. "+
+			"If you see it, you are all set. If you do not, tell your IT team: they can revoke it, and a new one can be asked for with /tap.")
+	} else {
+		b.metrics.Reveals.WithLabelValues("revealed").Inc()
+	}
 	if confirmed, err := b.svc.ConfirmReveal(ctx, id); err != nil {
 		b.log.Error("record reveal", "request_id", id, "err", err)
 	} else {
@@ -1019,8 +1037,66 @@ func revealOutcome(err error) string {
 		return "already_revealed"
 	case errors.Is(err, approvals.ErrRevealInProgress):
 		return "in_progress"
+	case errors.Is(err, approvals.ErrPassLost):
+		return "lost"
+	case approvals.ErrorCode(err) == approvals.Unavailable:
+		return "unavailable"
 	}
 	return "refused"
+}
+
+// passShown is what a views.update that puts the pass on screen did, as far as tapbot can tell.
+type passShown int
+
+const (
+	passOnScreen passShown = iota // Slack answered ok
+	passRefused                   // Slack certainly did not show it
+	passUnclear                   // no clear answer: Slack may have shown it
+)
+
+// showPass puts the pass into the reveal modal.
+func (b *Bot) showPass(ctx context.Context, viewID string, v slack.ModalViewRequest) passShown {
+	_, err := b.api.UpdateViewContext(ctx, v, "", "", viewID)
+	switch {
+	case err == nil:
+		return passOnScreen
+	case definiteRefusal(err):
+		b.log.Warn("Slack refused to show the pass; it goes back unseen", "view_id", viewID, "err", err)
+		return passRefused
+	}
+	b.log.Error("no clear answer from Slack to the update that shows the pass; it counts as shown", "view_id", viewID, "err", err)
+	return passUnclear
+}
+
+// definiteRefusal reports whether a Slack call that failed with err certainly did nothing: it
+// was never sent (held back by the pacer), Slack throttled it (429), or Slack answered with an
+// error that means it did not act. A reset, a timeout or a 5xx after the call went out, or an
+// answer Slack itself calls unsure (internal_error, fatal_error: "some aspect of the operation
+// may have succeeded"), is no refusal: the call may have been applied.
+func definiteRefusal(err error) bool {
+	if _, throttled := slackrate.Throttled(err); throttled {
+		return true
+	}
+	var limited *slack.RateLimitedError
+	if errors.As(err, &limited) {
+		return true
+	}
+	return slackRefusals[slackErrorCode(err)]
+}
+
+// slackRefusals are the Web API error codes that mean Slack did not apply a call: the view is
+// gone or was replaced, the request was malformed, or the token was refused.
+var slackRefusals = map[string]bool{
+	"not_found": true, "view_not_found": true, "hash_conflict": true, "duplicate_external_id": true,
+	"invalid_arguments": true, "invalid_blocks": true, "invalid_view": true, "view_too_large": true,
+	"expired_trigger_id": true, "exchanged_trigger_id": true, "invalid_trigger_id": true,
+	"not_authed": true, "invalid_auth": true, "account_inactive": true, "token_revoked": true,
+	"token_expired": true, "no_permission": true, "missing_scope": true, "not_allowed_token_type": true,
+	"access_denied": true, "team_access_not_granted": true, "ekm_access_denied": true,
+	"org_login_required": true, "two_factor_setup_required": true, "method_deprecated": true,
+	"deprecated_endpoint": true, "ratelimited": true, "request_timeout": true,
+	"invalid_form_data": true, "invalid_json": true, "json_not_object": true, "invalid_charset": true,
+	"invalid_arg_name": true, "invalid_array_arg": true, "invalid_post_type": true, "missing_post_type": true,
 }
 
 // triggerBudget is how long after a click tapbot may still spend a trigger_id: Slack lets it

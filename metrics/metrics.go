@@ -148,9 +148,15 @@ func (c countingStore) RecentByRequester(ctx context.Context, requester string, 
 func (c countingStore) PutSecret(ctx context.Context, id string, sealed []byte, ttl time.Duration) error {
 	return c.count(c.s.PutSecret(ctx, id, sealed, ttl))
 }
-func (c countingStore) TakeSecret(ctx context.Context, id string) ([]byte, error) {
-	b, err := c.s.TakeSecret(ctx, id)
+func (c countingStore) TakeSecret(ctx context.Context, id, token string, hold time.Duration) ([]byte, error) {
+	b, err := c.s.TakeSecret(ctx, id, token, hold)
+	if errors.Is(err, approvals.ErrClaimedElsewhere) {
+		return b, err // an answer about the pass, not a failure of the store
+	}
 	return b, c.count(err)
+}
+func (c countingStore) ReturnSecret(ctx context.Context, id, token string, sealed []byte, ttl time.Duration) error {
+	return c.count(c.s.ReturnSecret(ctx, id, token, sealed, ttl))
 }
 func (c countingStore) HasSecret(ctx context.Context, id string) (bool, error) {
 	ok, err := c.s.HasSecret(ctx, id)

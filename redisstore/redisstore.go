@@ -103,10 +103,13 @@ func New(rdb redis.UniversalClient, prefix string) *Store {
 
 func (s *Store) reqKey(id string) string  { return s.prefix + "req:" + id }
 func (s *Store) passKey(id string) string { return s.prefix + "pass:" + id }
-func (s *Store) openKey() string          { return s.prefix + "open" }
-func (s *Store) claimKey(k string) string { return s.prefix + "key:" + k }
-func (s *Store) hitKey(k string) string   { return s.prefix + "hits:" + k }
-func (s *Store) auditKey() string         { return s.prefix + "audit" }
+
+// passClaimKey is the hash a reveal moves a sealed pass to: its token and the sealed bytes.
+func (s *Store) passClaimKey(id string) string { return s.prefix + "claim:" + id }
+func (s *Store) openKey() string               { return s.prefix + "open" }
+func (s *Store) claimKey(k string) string      { return s.prefix + "key:" + k }
+func (s *Store) hitKey(k string) string        { return s.prefix + "hits:" + k }
+func (s *Store) auditKey() string              { return s.prefix + "audit" }
 
 // byRequesterKey is a sorted set of the requester's request IDs scored by creation time, for
 // /tap status.
@@ -136,8 +139,11 @@ end
 // so no crash can leave a request the sweeper or /tap status cannot see. The requester's index
 // is scored by creation time but never goes backwards, so it lists requests in the order they
 // were stored even when two share a timestamp or replicas' clocks differ; it keeps the newest
-// ARGV[6] IDs and lives as long as the newest record.
+// ARGV[6] IDs and lives as long as the newest record. A record that is already exactly ARGV[1]
+// (whose revision is unique to this call) is this call's own write, sent again after its reply
+// was lost: it reports success, the indexes done by the first run.
 var createScript = redis.NewScript(keepLua + `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   keep(KEYS[1], ARGV[4])
   redis.call('SADD', KEYS[2], ARGV[3])
@@ -151,11 +157,28 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
 end
 return 0`)
 
+// record is a request as stored: its JSON plus a revision that is new with every write, so that
+// a script sent again after its reply was lost can tell its own write (the very bytes it meant
+// to write) from anyone else's. Readers decode it into approvals.Request, which ignores "_rev".
+type record struct {
+	*approvals.Request
+	Rev string `json:"_rev"`
+}
+
+// encode returns r as a record with a fresh revision.
+func encode(r *approvals.Request) ([]byte, error) {
+	b, err := json.Marshal(record{Request: r, Rev: approvals.NewID()})
+	if err != nil {
+		return nil, fmt.Errorf("encode request: %w", err)
+	}
+	return b, nil
+}
+
 // Create implements approvals.Store.
 func (s *Store) Create(ctx context.Context, r *approvals.Request) error {
-	b, err := json.Marshal(r)
+	b, err := encode(r)
 	if err != nil {
-		return fmt.Errorf("encode request: %w", err)
+		return err
 	}
 	created, err := createScript.Run(ctx, s.rdb, []string{s.reqKey(r.ID), s.openKey(), s.byRequesterKey(r.Requester)},
 		b, approvals.RecordRetention.Milliseconds(), r.ID, keepUntil(r), r.CreatedAt.UnixMicro(), approvals.RecentKept).Int()
@@ -226,9 +249,14 @@ func decode(b []byte) (*approvals.Request, error) {
 // "add", or "" when it stays where it is), all in one step. Every command counts (issue 6's
 // Redis budget per request), so nothing runs that the caller knows to be a no-op.
 // It returns 1 when written, 0 when someone wrote in between, -1 when the record is gone.
+//
+// A record that already holds ARGV[2] was written by this very call: its revision is new with
+// each write, so nobody else writes the same bytes. That is the script sent again after its
+// reply was lost, and it reports 1, as the first run did, instead of a conflict with itself.
 var updateScript = redis.NewScript(keepLua + `
 local cur = redis.call('GET', KEYS[1])
 if not cur then return -1 end
+if cur == ARGV[2] then return 1 end
 if cur ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 keep(KEYS[1], ARGV[5])
@@ -261,9 +289,9 @@ func (s *Store) Update(ctx context.Context, id string, change func(*approvals.Re
 		if err := change(r); err != nil {
 			return nil, err
 		}
-		nb, err := json.Marshal(r)
+		nb, err := encode(r)
 		if err != nil {
-			return nil, fmt.Errorf("encode request: %w", err)
+			return nil, err
 		}
 		index := ""
 		switch final := r.State.Final(); {
@@ -335,16 +363,125 @@ func (s *Store) PutSecret(ctx context.Context, id string, sealed []byte, ttl tim
 	return nil
 }
 
-// TakeSecret implements approvals.Store with GETDEL, one atomic command: no get-then-delete race.
-func (s *Store) TakeSecret(ctx context.Context, id string) ([]byte, error) {
-	b, err := s.rdb.GetDel(ctx, s.passKey(id)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, approvals.ErrNotFound
-	}
+// takeScript moves the sealed pass KEYS[1] to the claim KEYS[2] (a hash of the reveal's token
+// ARGV[1] and the sealed bytes) that lives ARGV[2] ms, or as long as the pass had left if that
+// is less, in one step. A claim that already holds ARGV[1] is this reveal's own take, sent again
+// after its reply was lost (GETDEL would find nothing and lose the pass): it answers with the
+// same bytes. It returns {1, sealed, replicas, hold ms}, {0} when there is nothing, {2} when
+// another token's claim holds it. replicas is how many replicas the server has, so the caller
+// knows whether to WAIT.
+var takeScript = redis.NewScript(`
+local function replicas()
+  local info = redis.call('INFO', 'replication')
+  return tonumber(string.match(info, 'connected_slaves:(%d+)')) or 0
+end
+local token = redis.call('HGET', KEYS[2], 'token')
+if token == ARGV[1] then
+  return {1, redis.call('HGET', KEYS[2], 'sealed'), replicas(), redis.call('PTTL', KEYS[2])}
+end
+local sealed = redis.call('GET', KEYS[1])
+if not sealed then
+  if token then return {2} end
+  return {0}
+end
+local hold = tonumber(ARGV[2])
+local left = redis.call('PTTL', KEYS[1])
+if left > 0 and left < hold then hold = left end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[2], 'token', ARGV[1], 'sealed', sealed)
+redis.call('PEXPIRE', KEYS[2], hold)
+return {1, sealed, replicas(), hold}`)
+
+// replicaAckTimeout bounds how long a reveal waits for a replica to acknowledge its claim.
+const replicaAckTimeout = time.Second
+
+// TakeSecret implements approvals.Store with takeScript. When the server has replicas it then
+// WAITs for one to acknowledge the claim: with asynchronous replication a failover can promote
+// a replica that never saw the claim, and that replica would show the pass again. Without an
+// acknowledgement in time it returns the sealed pass with approvals.ErrNotReplicated.
+func (s *Store) TakeSecret(ctx context.Context, id, token string, hold time.Duration) ([]byte, error) {
+	claim := s.passClaimKey(id)
+	res, err := takeScript.Run(ctx, s.rdb, []string{s.passKey(id), claim}, token, max(hold.Milliseconds(), 1)).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("redis take sealed pass: %w", err)
 	}
-	return b, nil
+	switch code, _ := res[0].(int64); {
+	case code == 0:
+		return nil, approvals.ErrNotFound
+	case code == 2:
+		return nil, approvals.ErrClaimedElsewhere
+	case code != 1 || len(res) != 4:
+		return nil, fmt.Errorf("redis take sealed pass: unexpected reply %v", res)
+	}
+	sealed, _ := res[1].(string)
+	replicas, _ := res[2].(int64)
+	held, _ := res[3].(int64)
+	if replicas == 0 {
+		return []byte(sealed), nil
+	}
+	if err := s.waitForReplica(ctx, claim, time.Duration(held)*time.Millisecond); err != nil {
+		return []byte(sealed), fmt.Errorf("redis take sealed pass (%d replicas): %w: %w", replicas, approvals.ErrNotReplicated, err)
+	}
+	return []byte(sealed), nil
+}
+
+// waitForReplica WAITs until a replica has everything written before the claim's key was
+// written again just now. WAIT counts what its own connection wrote, and go-redis may have sent
+// the take (or its retry) on another one, so the pipeline rewrites the claim's expiry first,
+// on the connection WAIT then uses. On a cluster both go to the node that holds the claim.
+func (s *Store) waitForReplica(ctx context.Context, claim string, held time.Duration) error {
+	var node redis.Cmdable = s.rdb
+	if c, ok := s.rdb.(*redis.ClusterClient); ok {
+		n, err := c.MasterForKey(ctx, claim)
+		if err != nil {
+			return err
+		}
+		node = n
+	}
+	timeout := s.ackTimeout()
+	wait := redis.NewIntCmd(ctx, "wait", 1, timeout.Milliseconds())
+	if _, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.PExpire(ctx, claim, max(held, time.Millisecond))
+		return p.Process(ctx, wait)
+	}); err != nil {
+		return err
+	}
+	if wait.Val() < 1 {
+		return fmt.Errorf("no replica acknowledged within %v", timeout)
+	}
+	return nil
+}
+
+// ackTimeout is replicaAckTimeout, shortened to stay within the client's read timeout: a
+// pipeline's replies are read with it, WAIT's included.
+func (s *Store) ackTimeout() time.Duration {
+	var read time.Duration
+	switch c := s.rdb.(type) {
+	case *redis.Client:
+		read = c.Options().ReadTimeout
+	case *redis.ClusterClient:
+		read = c.Options().ReadTimeout
+	}
+	if read > 0 && read/2 < replicaAckTimeout {
+		return max(read/2, time.Millisecond)
+	}
+	return replicaAckTimeout
+}
+
+// returnScript puts the sealed pass ARGV[2] back under KEYS[1] for ARGV[3] ms and drops the
+// claim KEYS[2] if it is the token ARGV[1]'s; running it twice leaves the same.
+var returnScript = redis.NewScript(`
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+if redis.call('HGET', KEYS[2], 'token') == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1`)
+
+// ReturnSecret implements approvals.Store.
+func (s *Store) ReturnSecret(ctx context.Context, id, token string, sealed []byte, ttl time.Duration) error {
+	if err := returnScript.Run(ctx, s.rdb, []string{s.passKey(id), s.passClaimKey(id)}, token, sealed,
+		max(ttl.Milliseconds(), 1)).Err(); err != nil {
+		return fmt.Errorf("redis return sealed pass: %w", err)
+	}
+	return nil
 }
 
 // HasSecret implements approvals.Store.
@@ -358,7 +495,7 @@ func (s *Store) HasSecret(ctx context.Context, id string) (bool, error) {
 
 // DeleteSecret implements approvals.Store.
 func (s *Store) DeleteSecret(ctx context.Context, id string) error {
-	if err := s.rdb.Del(ctx, s.passKey(id)).Err(); err != nil {
+	if err := s.rdb.Del(ctx, s.passKey(id), s.passClaimKey(id)).Err(); err != nil {
 		return fmt.Errorf("redis delete sealed pass: %w", err)
 	}
 	return nil
@@ -404,13 +541,21 @@ func (s *Store) liveMembers(ctx context.Context, set, what string) ([]string, er
 	return live, nil
 }
 
-// Claim implements approvals.Store with SET NX.
+// claimScript is SET NX of a value unique to the call (ARGV[1]) that also recognises that value:
+// a SET NX sent again after its reply was lost finds its own write and would report that
+// someone else was first, dropping a click as a duplicate of itself.
+var claimScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0`)
+
+// Claim implements approvals.Store with claimScript.
 func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	ok, err := s.rdb.SetNX(ctx, s.claimKey(key), 1, ttl).Result()
+	n, err := claimScript.Run(ctx, s.rdb, []string{s.claimKey(key)}, approvals.NewID(), max(ttl.Milliseconds(), 1)).Int()
 	if err != nil {
 		return false, fmt.Errorf("redis claim %s: %w", key, err)
 	}
-	return ok, nil
+	return n == 1, nil
 }
 
 // Touch implements approvals.Store.
@@ -438,10 +583,12 @@ func (s *Store) Release(ctx context.Context, key string) error {
 	return nil
 }
 
-// casScript sets or removes KEYS[1] only if it holds ARGV[1] (an empty string for a missing key).
+// casScript sets or removes KEYS[1] only if it holds ARGV[1] (an empty string for a missing key),
+// or already holds ARGV[2]: that is its own write, by a call sent again after its reply was lost
+// (approvals.Store.CompareAndSwap says why ARGV[2] must name one writer).
 var casScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1]) or ''
-if cur ~= ARGV[1] then return 0 end
+if cur ~= ARGV[1] and cur ~= ARGV[2] then return 0 end
 if ARGV[2] == '' then
   redis.call('DEL', KEYS[1])
 else

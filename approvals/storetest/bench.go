@@ -60,7 +60,7 @@ func Bench(b *testing.B, s approvals.Store) {
 			if err := s.PutSecret(ctx, r.ID, sealed, time.Hour); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := s.TakeSecret(ctx, r.ID); err != nil {
+			if _, err := s.TakeSecret(ctx, r.ID, approvals.NewID(), time.Minute); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -29,6 +29,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("SecretTakenOnce", func(t *testing.T) { testSecretOnce(t, newStore) })
 	t.Run("ConcurrentTakesOneWinner", func(t *testing.T) { testConcurrentTakes(t, newStore) })
 	t.Run("SecretExpires", func(t *testing.T) { testSecretExpires(t, newStore) })
+	t.Run("SecretClaims", func(t *testing.T) { testSecretClaims(t, newStore) })
 	t.Run("SecretPeekAndDelete", func(t *testing.T) { testSecretPeekDelete(t, newStore) })
 	t.Run("OpenRequestsIndex", func(t *testing.T) { testOpenRequests(t, newStore) })
 	t.Run("WatchIndex", func(t *testing.T) { testWatchIndex(t, newStore) })
@@ -185,7 +186,10 @@ func testCompareAndSwap(t *testing.T, newStore Factory) {
 		{"req-a", "req-c", true},  // handed over
 		{"req-a", "", false},      // req-a no longer holds it
 		{"req-c", "", true},       // released by its holder
+		{"req-c", "", true},       // a release sent again after its reply was lost
 		{"", "req-d", true},       // free again
+		{"", "req-d", true},       // a take sent again after its reply was lost: its own write
+		{"req-e", "req-e", false}, // not req-e's
 	}
 	for i, st := range steps {
 		got, err := s.CompareAndSwap(ctx, "target:x", st.old, st.next, time.Hour)
@@ -207,13 +211,22 @@ func testCompareAndSwap(t *testing.T, newStore Factory) {
 	if ok, _ := s.CompareAndSwap(ctx, "turn", "replica-a", "replica-a", time.Hour); ok {
 		t.Fatal("an expired key was renewed as if still held")
 	}
-	if ok, err := s.CompareAndSwap(ctx, "turn", "", "replica-b", time.Hour); !ok || err != nil {
+	if ok, err := s.CompareAndSwap(ctx, "turn", "", "replica-b", 50*time.Millisecond); !ok || err != nil {
 		t.Fatalf("taking an expired key = %v, %v", ok, err)
 	}
+	// A swap that finds its own write sets the ttl again, as the write it repeats did.
+	if ok, err := s.CompareAndSwap(ctx, "turn", "", "replica-b", time.Hour); !ok || err != nil {
+		t.Fatalf("repeating a take = %v, %v", ok, err)
+	}
+	elapse(100 * time.Millisecond)
+	if ok, _ := s.Alive(ctx, "turn"); !ok {
+		t.Fatal("a repeated swap did not set the ttl again")
+	}
 
-	// Keys taken with Claim hold "1", so a holder-naming caller can still release them.
-	if ok, _ := s.Claim(ctx, "legacy", time.Hour); !ok {
-		t.Fatal("Claim failed")
+	// Replicas from before locks named their holder wrote "1" (as Touch does); a holder-naming
+	// caller can still release such a key.
+	if err := s.Touch(ctx, "legacy", time.Hour); err != nil {
+		t.Fatal(err)
 	}
 	if ok, err := s.CompareAndSwap(ctx, "legacy", "1", "", 0); !ok || err != nil {
 		t.Fatalf("releasing a claimed key = %v, %v", ok, err)
@@ -358,7 +371,7 @@ func testSecretPeekDelete(t *testing.T, newStore Factory) {
 	if err := s.DeleteSecret(ctx, id); err != nil {
 		t.Fatalf("deleting a missing secret: %v", err)
 	}
-	if _, err := s.TakeSecret(ctx, id); !errors.Is(err, approvals.ErrNotFound) {
+	if _, err := s.TakeSecret(ctx, id, "t", time.Minute); !errors.Is(err, approvals.ErrNotFound) {
 		t.Fatalf("TakeSecret after DeleteSecret = %v", err)
 	}
 }
@@ -496,7 +509,7 @@ func testGetMissing(t *testing.T, newStore Factory) {
 	if !errors.Is(err, approvals.ErrNotFound) {
 		t.Fatalf("Update of a missing request = %v, want ErrNotFound", err)
 	}
-	if _, err := s.TakeSecret(ctx, approvals.NewID()); !errors.Is(err, approvals.ErrNotFound) {
+	if _, err := s.TakeSecret(ctx, approvals.NewID(), "t", time.Minute); !errors.Is(err, approvals.ErrNotFound) {
 		t.Fatalf("TakeSecret of a missing pass = %v, want ErrNotFound", err)
 	}
 }
@@ -602,12 +615,81 @@ func testSecretOnce(t *testing.T, newStore Factory) {
 	if err := s.PutSecret(ctx, id, []byte("sealed-bytes"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.TakeSecret(ctx, id)
+	got, err := s.TakeSecret(ctx, id, "reveal-1", time.Minute)
 	if err != nil || string(got) != "sealed-bytes" {
 		t.Fatalf("TakeSecret = %q, %v", got, err)
 	}
-	if _, err := s.TakeSecret(ctx, id); !errors.Is(err, approvals.ErrNotFound) {
-		t.Fatalf("second TakeSecret = %v, want ErrNotFound", err)
+	if _, err := s.TakeSecret(ctx, id, "reveal-2", time.Minute); !errors.Is(err, approvals.ErrClaimedElsewhere) {
+		t.Fatalf("a second reveal's TakeSecret = %v, want ErrClaimedElsewhere", err)
+	}
+	if ok, _ := s.HasSecret(ctx, id); ok {
+		t.Fatal("HasSecret sees a claimed pass as stored")
+	}
+}
+
+// testSecretClaims walks a claimed pass through its life: a take sent again with its token gets
+// the same bytes (its first reply was lost), another token's take gets nothing, a returned pass
+// is there for the next take, and a claim lasts no longer than its hold or the pass.
+func testSecretClaims(t *testing.T, newStore Factory) {
+	s, elapse := newStore(t)
+	ctx := context.Background()
+	take := func(id, token string, hold time.Duration) ([]byte, error) {
+		t.Helper()
+		return s.TakeSecret(ctx, id, token, hold)
+	}
+	id := approvals.NewID()
+	if err := s.PutSecret(ctx, id, []byte("sealed-1"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := take(id, "t1", time.Hour); err != nil || string(b) != "sealed-1" {
+		t.Fatalf("first take = %q, %v", b, err)
+	}
+	if b, err := take(id, "t1", time.Hour); err != nil || string(b) != "sealed-1" {
+		t.Fatalf("the same take again = %q, %v; want the same bytes: its reply may have been lost", b, err)
+	}
+	if _, err := take(id, "t2", time.Hour); !errors.Is(err, approvals.ErrClaimedElsewhere) {
+		t.Fatalf("another token's take = %v, want ErrClaimedElsewhere", err)
+	}
+	for range 2 { // a return sent again is harmless
+		if err := s.ReturnSecret(ctx, id, "t1", []byte("sealed-1b"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := s.HasSecret(ctx, id); !ok || err != nil {
+		t.Fatalf("HasSecret after ReturnSecret = %v, %v", ok, err)
+	}
+	if _, err := take(id, "t1", time.Hour); err != nil {
+		t.Fatalf("a take after the return: %v", err)
+	}
+	if b, err := take(id, "t1", time.Hour); err != nil || string(b) != "sealed-1b" {
+		t.Fatalf("take = %q, %v; want what was returned", b, err)
+	}
+	if err := s.DeleteSecret(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := take(id, "t1", time.Hour); !errors.Is(err, approvals.ErrNotFound) {
+		t.Fatalf("take after DeleteSecret = %v, want ErrNotFound: the claim must go too", err)
+	}
+
+	// A claim lasts its hold, and never longer than the pass would have.
+	held, short := approvals.NewID(), approvals.NewID()
+	if err := s.PutSecret(ctx, held, []byte("sealed-2"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutSecret(ctx, short, []byte("sealed-3"), 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := take(held, "t3", 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := take(short, "t4", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	elapse(400 * time.Millisecond)
+	for _, id := range []string{held, short} {
+		if _, err := take(id, "t3", time.Hour); !errors.Is(err, approvals.ErrNotFound) {
+			t.Fatalf("take after the claim ran out = %v, want ErrNotFound", err)
+		}
 	}
 }
 
@@ -629,13 +711,13 @@ func testConcurrentTakes(t *testing.T, newStore Factory) {
 		for range readers {
 			wg.Go(func() {
 				<-start
-				b, err := s.TakeSecret(ctx, id)
+				b, err := s.TakeSecret(ctx, id, approvals.NewID(), time.Minute)
 				switch {
 				case err == nil && string(b) == "sealed":
 					mu.Lock()
 					winners++
 					mu.Unlock()
-				case errors.Is(err, approvals.ErrNotFound):
+				case errors.Is(err, approvals.ErrClaimedElsewhere):
 				default:
 					t.Errorf("TakeSecret = %q, %v", b, err)
 				}
@@ -657,7 +739,7 @@ func testSecretExpires(t *testing.T, newStore Factory) {
 		t.Fatal(err)
 	}
 	elapse(100 * time.Millisecond)
-	if _, err := s.TakeSecret(ctx, id); !errors.Is(err, approvals.ErrNotFound) {
+	if _, err := s.TakeSecret(ctx, id, "t", time.Minute); !errors.Is(err, approvals.ErrNotFound) {
 		t.Fatalf("TakeSecret after the TTL = %v, want ErrNotFound", err)
 	}
 }

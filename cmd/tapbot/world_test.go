@@ -45,8 +45,12 @@ type world struct {
 	slack *slackfake.Server
 	graph *graphfake.Server
 	redis *redistest.Server
-	env   map[string]string
-	logs  *syncBuffer
+	// proxy, with withRedisProxy, stands between tapbot and redis and loses replies on demand;
+	// replica, with withRedisReplica, replicates redis.
+	proxy   *redistest.Proxy
+	replica *redistest.Server
+	env     map[string]string
+	logs    *syncBuffer
 
 	clockMu sync.Mutex
 	now     time.Time
@@ -80,6 +84,22 @@ func withRedis(w *world) {
 	w.redis = redistest.Start(w.t)
 	w.env["REDIS_URL"] = w.redis.URL()
 	w.env["TAP_ENCRYPTION_KEY"] = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+}
+
+// withRedisProxy is withRedis with tapbot reaching Redis through a proxy that can lose a reply
+// after Redis ran the command, or a command before it reaches Redis (see redistest.Proxy).
+func withRedisProxy(w *world) {
+	withRedis(w)
+	w.proxy = redistest.StartProxy(w.t, w.redis)
+	w.env["REDIS_URL"] = w.proxy.URL()
+}
+
+// withRedisReplica is withRedis on a Redis with a replica, as Sentinel deployments run.
+func withRedisReplica(w *world) {
+	w.env["TAP_ENCRYPTION_KEY"] = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+	w.redis = redistest.StartTCP(w.t)
+	w.replica = redistest.StartReplica(w.t, w.redis)
+	w.env["REDIS_URL"] = w.redis.URL()
 }
 
 // withSlackSpeed runs Slack's published rate limits speed times faster, in the fake and in
@@ -460,7 +480,7 @@ func (w *world) redisDump() string {
 	if w.redis == nil {
 		return ""
 	}
-	rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: w.redis.Socket()})
+	rdb := w.redisAdmin()
 	defer rdb.Close()
 	ctx := context.Background()
 	keys, err := rdb.Keys(ctx, "*").Result()
@@ -479,6 +499,8 @@ func (w *world) redisDump() string {
 			v, err = rdb.XRange(ctx, k, "-", "+").Result()
 		case "zset":
 			v, err = rdb.ZRange(ctx, k, 0, -1).Result()
+		case "hash":
+			v, err = rdb.HGetAll(ctx, k).Result()
 		default:
 			v, err = rdb.Get(ctx, k).Result()
 		}
@@ -488,6 +510,14 @@ func (w *world) redisDump() string {
 		fmt.Fprintf(&b, "%s=%v\n", k, v)
 	}
 	return b.String()
+}
+
+// redisAdmin is a client that reaches the world's Redis directly, never through the proxy.
+func (w *world) redisAdmin() *redis.Client {
+	if w.redis.Socket() == "" {
+		return redis.NewClient(&redis.Options{Addr: w.redis.Addr()})
+	}
+	return redis.NewClient(&redis.Options{Network: "unix", Addr: w.redis.Socket()})
 }
 
 func (w *world) get(path string) (int, string) {

@@ -1,9 +1,10 @@
 // Package redistest starts a real redis-server for tests. It never skips: a machine without
 // redis-server fails the test, because a skipped store test hides a missing dependency.
 //
-// Besides the plain server on a unix socket it can start a server on TCP, a master watched by a
-// Sentinel, and a one-node Redis Cluster, so the Sentinel and Cluster code paths run against the
-// real protocols rather than mocks. Everything listens on 127.0.0.1 only.
+// Besides the plain server on a unix socket it can start a server on TCP, a replica of one, a
+// master watched by a Sentinel, and a one-node Redis Cluster, so the Sentinel and Cluster code
+// paths run against the real protocols rather than mocks. A Proxy in front of a server loses
+// replies and commands on purpose, as a network does. Everything listens on 127.0.0.1 only.
 package redistest
 
 import (
@@ -16,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -117,14 +119,75 @@ func (s *Server) Restart() {
 	s.start()
 }
 
-// StartSentinel starts a master redis-server on TCP and one Sentinel monitoring it as
-// SentinelMaster with a quorum of 1, and returns a REDIS_URL that reaches the master through the
-// Sentinel (redis://127.0.0.1:<sentinel port>/0?master_name=mymaster). The Sentinel port speaks
-// only the Sentinel protocol, so a client that ignored master_name would fail, not pass by luck.
-// Both processes stop when the test ends.
+// StartReplica starts a redis-server on TCP that replicates master (which must be on TCP too, as
+// from StartTCP) and waits until the master counts it among its connected replicas, so a WAIT on
+// the master has a replica to wait for. It stops when the test ends.
+func StartReplica(tb testing.TB, master *Server) *Server {
+	tb.Helper()
+	if master.addr == "" {
+		tb.Fatal("redistest: StartReplica needs a TCP master (StartTCP)")
+	}
+	host, port, _ := net.SplitHostPort(master.addr)
+	s := &Server{tb: tb, dir: tempDir(tb)}
+	linked := func(c *conn) error {
+		v, err := c.do("INFO", "replication")
+		if err != nil {
+			return err
+		}
+		if info, _ := v.(string); !strings.Contains(info, "master_link_status:up") {
+			return errors.New("replica not linked to its master yet")
+		}
+		return nil
+	}
+	s.proc, s.addr = startOnFreePort(tb, "redis-server (replica)", linked, func(p string) []string {
+		return serverArgs(s.dir, "--bind", "127.0.0.1", "--port", p, "--replicaof", host, port)
+	})
+	tb.Cleanup(s.Stop)
+	// The replica is up once the master lists it; until then WAIT would count nobody.
+	if err := master.proc.waitReady("tcp", master.addr, func(c *conn) error {
+		v, err := c.do("INFO", "replication")
+		if err != nil {
+			return err
+		}
+		if info, _ := v.(string); strings.Contains(info, "\r\nconnected_slaves:0\r\n") {
+			return errors.New("the master lists no replica yet")
+		}
+		return nil
+	}); err != nil {
+		tb.Fatalf("master %s: %v", master.addr, err)
+	}
+	return s
+}
+
+// Pause freezes the server process (SIGSTOP) until Resume: it keeps its connections open and
+// answers nothing, as a server stuck behind a full disk or a long fork would. A paused replica
+// stays connected to its master but acknowledges no writes.
+func (s *Server) Pause() {
+	s.tb.Helper()
+	if err := s.proc.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		s.tb.Fatalf("pause redis-server: %v", err)
+	}
+}
+
+// Resume lets a paused server go on (SIGCONT).
+func (s *Server) Resume() {
+	s.tb.Helper()
+	if err := s.proc.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		s.tb.Fatalf("resume redis-server: %v", err)
+	}
+}
+
+// StartSentinel starts a master redis-server on TCP with one replica, as Sentinel deployments
+// run, and one Sentinel monitoring the master as SentinelMaster with a quorum of 1, and returns a
+// REDIS_URL that reaches the master through the Sentinel
+// (redis://127.0.0.1:<sentinel port>/0?master_name=mymaster). The Sentinel port speaks only the
+// Sentinel protocol, so a client that ignored master_name would fail, not pass by luck. The
+// replica makes clients that wait for replication (WAIT) really wait. Every process stops when
+// the test ends.
 func StartSentinel(tb testing.TB) string {
 	tb.Helper()
 	master := StartTCP(tb)
+	StartReplica(tb, master)
 	_, masterPort, _ := net.SplitHostPort(master.addr)
 	dir := tempDir(tb)
 	conf := filepath.Join(dir, "sentinel.conf")

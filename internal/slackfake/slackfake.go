@@ -218,6 +218,9 @@ type Call struct {
 	// Error is Slack's error code, empty on success; "ratelimited" for a
 	// call answered HTTP 429 (see RateLimits), which did not run.
 	Error string
+	// Reset is set for a call that ran and whose connection was then closed
+	// without an answer (ResetAfterApplying).
+	Reset bool
 	At    time.Time
 }
 
@@ -283,6 +286,9 @@ type Server struct {
 	acks      []Ack
 
 	rl limiter // Web API rate limits; see ratelimit.go
+
+	faults map[string][]*apiFault // by Web API method; see faults.go
+	route  int                    // the connection every envelope goes to; 0 for round robin
 }
 
 type channel struct {

@@ -405,8 +405,9 @@ func (s *Server) applyViewSubmissionAckLocked(env *envelope, payload json.RawMes
 	}
 }
 
-// deliver sends an envelope on one connection (round robin) and waits for
-// its ack until ctx ends. With no connection open it waits for one.
+// deliver sends an envelope on one connection (round robin, or the one
+// RouteTo names) and waits for its ack until ctx ends. With no such
+// connection open it waits for one.
 func (s *Server) deliver(ctx context.Context, env *envelope, attempt int) (Ack, error) {
 	frame := env.frame(attempt)
 	d := &delivery{env: env, attempt: attempt, ch: make(chan Ack, 1)}
@@ -421,8 +422,16 @@ func (s *Server) deliver(ctx context.Context, env *envelope, attempt int) (Ack, 
 			if len(s.conns) == 0 {
 				return false
 			}
-			c = s.conns[s.rr%len(s.conns)]
-			s.rr++
+			if s.route != 0 {
+				i := slices.IndexFunc(s.conns, func(c *wsConn) bool { return c.id == s.route })
+				if i < 0 {
+					return false // wait for the connection the test routes to
+				}
+				c = s.conns[i]
+			} else {
+				c = s.conns[s.rr%len(s.conns)]
+				s.rr++
+			}
 			d.sent = time.Now()
 			s.pending[env.id] = append(s.pending[env.id], d)
 			return true

@@ -77,6 +77,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	delete(p, "token")
 
 	var res result
+	injected := false // a refusal FailNext asked for: Slack's answer, not a violation
 	handler, known := apiMethods[method]
 	switch {
 	case !known:
@@ -103,14 +104,24 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if res == nil {
-			res = handler(s, p)
+			s.mu.Lock()
+			f := s.takeFaultLocked(method, false)
+			s.mu.Unlock()
+			if f != nil {
+				res, injected = fail(f.code), true
+			} else {
+				res = handler(s, p)
+			}
 		}
 	}
 
 	code, _ := res["error"].(string)
 	s.mu.Lock()
-	s.calls = append(s.calls, Call{Method: method, Params: maps.Clone(p), Error: code, At: s.now()})
+	reset := code == "" && known && s.takeFaultLocked(method, true) != nil
+	s.calls = append(s.calls, Call{Method: method, Params: maps.Clone(p), Error: code, Reset: reset, At: s.now()})
 	switch {
+	case injected:
+		s.notifyLocked()
 	case !known:
 		s.violationLocked("%s: unknown_method (not implemented by slackfake)", method)
 	case code != "" && lookupMisses[method] != code:
@@ -126,6 +137,10 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 
+	if reset {
+		resetConnection(w)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_ = json.NewEncoder(w).Encode(res)
 }

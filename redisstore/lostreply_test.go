@@ -1,0 +1,186 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tapbot/tapbot/approvals"
+	"github.com/tapbot/tapbot/internal/redistest"
+	"github.com/tapbot/tapbot/redisstore"
+)
+
+// TestLostRepliesAreRecognised sends each write of the store through a proxy that loses the
+// reply after Redis ran the command. go-redis then sends the command again on a new connection,
+// and the second run must see the first run's write as its own: not as a conflict (a request
+// that cannot be created or updated), not as someone else's lock or claim (a person locked out
+// for a day, a click dropped as a duplicate), and not as a pass already gone.
+func TestLostRepliesAreRecognised(t *testing.T) {
+	srv := redistest.Start(t)
+	proxy := redistest.StartProxy(t, srv)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name string
+		key  string // the key whose command loses its reply
+		// setup runs before the fault is armed; act runs through it and checks the outcome.
+		setup func(t *testing.T, s *redisstore.Store, r *approvals.Request)
+		act   func(t *testing.T, s *redisstore.Store, r *approvals.Request)
+	}{
+		{name: "Create", key: "req:",
+			act: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
+				if err := s.Create(ctx, r); err != nil {
+					t.Fatalf("Create = %v, want nil: the record is its own", err)
+				}
+				if ids, _ := s.OpenRequests(ctx); len(ids) != 1 {
+					t.Fatalf("open requests = %v, want the one created", ids)
+				}
+			}},
+		{name: "Update", key: "req:",
+			setup: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
+				if err := s.Create(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+			},
+			act: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
+				runs := 0
+				got, err := s.Update(ctx, r.ID, func(r *approvals.Request) error {
+					runs++
+					if r.State != approvals.Issued {
+						return approvals.ErrConflict // a transition from Issued, as Reveal's
+					}
+					r.State = approvals.Revealing
+					return nil
+				})
+				if err != nil || got.State != approvals.Revealing || runs != 1 {
+					t.Fatalf("Update = %v, %v after %d runs of change; want it written once", got, err, runs)
+				}
+			}},
+		{name: "CompareAndSwap", key: "key:target:",
+			act: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
+				if ok, err := s.CompareAndSwap(ctx, "target:entra-ada", "", r.ID, time.Hour); !ok || err != nil {
+					t.Fatalf("taking a free lock = %v, %v; want true: the lock is its own", ok, err)
+				}
+				if ok, _ := s.CompareAndSwap(ctx, "target:entra-ada", "", approvals.NewID(), time.Hour); ok {
+					t.Fatal("another request took the lock too")
+				}
+			}},
+		{name: "Claim", key: "key:envelope:",
+			act: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
+				if first, err := s.Claim(ctx, "envelope:1", time.Hour); !first || err != nil {
+					t.Fatalf("Claim = %v, %v; want first: the envelope must not be dropped as a duplicate of itself", first, err)
+				}
+				if first, _ := s.Claim(ctx, "envelope:1", time.Hour); first {
+					t.Fatal("a second Claim was first too")
+				}
+			}},
+		{name: "TakeSecret", key: "pass:",
+			setup: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
+				if err := s.PutSecret(ctx, r.ID, []byte("sealed"), time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			},
+			act: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
+				b, err := s.TakeSecret(ctx, r.ID, "reveal-1", time.Minute)
+				if err != nil || string(b) != "sealed" {
+					t.Fatalf("TakeSecret = %q, %v; want the pass: the claim is its own", b, err)
+				}
+				if _, err := s.TakeSecret(ctx, r.ID, "reveal-2", time.Minute); !errors.Is(err, approvals.ErrClaimedElsewhere) {
+					t.Fatalf("another reveal's take = %v, want ErrClaimedElsewhere", err)
+				}
+			}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rdb, err := redisstore.NewClient(proxy.URL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			prefix := "{" + approvals.NewID() + "}:"
+			s := redisstore.New(rdb, prefix)
+			t.Cleanup(func() { _ = s.Close() })
+			r := &approvals.Request{ID: approvals.NewID(), Requester: "U1", State: approvals.Issued, Reason: "x"}
+			if tt.setup != nil {
+				tt.setup(t, s, r)
+			}
+			// Any command on the key: the fault must catch the write however it is sent.
+			dropped := proxy.DropReply(func(cmd []string) bool {
+				return redistest.HasArg("", prefix+tt.key)(cmd) && !strings.EqualFold(cmd[0], "get")
+			})
+			tt.act(t, s, r)
+			select {
+			case <-dropped:
+			default:
+				t.Fatal("no reply was lost: the test did not test anything")
+			}
+		})
+	}
+}
+
+// TestTakeWaitsForAReplica: on a server with a replica, a take returns the pass only once the
+// replica acknowledged the claim; while the replica is stuck it returns ErrNotReplicated with
+// the sealed bytes, and the pass stays claimed for the caller to put back. A server without
+// replicas is never asked to WAIT.
+func TestTakeWaitsForAReplica(t *testing.T) {
+	master := redistest.StartTCP(t)
+	replica := redistest.StartReplica(t, master)
+	ctx := context.Background()
+	s, err := redisstore.Open(ctx, master.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	admin := redis.NewClient(&redis.Options{Addr: master.Addr()})
+	t.Cleanup(func() { _ = admin.Close() })
+	id := approvals.NewID()
+	put := func() {
+		t.Helper()
+		if err := s.PutSecret(ctx, id, []byte("sealed"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put()
+	if b, err := s.TakeSecret(ctx, id, "t1", time.Minute); err != nil || string(b) != "sealed" {
+		t.Fatalf("take with a live replica = %q, %v", b, err)
+	}
+	if n := commandCalls(t, admin)["wait"]; n != 1 {
+		t.Fatalf("WAIT ran %d times for one take on a server with a replica, want 1", n)
+	}
+
+	replica.Pause()
+	put()
+	start := time.Now()
+	b, err := s.TakeSecret(ctx, id, "t2", time.Minute)
+	replica.Resume()
+	if !errors.Is(err, approvals.ErrNotReplicated) || string(b) != "sealed" {
+		t.Fatalf("take with a stuck replica = %q, %v; want the sealed pass and ErrNotReplicated", b, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the take waited %v for a stuck replica", d)
+	}
+	if ok, _ := s.HasSecret(ctx, id); ok {
+		t.Fatal("the pass is back in the store; the caller decides that")
+	}
+	if err := s.ReturnSecret(ctx, id, "t2", b, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.TakeSecret(ctx, id, "t3", time.Minute); err != nil || string(b) != "sealed" {
+		t.Fatalf("take after the replica came back = %q, %v", b, err)
+	}
+
+	alone := redistest.Start(t)
+	lone := redis.NewClient(&redis.Options{Network: "unix", Addr: alone.Socket()})
+	t.Cleanup(func() { _ = lone.Close() })
+	ls := redisstore.New(lone, "{t}:")
+	if err := ls.PutSecret(ctx, id, []byte("sealed"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ls.TakeSecret(ctx, id, "t1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if n := commandCalls(t, lone)["wait"]; n != 0 {
+		t.Fatalf("WAIT ran %d times on a server without replicas", n)
+	}
+}
