@@ -240,6 +240,12 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 	if err := s.checkRate(ctx, d.Requester); err != nil {
 		return nil, err
 	}
+	// Who asks, as a directory account: the four-eyes rules compare people, not chat accounts,
+	// and a requester tapbot cannot place could be anyone, the target or the approver included.
+	requesterID, err := s.directoryPerson(ctx, d.Requester, asRequester)
+	if err != nil {
+		return nil, err
+	}
 
 	policy, err := s.dir.PassPolicy(ctx)
 	if err != nil {
@@ -253,12 +259,8 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 	if err != nil {
 		return nil, onField(err, FieldTarget)
 	}
-	if !s.cfg.AllowSelfRequest {
-		if self, err := s.isSelf(ctx, d.Requester, target); err != nil {
-			return nil, err
-		} else if self {
-			return nil, onField(selfRequestRefused(), FieldTarget)
-		}
+	if !s.cfg.AllowSelfRequest && isSelf(d.Requester, requesterID, target) {
+		return nil, onField(selfRequestRefused(), FieldTarget)
 	}
 	privileges, err := s.dir.Privileges(ctx, target.EntraID, s.cfg.ProtectedGroups)
 	if err != nil {
@@ -280,6 +282,7 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 	r := &Request{
 		ID:                 id,
 		Requester:          d.Requester,
+		RequesterEntraID:   requesterID,
 		Target:             target,
 		Recipient:          target.SlackID,
 		Lifetime:           d.Lifetime,
@@ -367,6 +370,10 @@ func (s *Service) resolveTarget(ctx context.Context, d Draft) (Target, error) {
 func (s *Service) Approve(ctx context.Context, id, approver string, clicked MessageRef) (*Request, error) {
 	r, err := s.decidable(ctx, id, approver, clicked)
 	if err != nil {
+		return r, err
+	}
+	// Only once the click could approve, so a stale or refused click costs no Graph call.
+	if err := s.fourEyes(ctx, r, approver); err != nil {
 		return r, err
 	}
 	now := s.now()
@@ -525,7 +532,9 @@ func (s *Service) fail(ctx context.Context, r *Request, reason string, cause err
 	return failed, &Error{Code: code, Message: reason, Err: fmt.Errorf("%w: %w", ErrIssueFailed, cause)}
 }
 
-// Deny records approver's no. The directory is never called. clicked is as for Approve.
+// Deny records approver's no. The directory is never called: a no creates nothing, so it works
+// while Entra ID is down, and it is not held to the directory identity check Approve makes (a
+// requester's other chat account denying only does what Cancel does). clicked is as for Approve.
 func (s *Service) Deny(ctx context.Context, id, approver string, clicked MessageRef) (*Request, error) {
 	r, err := s.decidable(ctx, id, approver, clicked)
 	if err != nil {
