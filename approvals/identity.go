@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // One person can hold several chat accounts, each with another address of their one directory
@@ -37,6 +38,9 @@ func (s *Service) directoryPerson(ctx context.Context, userID string, role perso
 		}
 		return "", WrapError(Forbidden, err, "%s", unknownPerson(role, "Slack shows no usable email address for "+whom(role, "you", "the requester")))
 	}
+	if id, ok := s.knownAccount(email); ok {
+		return id, nil
+	}
 	u, err := s.dir.FindUser(ctx, email)
 	switch code := ErrorCode(err); {
 	case err == nil:
@@ -56,8 +60,44 @@ func (s *Service) directoryPerson(ctx context.Context, userID string, role perso
 	if u.ID == "" {
 		return "", errors.New("the directory returned a user without an object ID")
 	}
+	s.keepAccount(email, u.ID)
 	return u.ID, nil
 }
+
+type cachedAccount struct {
+	id   string
+	read time.Time
+}
+
+// knownAccount returns the directory object ID found for email within GroupCacheTTL. Only
+// accounts found are kept: a refusal or an outage is asked again at the next click, so a fixed
+// email counts at once. The chat email itself comes from the bot's own short profile cache.
+func (s *Service) knownAccount(email string) (string, bool) {
+	s.accountsMu.Lock()
+	defer s.accountsMu.Unlock()
+	a, ok := s.accounts[accountKey(email)]
+	if !ok || s.now().Sub(a.read) >= s.cfg.GroupCacheTTL {
+		return "", false
+	}
+	return a.id, true
+}
+
+// keepAccount remembers the directory account found for email, and forgets those past the TTL,
+// so the map holds only the people seen lately.
+func (s *Service) keepAccount(email, id string) {
+	s.accountsMu.Lock()
+	defer s.accountsMu.Unlock()
+	now := s.now()
+	for k, a := range s.accounts {
+		if now.Sub(a.read) >= s.cfg.GroupCacheTTL {
+			delete(s.accounts, k)
+		}
+	}
+	s.accounts[accountKey(email)] = cachedAccount{id: id, read: now}
+}
+
+// accountKey is how the directory compares addresses: trimmed, without regard to case.
+func accountKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 // whom picks the words for the person resolved: mine when they are the one reading, theirs when
 // an approver reads about the requester.

@@ -183,3 +183,54 @@ func TestManagerWhoIsTheRequesterIsNotAsked(t *testing.T) {
 		t.Fatalf("manager %q asked, who is the requester under another Slack account", r.Manager)
 	}
 }
+
+// TestDirectoryAccountsAreReusedBriefly: a burst by one person costs one directory lookup, for
+// TAP_GROUP_CACHE_TTL; a person tapbot could not find is looked up again at once, so fixing their
+// email counts at the next click.
+func TestDirectoryAccountsAreReusedBriefly(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, approvals.Config{Approvers: aliasApprovers})
+	withAlias(h)
+	lookups := func(addr string) int {
+		h.dir.mu.Lock()
+		defer h.dir.mu.Unlock()
+		n := 0
+		for _, q := range h.dir.finds {
+			if strings.EqualFold(q, addr) {
+				n++
+			}
+		}
+		return n
+	}
+	submit := func(target string) *approvals.Request {
+		t.Helper()
+		r, err := h.svc.Submit(ctx, approvals.Draft{Requester: "UBOSS", TargetEmail: target, Reason: "x", UsableOnce: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	first, second := submit("ada@example.com"), submit("ext@example.com")
+	if n := lookups("boss@example.com"); n != 1 {
+		t.Fatalf("the requester was looked up %d times for two requests within the TTL, want once", n)
+	}
+	if _, err := h.svc.Approve(ctx, first.ID, "UNOENTRA", approvals.MessageRef{}); approvals.ErrorCode(err) != approvals.Forbidden {
+		t.Fatalf("approval by a guest not in the directory = %v", err)
+	}
+	h.dir.mu.Lock()
+	h.dir.users["guest@partner.example"] = approvals.DirectoryUser{ID: "entra-guest", UPN: "guest@partner.example"}
+	h.dir.mu.Unlock()
+	for _, r := range []*approvals.Request{first, second} {
+		if _, err := h.svc.Approve(ctx, r.ID, "UNOENTRA", approvals.MessageRef{}); err != nil {
+			t.Fatalf("approval once the guest's email is in the directory: %v", err)
+		}
+	}
+	if n := lookups("guest@partner.example"); n != 2 {
+		t.Fatalf("the approver was looked up %d times; want once refused, then once for both approvals", n)
+	}
+	h.advance(approvals.DefaultGroupTTL)
+	submit("nochat@example.com")
+	if n := lookups("boss@example.com"); n != 2 {
+		t.Fatalf("the requester was looked up %d times; want again once the TTL passed", n)
+	}
+}

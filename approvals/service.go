@@ -28,7 +28,7 @@ type Config struct {
 	DefaultLifetime time.Duration
 	MaxLifetime     time.Duration
 	RequestTTL      time.Duration // how long a pending request stays approvable
-	GroupCacheTTL   time.Duration // how long user group membership is trusted before it is read again
+	GroupCacheTTL   time.Duration // how long user group membership, and the directory account found for a chat email, are trusted before they are read again
 
 	// Instance names this replica; it marks the requests it is in the middle of changing.
 	Instance string
@@ -108,6 +108,10 @@ type Service struct {
 
 	groupsMu sync.Mutex
 	groups   map[string]cachedGroup
+	// accounts keeps the directory object IDs found for chat emails, for GroupCacheTTL, so a
+	// burst of approvals by one approver costs one directory lookup (see directoryPerson).
+	accountsMu sync.Mutex
+	accounts   map[string]cachedAccount
 
 	// policyCache keeps the tenant's pass policy for the request form (see FormPolicy).
 	policyCache policyCache
@@ -173,7 +177,7 @@ func NewService(cfg Config, store Store, dir Directory, people People, sealer *S
 	s := &Service{
 		cfg: cfg, store: store, dir: dir, people: people, sealer: sealer,
 		now: time.Now, log: slog.New(slog.DiscardHandler), groups: map[string]cachedGroup{},
-		holds: map[string]*holding{},
+		holds: map[string]*holding{}, accounts: map[string]cachedAccount{},
 	}
 	for _, o := range opts {
 		o(s)
