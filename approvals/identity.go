@@ -10,8 +10,9 @@ import (
 
 // One person can hold several chat accounts, each with another address of their one directory
 // account (its UPN, its mail, an alias among its proxy addresses). Four eyes means two people,
-// so the rules compare directory object IDs, resolved afresh at every request and decision, and
-// keep the chat ID comparisons only as the cheap first check.
+// so the rules compare directory object IDs, resolved at every request and approval (an account
+// found for an email is reused for GroupCacheTTL), and keep the chat ID comparisons as the cheap
+// first check.
 
 // personRole says whose identity is being resolved, so a refusal can say so to the right person.
 type personRole int
