@@ -35,6 +35,8 @@ type Event struct {
 	UsableOnce    bool      `json:"usable_once"`
 	Reason        string    `json:"reason,omitempty"`
 	Detail        string    `json:"detail,omitempty"`
+	// RequesterEntraID is the requester's directory account, which the four-eyes rules compare.
+	RequesterEntraID string `json:"requester_entra_id,omitempty"`
 }
 
 // DefaultAuditRetention is how long the trail is kept in the store (TAP_AUDIT_RETENTION).
@@ -47,8 +49,8 @@ func eventFor(name string, r *Request, actor, detail string, at time.Time) Event
 	return Event{
 		Time: at.UTC(), Event: name, RequestID: r.ID, Actor: actor,
 		Target: r.Target.UPN, TargetEntraID: r.Target.EntraID, TargetSlackID: r.Target.SlackID,
-		Requester: r.Requester, Lifetime: FormatDuration(r.Lifetime), UsableOnce: r.UsableOnce,
-		Reason: r.Reason, Detail: detail,
+		Requester: r.Requester, RequesterEntraID: r.RequesterEntraID,
+		Lifetime: FormatDuration(r.Lifetime), UsableOnce: r.UsableOnce, Reason: r.Reason, Detail: detail,
 	}
 }
 
@@ -58,8 +60,8 @@ func (s *Service) record(ctx context.Context, name string, r *Request, actor, de
 	e := eventFor(name, r, actor, detail, s.now())
 	s.log.InfoContext(ctx, "audit", "event", e.Event, "request_id", e.RequestID, "actor", e.Actor,
 		"target", e.Target, "target_entra_id", e.TargetEntraID, "target_slack_id", e.TargetSlackID,
-		"requester", e.Requester, "lifetime", e.Lifetime, "usable_once", e.UsableOnce, "reason", e.Reason,
-		"detail", e.Detail)
+		"requester", e.Requester, "requester_entra_id", e.RequesterEntraID, "lifetime", e.Lifetime,
+		"usable_once", e.UsableOnce, "reason", e.Reason, "detail", e.Detail)
 	if err := s.store.AppendAudit(ctx, e, s.cfg.AuditRetention); err != nil {
 		s.log.ErrorContext(ctx, "audit trail not written to the store", "event", name, "request_id", r.ID, "err", err)
 	}

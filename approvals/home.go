@@ -43,8 +43,10 @@ type Decidable struct {
 const homeHistory = 7 * 24 * time.Hour
 
 // PendingFor lists the pending requests user may decide now, oldest first, each with why. It
-// applies the very rules Approve and Deny apply, so App Home offers no button that the click
-// would refuse, and never a person's own request or a request for them.
+// applies the rules Approve and Deny apply by chat account, so App Home offers no button that
+// the click would refuse for them, and never a person's own request or a request for them. The
+// directory identity check (fourEyes) runs only when Approve is clicked: rendering a Home tab
+// costs no Graph call, and the click refuses another chat account of the requester or target.
 func (s *Service) PendingFor(ctx context.Context, user string) ([]Decidable, error) {
 	rs, err := s.openPending(ctx)
 	if err != nil {

@@ -90,6 +90,10 @@ type Request struct {
 	State      State         `json:"state,omitempty"`
 	CreatedAt  time.Time     `json:"created_at,omitzero"`
 	ExpiresAt  time.Time     `json:"expires_at,omitzero"` // a pending request can no longer be approved after this
+	// RequesterEntraID is the requester's directory object ID, resolved from their chat email at
+	// Submit, so every decision can tell whether the approver is the same person under another
+	// chat account. Empty only in records from before it was kept.
+	RequesterEntraID string `json:"requester_entra_id,omitempty"`
 	// ReplacesActivePass is true when the target already had a pass when the request was made;
 	// creating a new one replaces it.
 	ReplacesActivePass bool `json:"replaces_active_pass,omitempty"`

@@ -28,7 +28,7 @@ type Config struct {
 	DefaultLifetime time.Duration
 	MaxLifetime     time.Duration
 	RequestTTL      time.Duration // how long a pending request stays approvable
-	GroupCacheTTL   time.Duration // how long user group membership is trusted before it is read again
+	GroupCacheTTL   time.Duration // how long user group membership, and the directory account found for a chat email, are trusted before they are read again
 
 	// Instance names this replica; it marks the requests it is in the middle of changing.
 	Instance string
@@ -108,6 +108,10 @@ type Service struct {
 
 	groupsMu sync.Mutex
 	groups   map[string]cachedGroup
+	// accounts keeps the directory object IDs found for chat emails, for GroupCacheTTL, so a
+	// burst of approvals by one approver costs one directory lookup (see directoryPerson).
+	accountsMu sync.Mutex
+	accounts   map[string]cachedAccount
 
 	// policyCache keeps the tenant's pass policy for the request form (see FormPolicy).
 	policyCache policyCache
@@ -178,7 +182,7 @@ func NewService(cfg Config, store Store, dir Directory, people People, sealer *S
 	s := &Service{
 		cfg: cfg, store: store, dir: dir, people: people, sealer: sealer,
 		now: time.Now, log: slog.New(slog.DiscardHandler), groups: map[string]cachedGroup{},
-		holds: map[string]*holding{},
+		holds: map[string]*holding{}, accounts: map[string]cachedAccount{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -245,6 +249,12 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 	if err := s.checkRate(ctx, d.Requester); err != nil {
 		return nil, err
 	}
+	// Who asks, as a directory account: the four-eyes rules compare people, not chat accounts,
+	// and a requester tapbot cannot place could be anyone, the target or the approver included.
+	requesterID, err := s.directoryPerson(ctx, d.Requester, asRequester)
+	if err != nil {
+		return nil, err
+	}
 
 	policy, err := s.dir.PassPolicy(ctx)
 	if err != nil {
@@ -258,12 +268,8 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 	if err != nil {
 		return nil, onField(err, FieldTarget)
 	}
-	if !s.cfg.AllowSelfRequest {
-		if self, err := s.isSelf(ctx, d.Requester, target); err != nil {
-			return nil, err
-		} else if self {
-			return nil, onField(selfRequestRefused(), FieldTarget)
-		}
+	if !s.cfg.AllowSelfRequest && isSelf(d.Requester, requesterID, target) {
+		return nil, onField(selfRequestRefused(), FieldTarget)
 	}
 	privileges, err := s.dir.Privileges(ctx, target.EntraID, s.cfg.ProtectedGroups)
 	if err != nil {
@@ -285,6 +291,7 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 	r := &Request{
 		ID:                 id,
 		Requester:          d.Requester,
+		RequesterEntraID:   requesterID,
 		Target:             target,
 		Recipient:          target.SlackID,
 		Lifetime:           d.Lifetime,
@@ -372,6 +379,10 @@ func (s *Service) resolveTarget(ctx context.Context, d Draft) (Target, error) {
 func (s *Service) Approve(ctx context.Context, id, approver string, clicked MessageRef) (*Request, error) {
 	r, err := s.decidable(ctx, id, approver, clicked)
 	if err != nil {
+		return r, err
+	}
+	// Only once the click could approve, so a stale or refused click costs no Graph call.
+	if err := s.fourEyes(ctx, r, approver); err != nil {
 		return r, err
 	}
 	now := s.now()
@@ -532,7 +543,9 @@ func (s *Service) fail(ctx context.Context, r *Request, reason string, cause err
 	return failed, &Error{Code: code, Message: reason, Err: fmt.Errorf("%w: %w", ErrIssueFailed, cause)}
 }
 
-// Deny records approver's no. The directory is never called. clicked is as for Approve.
+// Deny records approver's no. The directory is never called: a no creates nothing, so it works
+// while Entra ID is down, and it is not held to the directory identity check Approve makes (a
+// requester's other chat account denying only does what Cancel does). clicked is as for Approve.
 func (s *Service) Deny(ctx context.Context, id, approver string, clicked MessageRef) (*Request, error) {
 	r, err := s.decidable(ctx, id, approver, clicked)
 	if err != nil {

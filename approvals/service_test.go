@@ -16,7 +16,9 @@ type fakeDirectory struct {
 	mu       sync.Mutex
 	created  int
 	policy   approvals.PassPolicy
-	users    map[string]approvals.DirectoryUser
+	users    map[string]approvals.DirectoryUser // by every address that finds the user
+	findErr  error                              // what FindUser answers instead, when set
+	finds    []string                           // the addresses FindUser was asked for
 	active   bool
 	createFn func(userID string, lifetime time.Duration, once bool) (approvals.Pass, error)
 	listFn   func(userID string) ([]approvals.PassInfo, error)
@@ -32,9 +34,19 @@ type fakeDirectory struct {
 	methodsErr error
 }
 
+// FindUser matches the address without regard to case, as Entra ID does; findErr, when set,
+// answers instead (a Graph outage).
 func (d *fakeDirectory) FindUser(_ context.Context, q string) (approvals.DirectoryUser, error) {
-	if u, ok := d.users[q]; ok {
-		return u, nil
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.finds = append(d.finds, q)
+	if d.findErr != nil {
+		return approvals.DirectoryUser{}, d.findErr
+	}
+	for addr, u := range d.users {
+		if strings.EqualFold(addr, q) {
+			return u, nil
+		}
 	}
 	return approvals.DirectoryUser{}, approvals.Errorf(approvals.NotFound, "No Entra ID account found for %s.", q)
 }
@@ -148,13 +160,20 @@ func newHarness(t *testing.T, cfg approvals.Config) *harness {
 			"ada@example.com":  {ID: "entra-ada", UPN: "ada@example.com", DisplayName: "Ada"},
 			"ext@example.com":  {ID: "entra-ext", UPN: "ext@example.com", DisplayName: "Contractor"},
 			"boss@example.com": {ID: "entra-boss", UPN: "boss@example.com"},
+			// The approvers: four eyes compares their directory accounts.
+			"appr@example.com":      {ID: "entra-appr", UPN: "appr@example.com"},
+			"groupappr@example.com": {ID: "entra-groupappr", UPN: "groupappr@example.com"},
+			"sec@example.com":       {ID: "entra-sec", UPN: "sec@example.com"},
+			"guard@example.com":     {ID: "entra-guard", UPN: "guard@example.com"},
+			"mgr@example.com":       {ID: "entra-mgr", UPN: "mgr@example.com"},
 		},
 	}
 	h.dir.createFn = func(_ string, l time.Duration, once bool) (approvals.Pass, error) {
 		return approvals.Pass{ID: "pass-" + approvals.NewID(), Code: passCode, StartsAt: h.clock(), Lifetime: l, UsableOnce: once}, nil
 	}
 	people := fakePeople{
-		emails:   map[string]string{"UADA": "ada@example.com", "UBOSS": "boss@example.com", "UAPPR": "appr@example.com"},
+		emails: map[string]string{"UADA": "ada@example.com", "UBOSS": "boss@example.com", "UAPPR": "appr@example.com",
+			"UGROUPAPPR": "groupappr@example.com", "USEC": "sec@example.com", "UGUARD": "guard@example.com"},
 		unlisted: map[string]string{"UEXT": "EXT@example.com"},
 		groups:   map[string][]string{"SAPPROVERS": {"UGROUPAPPR", "UEXT"}},
 	}

@@ -12,21 +12,6 @@ func selfRequestRefused() error {
 	return Errorf(Forbidden, "You cannot ask for a pass for yourself here. Ask your manager or IT to request one for you (if your phone is lost, they can confirm it is you).")
 }
 
-// isSelf reports whether the requester is the target, also when the target was named by email.
-func (s *Service) isSelf(ctx context.Context, requester string, t Target) (bool, error) {
-	if t.SlackID != "" {
-		return t.SlackID == requester, nil
-	}
-	email, err := s.people.Email(ctx, requester)
-	if err != nil {
-		if ErrorCode(err) != "" {
-			return false, nil // a requester without an email cannot be matched by email
-		}
-		return false, err
-	}
-	return t.Matches(email), nil
-}
-
 // describePrivileges names what makes an account privileged, for a refusal or an approver.
 func describePrivileges(p Privileges) string {
 	var parts []string
@@ -96,7 +81,8 @@ func (s *Service) approversFor(r *Request) []string {
 }
 
 // routeToManager picks the target's manager as the approver to ask first, when configured and
-// when the manager is in chat, is not the requester, and the target is not privileged.
+// when the manager is in chat, is not the requester (by chat or directory account), and the
+// target is not privileged.
 func (s *Service) routeToManager(ctx context.Context, r *Request) error {
 	if !s.cfg.RouteToManager || r.Privileged.Privileged() {
 		return nil
@@ -116,7 +102,9 @@ func (s *Service) routeToManager(ctx context.Context, r *Request) error {
 		if err != nil {
 			return err
 		}
-		if id != r.Requester && id != r.Target.SlackID {
+		// A manager who is the requester under another chat account may not approve either,
+		// so asking them would leave the request with nobody asked.
+		if id != r.Requester && id != r.Target.SlackID && !sameObject(m.ID, r.RequesterEntraID) {
 			r.Manager = id
 		}
 		return nil

@@ -40,7 +40,7 @@ type Config struct {
 	// default on); off sends at once and waits only when Slack answers 429.
 	SlackPacing bool
 
-	GroupCacheTTL      time.Duration // how long Slack user group membership is trusted
+	GroupCacheTTL      time.Duration // how long Slack user group membership, and the Entra ID account of a Slack email, is trusted
 	AllowSelfRequest   bool
 	RouteToManager     bool
 	ProtectedGroups    []string // Entra group object IDs

@@ -56,8 +56,10 @@ func (c *Client) admit(ctx context.Context) (release func(), err error) {
 	return func() { once.Do(func() { <-c.calls }) }, nil
 }
 
-// FindUser looks a user up by user principal name and, when no user has that UPN, by mail (people
-// often know a colleague's email address, which need not equal the UPN).
+// FindUser looks a user up by user principal name and, when no user has that UPN, by mail or by
+// one of their proxy addresses (people often know a colleague's email address, which need not
+// equal the UPN, and one person may use an alias: "smtp:" entries of proxyAddresses). Every
+// address of a person finds the same object ID, which is what the four-eyes rules compare.
 func (c *Client) FindUser(ctx context.Context, emailOrUPN string) (approvals.DirectoryUser, error) {
 	who := strings.TrimSpace(emailOrUPN)
 	if err := checkAddress(who); err != nil {
@@ -81,7 +83,10 @@ func (c *Client) FindUser(ctx context.Context, emailOrUPN string) (approvals.Dir
 		return approvals.DirectoryUser{}, classify(ctx, opFindUser, who, err)
 	}
 
-	filter := fmt.Sprintf("mail eq '%s' or userPrincipalName eq '%s'", odataString(who), odataString(who))
+	// eq on proxyAddresses, through the any lambda, works without advanced query parameters.
+	// Entra ID compares without regard to case, so "smtp:" finds the primary "SMTP:" entry too.
+	lit := odataString(who)
+	filter := fmt.Sprintf("mail eq '%s' or userPrincipalName eq '%s' or proxyAddresses/any(p:p eq 'smtp:%s')", lit, lit, lit)
 	top := int32(2) // two is enough to tell "one match" from "ambiguous"
 	res, err := c.svc.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
 		QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Filter: &filter, Select: userFields, Top: &top},

@@ -95,7 +95,8 @@ func newEnvWith(t *testing.T, opts graphfake.Options) *env {
 		t.Fatal(err)
 	}
 	e.alice = fake.AddUser(graphfake.User{UPN: "alice@contoso.com", Mail: "alice@contoso.com", DisplayName: "Alice Adams"})
-	e.bob = fake.AddUser(graphfake.User{UPN: "bob.b@contoso.onmicrosoft.com", Mail: "bob@contoso.com", DisplayName: "Bob Brown"})
+	e.bob = fake.AddUser(graphfake.User{UPN: "bob.b@contoso.onmicrosoft.com", Mail: "bob@contoso.com", DisplayName: "Bob Brown",
+		ProxyAddresses: []string{"SMTP:bob@contoso.com", "smtp:robert.brown@contoso.com", "SIP:bob.sip@contoso.com"}})
 	e.pat = fake.AddUser(graphfake.User{UPN: "pobrien@contoso.com", Mail: "pat.o'brien@contoso.com", DisplayName: "Pat O'Brien"})
 	return e
 }
@@ -215,6 +216,9 @@ func TestFindUser(t *testing.T) {
 		{name: "by UPN any case, trimmed", input: "  ALICE@contoso.com ", wantID: e.alice.ID, wantUPN: e.alice.UPN},
 		{name: "by mail fallback", input: "bob@contoso.com", wantID: e.bob.ID, wantUPN: e.bob.UPN, wantFilter: true},
 		{name: "mail with apostrophe", input: "pat.o'brien@contoso.com", wantID: e.pat.ID, wantUPN: e.pat.UPN, wantFilter: true},
+		{name: "by proxy address (an alias)", input: "robert.brown@contoso.com", wantID: e.bob.ID, wantUPN: e.bob.UPN, wantFilter: true},
+		{name: "by proxy address in another case", input: "Robert.Brown@CONTOSO.com", wantID: e.bob.ID, wantUPN: e.bob.UPN, wantFilter: true},
+		{name: "a SIP address is not an email address", input: "bob.sip@contoso.com", wantCode: approvals.NotFound, wantFilter: true},
 		{name: "not found", input: "nobody@contoso.com", wantCode: approvals.NotFound, wantFilter: true},
 		{name: "empty", input: "  ", wantCode: approvals.Invalid},
 		{name: "no at sign", input: "alice", wantCode: approvals.Invalid},
@@ -229,7 +233,7 @@ func TestFindUser(t *testing.T) {
 			e.note(err)
 			if tc.wantCode != "" {
 				ae := wantCode(t, err, tc.wantCode)
-				if tc.wantCode == approvals.NotFound && ae.Message != "No Entra ID account found for nobody@contoso.com." {
+				if tc.wantCode == approvals.NotFound && ae.Message != "No Entra ID account found for "+tc.input+"." {
 					t.Errorf("message %q", ae.Message)
 				}
 				if tc.wantCode == approvals.Invalid && e.fake.Calls(graphfake.OpGetUser) != getBefore {

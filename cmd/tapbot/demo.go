@@ -57,6 +57,7 @@ func playDemo(ctx context.Context, out io.Writer) (string, error) {
 	const adaEntra = "0d5c8a4e-2f4b-4a8e-9e36-2b1f0c6d7a11"
 	entra.AddUser(graphfake.User{ID: adaEntra, UPN: "ada@contoso.example", Mail: "ada@contoso.example", DisplayName: "Ada Lovelace"})
 	entra.AddUser(graphfake.User{UPN: "maya@contoso.example", Mail: "maya@contoso.example", DisplayName: "Maya Manager"})
+	entra.AddUser(graphfake.User{UPN: "ari@contoso.example", Mail: "ari@contoso.example", DisplayName: "Ari Approver"})
 
 	// The bot reads its credentials the way it always does; the demo points them at the simulation.
 	cfg, err := config.Load(func(name string) string {

@@ -27,6 +27,7 @@ func withTrustPeople(w *world) {
 	w.slack.AddChannel(auditChan, security, approver)
 	w.slack.AddChannel(approvalChannel, manager, approver, groupie, outsider, ada, security)
 	w.graph.AddUser(graphfake.User{ID: "00000000-0000-0000-0000-0000000000cc", UPN: "mgr@example.com", Mail: "mgr@example.com", DisplayName: "Manager of Ada"})
+	w.graph.AddUser(graphfake.User{UPN: "security@example.com", Mail: "security@example.com", DisplayName: "Security"})
 	w.env["TAP_AUDIT_CHANNEL"] = auditChan
 }
 

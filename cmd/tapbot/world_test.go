@@ -34,8 +34,9 @@ const (
 	approvalChannel = "CAPPROVALS"
 	general         = "CGENERAL"
 
-	adaEntraID = "00000000-0000-0000-0000-00000000000a"
-	extEntraID = "00000000-0000-0000-0000-00000000000e"
+	adaEntraID      = "00000000-0000-0000-0000-00000000000a"
+	approverEntraID = "00000000-0000-0000-0000-0000000000ab"
+	extEntraID      = "00000000-0000-0000-0000-00000000000e"
 )
 
 // world is a fake Slack workspace, a fake Entra tenant and optionally a real redis-server, with
@@ -147,6 +148,10 @@ func newWorld(t *testing.T, opts ...worldOption) *world {
 	g.AddUser(graphfake.User{ID: adaEntraID, UPN: "ada@example.com", Mail: "ada@example.com", DisplayName: "Ada Lovelace"})
 	g.AddUser(graphfake.User{ID: "00000000-0000-0000-0000-0000000000aa", UPN: "manager@example.com", Mail: "manager@example.com", DisplayName: "Manager"})
 	g.AddUser(graphfake.User{ID: extEntraID, UPN: "ext@example.com", Mail: "ext@example.com", DisplayName: "Contractor"})
+	// Requesters and approvers need Entra ID accounts too: four eyes compares those. The
+	// outsider has none (a Slack-only account).
+	g.AddUser(graphfake.User{ID: approverEntraID, UPN: "approver@example.com", Mail: "approver@example.com", DisplayName: "Approver"})
+	g.AddUser(graphfake.User{UPN: "groupie@example.com", Mail: "groupie@example.com", DisplayName: "Groupie"})
 
 	w.env = map[string]string{
 		"SLACK_APP_TOKEN":      "xapp-test-token",

@@ -225,6 +225,7 @@ func (w *world) start(ctx context.Context) error {
 		return fmt.Errorf("graph fake: %w", err)
 	}
 	w.graph.AddUser(graphfake.User{UPN: "manager@example.com", Mail: "manager@example.com", DisplayName: "Manager"})
+	w.graph.AddUser(graphfake.User{UPN: "approver@example.com", Mail: "approver@example.com", DisplayName: "Approver"})
 	addPerson := func(id, name string) {
 		email := strings.ToLower(id) + "@example.com"
 		w.slack.AddUser(slackfake.User{ID: id, Name: strings.ToLower(id), Email: email, TZ: "Europe/London"})

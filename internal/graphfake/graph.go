@@ -225,19 +225,29 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, key string) {
 // literal is doubled, as OData requires.
 var filterClause = regexp.MustCompile(`(?i)^\s*(mail|userPrincipalName)\s+eq\s+'((?:[^']|'')*)'\s*`)
 
+// proxyClause matches `proxyAddresses/any(p:p eq '...')`. proxyAddresses is multi-valued, so
+// Graph takes it only through the any lambda, whose range variable must be the one compared;
+// eq inside it works by default, without the advanced query parameters (Microsoft Graph docs,
+// "Advanced query capabilities on directory objects": proxyAddresses, eq, default).
+var proxyClause = regexp.MustCompile(`(?i)^\s*proxyAddresses/any\(\s*([a-z]\w*)\s*:\s*([a-z]\w*)\s+eq\s+'((?:[^']|'')*)'\s*\)\s*`)
+
 // parseFilter understands clauses joined by "or", which is all tapbot needs; anything else is a
-// 400 as Graph would give for a filter it cannot evaluate.
+// 400 as Graph would give for a filter it cannot evaluate. Clauses on proxyAddresses come back
+// under "proxyaddresses", their literal whole ("smtp:a@x").
 func parseFilter(f string) (map[string][]string, bool) {
 	out := map[string][]string{}
 	rest := f
 	for {
-		m := filterClause.FindStringSubmatch(rest)
-		if m == nil {
+		if m := filterClause.FindStringSubmatch(rest); m != nil {
+			prop := strings.ToLower(m[1])
+			out[prop] = append(out[prop], strings.ReplaceAll(m[2], "''", "'"))
+			rest = rest[len(m[0]):]
+		} else if m := proxyClause.FindStringSubmatch(rest); m != nil && m[1] == m[2] {
+			out["proxyaddresses"] = append(out["proxyaddresses"], strings.ReplaceAll(m[3], "''", "'"))
+			rest = rest[len(m[0]):]
+		} else {
 			return nil, false
 		}
-		prop := strings.ToLower(m[1])
-		out[prop] = append(out[prop], strings.ReplaceAll(m[2], "''", "'"))
-		rest = rest[len(m[0]):]
 		if strings.TrimSpace(rest) == "" {
 			return out, true
 		}
@@ -281,6 +291,15 @@ func (s *Server) findUsers(w http.ResponseWriter, r *http.Request) {
 		for _, v := range clauses["userprincipalname"] {
 			if strings.EqualFold(u.UPN, v) {
 				return true
+			}
+		}
+		// Entra ID compares directory strings without regard to case, so 'smtp:a@x' also
+		// finds the primary address stored as "SMTP:a@x".
+		for _, v := range clauses["proxyaddresses"] {
+			for _, a := range u.ProxyAddresses {
+				if strings.EqualFold(a, v) {
+					return true
+				}
 			}
 		}
 		return false

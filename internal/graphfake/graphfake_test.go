@@ -197,6 +197,56 @@ func TestFilterAndNotFound(t *testing.T) {
 	}
 }
 
+// TestFilterByProxyAddress: an alias is found through the any lambda on proxyAddresses, in any
+// case and whatever its type prefix's case, and Graph's rules for the multi-valued property hold.
+func TestFilterByProxyAddress(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token()
+	ann := h.s.AddUser(graphfake.User{UPN: "ann@contoso.com", Mail: "ann.lee@contoso.com",
+		ProxyAddresses: []string{"SMTP:ann.lee@contoso.com", "smtp:al@contoso.com", "SIP:ann.sip@contoso.com"}})
+	tests := []struct {
+		name      string
+		filter    string
+		wantCode  int
+		wantIDs   []string
+		violation bool
+	}{
+		{name: "alias", filter: "proxyAddresses/any(p:p eq 'smtp:al@contoso.com')", wantCode: 200, wantIDs: []string{ann.ID}},
+		{name: "alias in another case", filter: "proxyAddresses/any(x:x eq 'SMTP:AL@contoso.com')", wantCode: 200, wantIDs: []string{ann.ID}},
+		{name: "primary through smtp:", filter: "proxyAddresses/any(p:p eq 'smtp:ann.lee@contoso.com')", wantCode: 200, wantIDs: []string{ann.ID}},
+		{name: "a SIP address is no smtp: address", filter: "proxyAddresses/any(p:p eq 'smtp:ann.sip@contoso.com')", wantCode: 200},
+		{name: "bare address matches no proxy entry", filter: "proxyAddresses/any(p:p eq 'al@contoso.com')", wantCode: 200},
+		{name: "with mail and UPN", filter: "mail eq 'al@contoso.com' or userPrincipalName eq 'al@contoso.com' or proxyAddresses/any(p:p eq 'smtp:al@contoso.com')",
+			wantCode: 200, wantIDs: []string{ann.ID}},
+		{name: "without the any lambda", filter: "proxyAddresses eq 'smtp:al@contoso.com'", wantCode: 400, violation: true},
+		{name: "range variable not the one compared", filter: "proxyAddresses/any(p:q eq 'smtp:al@contoso.com')", wantCode: 400, violation: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(h.s.Violations())
+			q := url.Values{"$filter": {tt.filter}}
+			code, _, body := h.graph(http.MethodGet, "/users?"+q.Encode(), tok, nil, nil)
+			if code != tt.wantCode {
+				t.Fatalf("%s: %d %v, want %d", tt.filter, code, body, tt.wantCode)
+			}
+			if got := len(h.s.Violations()) > before; got != tt.violation {
+				t.Errorf("violation recorded = %v, want %v (%v)", got, tt.violation, h.s.Violations())
+			}
+			if code != 200 {
+				return
+			}
+			vals, _ := body["value"].([]any)
+			var ids []string
+			for _, v := range vals {
+				ids = append(ids, v.(map[string]any)["id"].(string))
+			}
+			if strings.Join(ids, ",") != strings.Join(tt.wantIDs, ",") {
+				t.Errorf("found %v, want %v", ids, tt.wantIDs)
+			}
+		})
+	}
+}
+
 func gzipped(b []byte) []byte {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)

@@ -77,6 +77,10 @@ type User struct {
 	UPN         string // userPrincipalName
 	Mail        string // may be empty, or differ from UPN
 	DisplayName string
+	// ProxyAddresses are the user's other addresses as Entra ID stores them, a type and an
+	// address: "SMTP:" marks the primary email address, "smtp:" each alias, and other types
+	// ("SIP:", "X500:") are not email addresses at all. One person can be reached at all of them.
+	ProxyAddresses []string
 }
 
 // Policy is the tenant's Temporary Access Pass configuration, as in
@@ -274,6 +278,7 @@ func (s *Server) AddUser(u User) User {
 	if u.ID == "" {
 		u.ID = newGUID()
 	}
+	u.ProxyAddresses = append([]string(nil), u.ProxyAddresses...) // the caller's slice stays theirs
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.users[strings.ToLower(u.ID)] = u
