@@ -123,20 +123,17 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.Requesters, err = members("TAP_REQUESTERS", get("TAP_REQUESTERS")); err != nil {
 		return c, err
 	}
-	if c.DefaultLifetime, err = lifetime("TAP_DEFAULT_LIFETIME", get("TAP_DEFAULT_LIFETIME"), approvals.DefaultLifetime); err != nil {
+	if c.DefaultLifetime, err = DefaultLifetime.Read(get(DefaultLifetime.Name)); err != nil {
 		return c, err
 	}
-	if c.MaxLifetime, err = lifetime("TAP_MAX_LIFETIME", get("TAP_MAX_LIFETIME"), approvals.DefaultMaxLife); err != nil {
+	if c.MaxLifetime, err = MaxLifetime.Read(get(MaxLifetime.Name)); err != nil {
 		return c, err
-	}
-	if c.MaxLifetime > 30*24*time.Hour {
-		return c, &Error{"TAP_MAX_LIFETIME", "Entra ID allows at most 30d"}
 	}
 	if c.DefaultLifetime > c.MaxLifetime {
-		return c, &Error{"TAP_DEFAULT_LIFETIME", fmt.Sprintf("%s is longer than TAP_MAX_LIFETIME (%s)",
-			approvals.FormatDuration(c.DefaultLifetime), approvals.FormatDuration(c.MaxLifetime))}
+		return c, &Error{DefaultLifetime.Name, fmt.Sprintf("%s is longer than %s (%s); use a shorter one, or raise %[2]s",
+			shown(get, DefaultLifetime), MaxLifetime.Name, shown(get, MaxLifetime))}
 	}
-	if c.RequestTTL, err = lifetime("TAP_REQUEST_TTL", get("TAP_REQUEST_TTL"), approvals.DefaultTTL); err != nil {
+	if c.RequestTTL, err = RequestTTL.Read(get(RequestTTL.Name)); err != nil {
 		return c, err
 	}
 	if c.RedisURL != "" {
@@ -167,10 +164,10 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.GraphConcurrency = n
 	}
-	if c.GraphTimeout, err = seconds("TAP_GRAPH_TIMEOUT", get("TAP_GRAPH_TIMEOUT"), 30*time.Second); err != nil {
+	if c.GraphTimeout, err = GraphTimeout.Read(get(GraphTimeout.Name)); err != nil {
 		return c, err
 	}
-	if c.ShutdownTimeout, err = seconds("TAP_SHUTDOWN_TIMEOUT", get("TAP_SHUTDOWN_TIMEOUT"), 20*time.Second); err != nil {
+	if c.ShutdownTimeout, err = ShutdownTimeout.Read(get(ShutdownTimeout.Name)); err != nil {
 		return c, err
 	}
 	switch v := strings.ToLower(get("TAP_SLACK_PACING")); v {
@@ -244,7 +241,7 @@ var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 // loadTrust reads who may do what beyond the approvers, and where the audit trail goes.
 func (c *Config) loadTrust(get func(string) string) error {
 	var err error
-	if c.GroupCacheTTL, err = seconds("TAP_GROUP_CACHE_TTL", get("TAP_GROUP_CACHE_TTL"), 5*time.Minute); err != nil {
+	if c.GroupCacheTTL, err = GroupCacheTTL.Read(get(GroupCacheTTL.Name)); err != nil {
 		return err
 	}
 	if c.AllowSelfRequest, err = boolean("TAP_ALLOW_SELF_REQUEST", get("TAP_ALLOW_SELF_REQUEST")); err != nil {
@@ -276,7 +273,7 @@ func (c *Config) loadTrust(get func(string) string) error {
 	if c.AuditChannel = get("TAP_AUDIT_CHANNEL"); c.AuditChannel != "" && !channelRE.MatchString(c.AuditChannel) {
 		return &Error{"TAP_AUDIT_CHANNEL", fmt.Sprintf("%q is not a channel ID; use the ID like C0123ABCD from the channel's details", c.AuditChannel)}
 	}
-	if c.AuditRetention, err = lifetime("TAP_AUDIT_RETENTION", get("TAP_AUDIT_RETENTION"), 90*24*time.Hour); err != nil {
+	if c.AuditRetention, err = AuditRetention.Read(get(AuditRetention.Name)); err != nil {
 		return err
 	}
 	return nil
@@ -292,27 +289,13 @@ func boolean(name, v string) (bool, error) {
 	return false, &Error{name, fmt.Sprintf("%q is not true or false", v)}
 }
 
-// seconds reads a Go duration such as 30s, 1m or 1500ms for timeouts.
-func seconds(name, v string, def time.Duration) (time.Duration, error) {
-	if v == "" {
-		return def, nil
+// shown is a duration setting's value for a message that compares it with another: as typed,
+// or its default.
+func shown(get func(string) string, s DurationSetting) string {
+	if v := get(s.Name); v != "" {
+		return fmt.Sprintf("%q", v)
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, &Error{name, fmt.Sprintf("%q is not a positive duration such as 30s or 1m", v)}
-	}
-	return d, nil
-}
-
-func lifetime(name, v string, def time.Duration) (time.Duration, error) {
-	if v == "" {
-		return def, nil
-	}
-	d, err := approvals.ParseLifetime(v)
-	if err != nil {
-		return 0, &Error{name, err.Error()}
-	}
-	return d, nil
+	return "the default " + s.Default
 }
 
 // LoadDotEnv sets variables from a KEY=VALUE file that are not already set in the environment,

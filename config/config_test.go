@@ -57,7 +57,7 @@ func TestLoadNamesTheBadVariable(t *testing.T) {
 		{"handle as approver", map[string]string{"TAP_APPROVERS": "@ada"}, "TAP_APPROVERS:"},
 		{"bad requester", map[string]string{"TAP_REQUESTERS": "ada"}, "TAP_REQUESTERS:"},
 		{"zero default", map[string]string{"TAP_DEFAULT_LIFETIME": "0m"}, "TAP_DEFAULT_LIFETIME:"},
-		{"default over max", map[string]string{"TAP_DEFAULT_LIFETIME": "9h"}, "TAP_DEFAULT_LIFETIME: 9h is longer"},
+		{"default over max", map[string]string{"TAP_DEFAULT_LIFETIME": "9h"}, `TAP_DEFAULT_LIFETIME: "9h" is longer than TAP_MAX_LIFETIME (the default 8h)`},
 		{"max over Entra's limit", map[string]string{"TAP_MAX_LIFETIME": "31d"}, "TAP_MAX_LIFETIME:"},
 		{"bad ttl", map[string]string{"TAP_REQUEST_TTL": "soon"}, "TAP_REQUEST_TTL:"},
 		{"redis without key", map[string]string{"REDIS_URL": "redis://localhost:6379"}, "TAP_ENCRYPTION_KEY: required when REDIS_URL"},

@@ -35,7 +35,7 @@ func auditHelp(args []string) bool {
 func runAudit(ctx context.Context, cfg config.Config, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("tapbot audit", flag.ContinueOnError)
 	fs.SetOutput(out)
-	since := fs.String("since", "24h", "how far back to read, e.g. 90m, 24h, 7d")
+	since := fs.String("since", config.AuditSince.Default, "how far back to read, "+config.AuditSince.Range()+", e.g. 30s, 90m, 24h, 7d")
 	user := fs.String("user", "", "only events where this Slack user ID, UPN or email acted, asked or was the target")
 	asJSON := fs.Bool("json", false, "one JSON object a line")
 	if err := fs.Parse(args); err != nil {
@@ -47,9 +47,9 @@ func runAudit(ctx context.Context, cfg config.Config, args []string, out io.Writ
 	if fs.NArg() > 0 {
 		return fmt.Errorf("audit: unexpected argument %q; see tapbot audit -h", fs.Arg(0))
 	}
-	window, err := approvals.ParseLifetime(*since)
+	window, err := config.AuditSince.Read(*since)
 	if err != nil {
-		return fmt.Errorf("audit: --since: %w", err)
+		return fmt.Errorf("audit: %w", err)
 	}
 	if cfg.RedisURL == "" {
 		return errNoTrail
