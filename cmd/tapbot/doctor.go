@@ -153,7 +153,9 @@ type doctor struct {
 func (d *doctor) run(ctx context.Context, getenv func(string) string) {
 	cfg, err := config.Load(getenv)
 	if err != nil {
-		d.list.fail(chkConfig, err.Error(), "set it in the environment or in ./.env (see .env.example and README.md)")
+		for _, p := range config.Problems(err) {
+			d.list.fail(chkConfig, p.Error(), "set it in the environment or in ./.env (see .env.example and README.md)")
+		}
 		why := "needs a valid configuration (see " + chkConfig + ")"
 		for _, name := range []string{chkSlackToken, chkSlackScopes, chkSocket, chkApproval, chkAudit, chkApprovers,
 			chkRequesters, chkProtected, chkGraphToken, chkGraphPerms, chkPolicy, chkStore, chkEncryptionKy} {

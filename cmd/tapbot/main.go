@@ -25,10 +25,25 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx); err != nil {
-		// One line, no stack trace: the message names what to fix.
-		fmt.Fprintln(os.Stderr, "tapbot: "+strings.ReplaceAll(err.Error(), "\n", " "))
+		// One line per problem, no stack trace: each names what to fix.
+		for _, line := range errorLines(err) {
+			fmt.Fprintln(os.Stderr, "tapbot: "+line)
+		}
 		os.Exit(1)
 	}
+}
+
+// errorLines is what main prints for err: one line for each error joined in it (every
+// configuration mistake of a start), and one line for any other.
+func errorLines(err error) []string {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range joined.Unwrap() {
+			out = append(out, errorLines(e)...)
+		}
+		return out
+	}
+	return []string{strings.ReplaceAll(err.Error(), "\n", " ")}
 }
 
 // testHooks stays zero in production; the end-to-end tests set it when they run this binary as a

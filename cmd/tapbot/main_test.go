@@ -158,3 +158,81 @@ func TestHelpNeedsNoConfiguration(t *testing.T) {
 		})
 	}
 }
+
+// runTapbot runs this binary as `tapbot args...` in an empty directory with exactly env (and
+// PATH and HOME), and returns what it printed and its exit status.
+func runTapbot(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, status int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Dir = t.TempDir() // no .env here
+	cmd.Env = []string{"TAPBOT_TEST_RUN_MAIN=1", "TAPBOT_TEST_ARGS=" + strings.Join(args, " "), "PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		status = exit.ExitCode()
+	default:
+		t.Fatalf("run tapbot %s: %v", strings.Join(args, " "), err)
+	}
+	return out.String(), errOut.String(), status
+}
+
+// TestEveryConfigurationMistakeInOneRun: a start reports every missing or wrong variable
+// together, one line each, and no stack trace.
+func TestEveryConfigurationMistakeInOneRun(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string // the lines on stderr, by prefix
+	}{
+		{
+			name: "empty configuration",
+			env:  map[string]string{},
+			want: []string{
+				"tapbot: SLACK_APP_TOKEN: required: the app-level token",
+				"tapbot: SLACK_BOT_TOKEN: required: the bot token",
+				"tapbot: TAP_APPROVAL_CHANNEL: required: the ID",
+				"tapbot: TAP_APPROVERS: required: a comma-separated list",
+			},
+		},
+		{
+			name: "wrong values",
+			env: map[string]string{
+				"SLACK_APP_TOKEN": "xoxb-1", "SLACK_BOT_TOKEN": "xoxb-1", "TAP_APPROVAL_CHANNEL": "C0APPROVE",
+				"TAP_APPROVERS": "@ari", "TAP_REQUEST_TTL": "30s", "TAP_GRAPH_CONCURRENCY": "0",
+			},
+			want: []string{
+				"tapbot: SLACK_APP_TOKEN: must be an app-level token",
+				"tapbot: TAP_GRAPH_CONCURRENCY:",
+				"tapbot: TAP_APPROVERS: \"@ari\" is not a Slack user ID",
+				"tapbot: TAP_REQUEST_TTL: \"30s\" is too short; use from 5m to 30d",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, status := runTapbot(t, tt.env)
+			if status != 1 {
+				t.Fatalf("exit status %d, want 1; stderr:\n%s", status, stderr)
+			}
+			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+			if len(lines) != len(tt.want) {
+				t.Fatalf("stderr has %d lines, want %d:\n%s", len(lines), len(tt.want), stderr)
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(lines[i], w) {
+					t.Errorf("line %d = %q, want it to start %q", i+1, lines[i], w)
+				}
+			}
+			if strings.Contains(stderr, "goroutine ") || strings.Contains(stderr, ".go:") || stdout != "" {
+				t.Errorf("a stack trace or other output:\nstdout: %s\nstderr: %s", stdout, stderr)
+			}
+		})
+	}
+}
