@@ -142,6 +142,9 @@ type doctor struct {
 	list      *checklist
 	transport http.RoundTripper
 	cfg       config.Config
+	// broken are the variables the configuration check refused (a SLACK_BOT_TOKEN_FILE's
+	// problem counts as SLACK_BOT_TOKEN's); a check that reads one is skipped, every other runs.
+	broken map[string]bool
 
 	// Filled by the Slack token check for the checks that depend on it.
 	api     *slack.Client
@@ -151,25 +154,32 @@ type doctor struct {
 }
 
 func (d *doctor) run(ctx context.Context, getenv func(string) string) {
+	// Load returns every value it could read; the checks that read none of the wrong ones run.
 	cfg, err := config.Load(getenv)
-	if err != nil {
-		for _, p := range config.Problems(err) {
-			d.list.fail(chkConfig, p.Error(), "set it in the environment or in ./.env (see .env.example and README.md)")
-		}
-		why := "needs a valid configuration (see " + chkConfig + ")"
-		for _, name := range []string{chkSlackToken, chkSlackScopes, chkSocket, chkApproval, chkAudit, chkApprovers,
-			chkRequesters, chkProtected, chkGraphToken, chkGraphPerms, chkPolicy, chkStore, chkEncryptionKy} {
-			d.list.skip(name, why)
-		}
-		return
+	d.cfg, d.broken = cfg, map[string]bool{}
+	for _, p := range config.Problems(err) {
+		d.list.fail(chkConfig, p.Error(), "set it in the environment or in ./.env (see .env.example and README.md)")
+		d.broken[strings.TrimSuffix(p.Var, "_FILE")] = true
 	}
-	d.cfg = cfg
-	d.list.pass(chkConfig, fmt.Sprintf("read (approval channel %s, %s store)", cfg.ApprovalChannel, storeKind(cfg)))
+	if err == nil {
+		d.list.pass(chkConfig, fmt.Sprintf("read (approval channel %s, %s store)", cfg.ApprovalChannel, storeKind(cfg)))
+	}
 
 	d.checkSlack(ctx)
 	d.checkGraph(ctx)
 	d.checkStore(ctx)
 	d.checkEncryptionKey()
+}
+
+// skipBroken skips the check name when one of the variables it reads was refused, and says so.
+func (d *doctor) skipBroken(name string, vars ...string) bool {
+	for _, v := range vars {
+		if d.broken[v] {
+			d.list.skip(name, "needs a valid "+v+" (see "+chkConfig+")")
+			return true
+		}
+	}
+	return false
 }
 
 // ---- Slack ----
@@ -221,13 +231,15 @@ func (d *doctor) checkSlack(ctx context.Context) {
 	api := slack.New(cfg.SlackBotToken, slack.OptionAppLevelToken(cfg.SlackAppToken),
 		slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(slackrate.New(slackrate.Options{HTTP: rec})))
 
-	tokenOK := d.checkSlackToken(ctx, api)
+	tokenOK := !d.skipBroken(chkSlackToken, "SLACK_BOT_TOKEN", "SLACK_API_URL") && d.checkSlackToken(ctx, api)
 	if tokenOK {
 		d.checkSlackScopes(rec)
 	} else {
 		d.list.skip(chkSlackScopes, "needs an accepted bot token (see "+chkSlackToken+")")
 	}
-	d.checkSocketMode(ctx, api)
+	if !d.skipBroken(chkSocket, "SLACK_APP_TOKEN", "SLACK_API_URL") {
+		d.checkSocketMode(ctx, api)
+	}
 
 	channels := []struct{ name, variable, id string }{
 		{chkApproval, "TAP_APPROVAL_CHANNEL", cfg.ApprovalChannel},
@@ -235,6 +247,7 @@ func (d *doctor) checkSlack(ctx context.Context) {
 	}
 	for _, c := range channels {
 		switch {
+		case d.skipBroken(c.name+" ("+c.variable+")", c.variable):
 		case c.id == "" && c.variable == "TAP_AUDIT_CHANNEL":
 			d.list.pass(c.name, "TAP_AUDIT_CHANNEL is not set: audit events go to the log (and Redis), alerts to the approval channel")
 		case !tokenOK:
@@ -255,6 +268,7 @@ func (d *doctor) checkSlack(ctx context.Context) {
 	}
 	for _, p := range people {
 		switch {
+		case d.skipBroken(p.name+" ("+p.variable+")", p.variable):
 		case len(p.ids) == 0:
 			d.list.pass(p.name, p.unset)
 		case !tokenOK:
@@ -513,6 +527,11 @@ func (d *doctor) checkGraph(ctx context.Context) {
 		d.list.skip(chkGraphPerms, why)
 		d.list.skip(chkPolicy, why)
 	}
+	if d.skipBroken(chkGraphToken, "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST",
+		"GRAPH_BASE_URL", "TAP_GRAPH_CONCURRENCY", "TAP_GRAPH_TIMEOUT") {
+		skipAll("needs a Graph token (see " + chkGraphToken + ")")
+		return
+	}
 	cred, err := graph.NewCredential(d.transport)
 	if err != nil {
 		d.list.fail(chkGraphToken, oneLine(err),
@@ -541,7 +560,9 @@ func (d *doctor) checkGraph(ctx context.Context) {
 	d.list.secrets = append(d.list.secrets, token)
 	d.list.pass(chkGraphToken, "Entra ID issued an access token for Microsoft Graph")
 
-	d.checkGraphPermissions(token)
+	if !d.skipBroken(chkGraphPerms, "TAP_WATCH_INTERVAL") {
+		d.checkGraphPermissions(token)
+	}
 
 	polCtx, cancel := context.WithTimeout(ctx, doctorTimeout)
 	defer cancel()
@@ -559,7 +580,7 @@ func (d *doctor) checkGraph(ctx context.Context) {
 		if p.OneTimeOnly {
 			detail += "; one-time passes only"
 		}
-		if d.cfg.MaxLifetime > p.MaxLifetime {
+		if !d.broken["TAP_MAX_LIFETIME"] && d.cfg.MaxLifetime > p.MaxLifetime {
 			detail += fmt.Sprintf("; TAP_MAX_LIFETIME %s is capped at the policy's %s",
 				approvals.FormatDuration(d.cfg.MaxLifetime), approvals.FormatDuration(p.MaxLifetime))
 		}
@@ -675,6 +696,10 @@ func graphProblem(err error) string {
 // ---- Store and encryption key ----
 
 func (d *doctor) checkStore(ctx context.Context) {
+	if d.skipBroken(chkStore, "REDIS_URL") {
+		d.list.skip(chkRedisWrite, "needs a reachable Redis (see "+chkStore+")")
+		return
+	}
 	if d.cfg.RedisURL == "" {
 		d.list.pass(chkStore, "embedded (REDIS_URL is not set): fine for a single replica; pending requests and unrevealed passes are lost when tapbot stops")
 		return
@@ -743,6 +768,9 @@ func redisWhere(raw string) string {
 }
 
 func (d *doctor) checkEncryptionKey() {
+	if d.skipBroken(chkEncryptionKy, "TAP_ENCRYPTION_KEY") {
+		return
+	}
 	keys := d.cfg.EncryptionKeys
 	if len(keys) == 0 {
 		d.list.pass(chkEncryptionKy, "TAP_ENCRYPTION_KEY is not set: the embedded store seals passes with a key made at each start")
