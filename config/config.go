@@ -155,6 +155,8 @@ func (c *Config) loadSlack(l *loader) {
 	switch v := l.get("SLACK_APP_TOKEN"); {
 	case v == "":
 		l.fail("SLACK_APP_TOKEN", "required: the app-level token (xapp-...) with the connections:write scope, from your Slack app's Basic Information page")
+	case isExample(v):
+		l.fail("SLACK_APP_TOKEN", stillExample("", "use the app-level token (xapp-...) with the connections:write scope, from your Slack app's Basic Information page"))
 	case !strings.HasPrefix(v, "xapp-"):
 		l.fail("SLACK_APP_TOKEN", "must be an app-level token starting with xapp- (a bot token goes in SLACK_BOT_TOKEN)")
 	default:
@@ -163,6 +165,8 @@ func (c *Config) loadSlack(l *loader) {
 	switch v := l.get("SLACK_BOT_TOKEN"); {
 	case v == "":
 		l.fail("SLACK_BOT_TOKEN", "required: the bot token (xoxb-...) from your Slack app's OAuth & Permissions page")
+	case isExample(v):
+		l.fail("SLACK_BOT_TOKEN", stillExample("", "use the bot token (xoxb-...) from your Slack app's OAuth & Permissions page"))
 	case !strings.HasPrefix(v, "xoxb-"):
 		l.fail("SLACK_BOT_TOKEN", "must be a bot token starting with xoxb-")
 	default:
@@ -208,6 +212,8 @@ func (c *Config) loadApprovals(l *loader) {
 	switch v := l.get("TAP_APPROVAL_CHANNEL"); {
 	case v == "":
 		l.fail("TAP_APPROVAL_CHANNEL", "required: the ID (like C0123ABCD, from the channel's details) of the private channel where approvers decide")
+	case isExample(v):
+		l.fail("TAP_APPROVAL_CHANNEL", stillExample(v, "use the ID of your approvals channel, at the bottom of the channel's details"))
 	case !channelRE.MatchString(v):
 		l.fail("TAP_APPROVAL_CHANNEL", fmt.Sprintf("%q is not a channel ID; use the ID like C0123ABCD from the channel's details, not its name", v))
 	default:
@@ -234,7 +240,9 @@ func (c *Config) loadApprovals(l *loader) {
 func (c *Config) loadStore(l *loader) {
 	redisURL := l.get("REDIS_URL")
 	if redisURL != "" {
-		if u, err := url.Parse(redisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+		if isExample(redisURL) {
+			l.fail("REDIS_URL", stillExample("", "use the URL of your Redis, with its password, e.g. rediss://:password@redis:6380/0"))
+		} else if u, err := url.Parse(redisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
 			l.fail("REDIS_URL", "must be a redis://, rediss:// or unix:// URL, e.g. redis://:password@redis:6379/0")
 		} else {
 			c.RedisURL = redisURL
@@ -244,6 +252,8 @@ func (c *Config) loadStore(l *loader) {
 	switch {
 	case keys == "" && redisURL != "":
 		l.fail("TAP_ENCRYPTION_KEY", "required when REDIS_URL is set: base64 of 32 random bytes (make one with: openssl rand -base64 32); passes are encrypted with it in Redis")
+	case isExample(keys):
+		l.fail("TAP_ENCRYPTION_KEY", stillExample("", "make a key with: openssl rand -base64 32"))
 	case keys != "":
 		if parsed, err := approvals.ParseKeys(keys); err != nil {
 			l.fail("TAP_ENCRYPTION_KEY", err.Error())
@@ -280,13 +290,17 @@ func baseURL(name, v, def string) (string, error) {
 // federated token azidentity falls back to managed identity, which only the first token tells.
 func checkAzure(l *loader) {
 	principal := l.get("AZURE_CLIENT_SECRET") != "" || l.get("AZURE_CLIENT_CERTIFICATE_PATH") != "" || l.get("AZURE_FEDERATED_TOKEN_FILE") != ""
-	if principal {
-		for _, name := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID"} {
-			if l.get(name) == "" {
-				l.fail(name, "required with AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE: the Entra app registration's "+
-					map[string]string{"AZURE_TENANT_ID": "Directory (tenant) ID", "AZURE_CLIENT_ID": "Application (client) ID"}[name])
-			}
+	for _, name := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID"} {
+		what := map[string]string{"AZURE_TENANT_ID": "Directory (tenant) ID", "AZURE_CLIENT_ID": "Application (client) ID"}[name]
+		switch v := l.get(name); {
+		case v == "" && principal:
+			l.fail(name, "required with AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE: the Entra app registration's "+what)
+		case isExample(v):
+			l.fail(name, stillExample(v, "use the "+what+" from the app registration's Overview page in the Entra admin center"))
 		}
+	}
+	if isExample(l.get("AZURE_CLIENT_SECRET")) {
+		l.fail("AZURE_CLIENT_SECRET", stillExample("", "use the client secret's Value from App registrations → tapbot's app → Certificates & secrets"))
 	}
 	if h := l.get("AZURE_AUTHORITY_HOST"); h != "" {
 		if u, err := url.Parse(h); err != nil || u.Scheme != "https" || u.Host == "" {
@@ -301,6 +315,9 @@ func members(name, v string) ([]string, error) {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
+		}
+		if isExample(part) {
+			return nil, &Error{name, stillExample(part, "use member IDs (profile → ⋯ → Copy member ID, U...) and user group IDs (S...) of your workspace")}
 		}
 		if !memberRE.MatchString(part) {
 			return nil, &Error{name, fmt.Sprintf("%q is not a Slack user ID (U...) or user group ID (S...); names and @handles do not work here", part)}
@@ -326,6 +343,11 @@ func (c *Config) loadTrust(l *loader) {
 		if g = strings.TrimSpace(g); g == "" {
 			continue
 		}
+		if isExample(g) {
+			l.fail("TAP_PROTECTED_GROUPS", stillExample(g, "use the object IDs of your protected Entra groups"))
+			groups = nil
+			break
+		}
 		if !guidRE.MatchString(g) {
 			l.fail("TAP_PROTECTED_GROUPS", fmt.Sprintf("%q is not an Entra group object ID (a GUID such as 00000000-0000-0000-0000-000000000000)", g))
 			groups = nil
@@ -345,7 +367,9 @@ func (c *Config) loadTrust(l *loader) {
 			c.RatePerRequester = n
 		}
 	}
-	if v := l.get("TAP_AUDIT_CHANNEL"); v != "" && !channelRE.MatchString(v) {
+	if v := l.get("TAP_AUDIT_CHANNEL"); v != "" && isExample(v) {
+		l.fail("TAP_AUDIT_CHANNEL", stillExample(v, "use the ID of your audit channel, at the bottom of the channel's details, or leave it unset"))
+	} else if v != "" && !channelRE.MatchString(v) {
 		l.fail("TAP_AUDIT_CHANNEL", fmt.Sprintf("%q is not a channel ID; use the ID like C0123ABCD from the channel's details", v))
 	} else {
 		c.AuditChannel = v
