@@ -152,25 +152,27 @@ func Load(getenv func(string) string) (Config, error) {
 }
 
 func (c *Config) loadSlack(l *loader) {
-	switch v := l.get("SLACK_APP_TOKEN"); {
-	case v == "":
+	switch s := l.secret("SLACK_APP_TOKEN"); {
+	case l.bad[s.from]:
+	case s.value == "":
 		l.fail("SLACK_APP_TOKEN", "required: the app-level token (xapp-...) with the connections:write scope, from your Slack app's Basic Information page")
-	case isExample(v):
-		l.fail("SLACK_APP_TOKEN", stillExample("", "use the app-level token (xapp-...) with the connections:write scope, from your Slack app's Basic Information page"))
-	case !strings.HasPrefix(v, "xapp-"):
-		l.fail("SLACK_APP_TOKEN", "must be an app-level token starting with xapp- (a bot token goes in SLACK_BOT_TOKEN)")
+	case isExample(s.value):
+		s.problem(l, stillExample("", "use the app-level token (xapp-...) with the connections:write scope, from your Slack app's Basic Information page"))
+	case !strings.HasPrefix(s.value, "xapp-"):
+		s.problem(l, "must be an app-level token starting with xapp- (a bot token goes in SLACK_BOT_TOKEN)")
 	default:
-		c.SlackAppToken = v
+		c.SlackAppToken = s.value
 	}
-	switch v := l.get("SLACK_BOT_TOKEN"); {
-	case v == "":
+	switch s := l.secret("SLACK_BOT_TOKEN"); {
+	case l.bad[s.from]:
+	case s.value == "":
 		l.fail("SLACK_BOT_TOKEN", "required: the bot token (xoxb-...) from your Slack app's OAuth & Permissions page")
-	case isExample(v):
-		l.fail("SLACK_BOT_TOKEN", stillExample("", "use the bot token (xoxb-...) from your Slack app's OAuth & Permissions page"))
-	case !strings.HasPrefix(v, "xoxb-"):
-		l.fail("SLACK_BOT_TOKEN", "must be a bot token starting with xoxb-")
+	case isExample(s.value):
+		s.problem(l, stillExample("", "use the bot token (xoxb-...) from your Slack app's OAuth & Permissions page"))
+	case !strings.HasPrefix(s.value, "xoxb-"):
+		s.problem(l, "must be a bot token starting with xoxb-")
 	default:
-		c.SlackBotToken = v
+		c.SlackBotToken = s.value
 	}
 	const slackDefault = "https://slack.com/api/"
 	c.SlackAPIURL = slackDefault
@@ -238,29 +240,48 @@ func (c *Config) loadApprovals(l *loader) {
 }
 
 func (c *Config) loadStore(l *loader) {
-	redisURL := l.get("REDIS_URL")
-	if redisURL != "" {
-		if isExample(redisURL) {
-			l.fail("REDIS_URL", stillExample("", "use the URL of your Redis, with its password, e.g. rediss://:password@redis:6380/0"))
-		} else if u, err := url.Parse(redisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
-			l.fail("REDIS_URL", "must be a redis://, rediss:// or unix:// URL, e.g. redis://:password@redis:6379/0")
-		} else {
-			c.RedisURL = redisURL
-		}
-	}
-	keys := l.get("TAP_ENCRYPTION_KEY")
-	switch {
-	case keys == "" && redisURL != "":
+	redis := l.redisURL()
+	c.RedisURL = redis.value
+	switch keys := l.secret("TAP_ENCRYPTION_KEY"); {
+	case l.bad[keys.from]:
+	case keys.value == "" && redis.set:
 		l.fail("TAP_ENCRYPTION_KEY", "required when REDIS_URL is set: base64 of 32 random bytes (make one with: openssl rand -base64 32); passes are encrypted with it in Redis")
-	case isExample(keys):
-		l.fail("TAP_ENCRYPTION_KEY", stillExample("", "make a key with: openssl rand -base64 32"))
-	case keys != "":
-		if parsed, err := approvals.ParseKeys(keys); err != nil {
-			l.fail("TAP_ENCRYPTION_KEY", err.Error())
+	case keys.value == "":
+	case isExample(keys.value):
+		keys.problem(l, stillExample("", "make a key with: openssl rand -base64 32"))
+	default:
+		if parsed, err := approvals.ParseKeys(keys.value); err != nil {
+			keys.problem(l, err.Error())
 		} else {
 			c.EncryptionKeys = parsed
 		}
 	}
+}
+
+// redisSetting is REDIS_URL as read: value is "" unless it is a usable URL; set says whether
+// one was given at all (wrong or not).
+type redisSetting struct {
+	value string
+	set   bool
+}
+
+func (l *loader) redisURL() redisSetting {
+	s := l.secret("REDIS_URL")
+	switch {
+	case l.bad[s.from]:
+		return redisSetting{set: true}
+	case s.value == "":
+		return redisSetting{}
+	case isExample(s.value):
+		s.problem(l, stillExample("", "use the URL of your Redis, with its password, e.g. rediss://:password@redis:6380/0"))
+	default:
+		if u, err := url.Parse(s.value); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			s.problem(l, "must be a redis://, rediss:// or unix:// URL, e.g. redis://:password@redis:6379/0")
+		} else {
+			return redisSetting{value: s.value, set: true}
+		}
+	}
+	return redisSetting{set: true}
 }
 
 func (c *Config) loadOperations(l *loader) {

@@ -824,22 +824,21 @@ func newChecklist(out io.Writer, secrets []string) *checklist {
 	return &checklist{out: out, secrets: secrets}
 }
 
-// rawSecrets are the secret values in the environment, read raw so they are redacted even when
-// the configuration does not load.
+// rawSecrets are the secret values of the environment and of the secret files it names, read raw
+// so they are redacted even when the configuration does not load: each whole, each key of a
+// TAP_ENCRYPTION_KEY list, and the password in a REDIS_URL.
 func rawSecrets(getenv func(string) string) []string {
 	var out []string
-	for _, name := range []string{"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "AZURE_CLIENT_SECRET"} {
-		out = append(out, strings.TrimSpace(getenv(name)))
-	}
-	for _, k := range strings.Split(getenv("TAP_ENCRYPTION_KEY"), ",") {
-		out = append(out, strings.TrimSpace(k))
-	}
-	if u, err := url.Parse(strings.TrimSpace(getenv("REDIS_URL"))); err == nil {
-		if p, ok := u.User.Password(); ok {
-			out = append(out, p)
+	for _, v := range config.Secrets(getenv) {
+		out = append(out, v)
+		for _, k := range strings.Split(v, ",") {
+			out = append(out, strings.TrimSpace(k))
 		}
-		for _, p := range u.Query()["password"] {
-			out = append(out, p)
+		if u, err := url.Parse(v); err == nil {
+			if p, ok := u.User.Password(); ok {
+				out = append(out, p)
+			}
+			out = append(out, u.Query()["password"]...)
 		}
 	}
 	return out
