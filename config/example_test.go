@@ -142,3 +142,28 @@ func templateValues(t *testing.T, path string) map[string]string {
 	}
 	return out
 }
+
+// TestComposeTemplateIsASubset: the two templates have two purposes, and .env.example lists every
+// variable; the Compose template adds only the Redis password Compose itself reads.
+func TestComposeTemplateIsASubset(t *testing.T) {
+	names := func(path string) map[string]bool {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, line := range strings.Split(string(raw), "\n") {
+			line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "#"))
+			if k, _, ok := strings.Cut(line, "="); ok && k != "" && strings.ToUpper(k) == k && !strings.ContainsAny(k, " ") {
+				out[k] = true
+			}
+		}
+		return out
+	}
+	all := names("../.env.example")
+	for k := range names("../deploy/compose.env.example") {
+		if !all[k] && k != "REDIS_PASSWORD" {
+			t.Errorf("deploy/compose.env.example sets %s, which .env.example does not list", k)
+		}
+	}
+}
