@@ -453,3 +453,15 @@ func LoadDotEnv(path string) error {
 	}
 	return sc.Err()
 }
+
+// Store is the configuration of a command that only reads the store, tapbot audit: REDIS_URL (or
+// REDIS_URL_FILE) and nothing else, so an auditor need not hold the bot's Slack tokens.
+type Store struct {
+	RedisURL string // empty: the embedded store
+}
+
+// LoadStore reads Store through getenv; its errors are Load's for the same variables.
+func LoadStore(getenv func(string) string) (Store, error) {
+	l := &loader{getenv: getenv, bad: map[string]bool{}}
+	return Store{RedisURL: l.redisURL().value}, errors.Join(l.errs...)
+}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -30,4 +32,42 @@ func TestAuditSinceTakesEveryDuration(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAuditNeedsOnlyTheStore: an auditor reads the trail with REDIS_URL alone (or
+// REDIS_URL_FILE), holding neither the bot's Slack tokens nor the encryption key; whatever else
+// is set, and wrong, does not stop it.
+func TestAuditNeedsOnlyTheStore(t *testing.T) {
+	w := newWorld(t, withRedis)
+	w.tap(manager, "<@UADA> 1h once new laptop")
+	w.approvalMessage(1)
+	urlFile := filepath.Join(t.TempDir(), "redis_url")
+	if err := os.WriteFile(urlFile, []byte(w.env["REDIS_URL"]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+	}{
+		{"REDIS_URL alone", map[string]string{"REDIS_URL": w.env["REDIS_URL"]}},
+		{"REDIS_URL_FILE alone", map[string]string{"REDIS_URL_FILE": urlFile}},
+		{"the bot's other settings wrong", map[string]string{"REDIS_URL": w.env["REDIS_URL"], "SLACK_BOT_TOKEN": "xoxb-...", "TAP_APPROVERS": "@ari"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, status := runTapbot(t, tt.env, "audit", "--json")
+			if status != 0 || stderr != "" {
+				t.Fatalf("tapbot audit: exit %d\n%s", status, stderr)
+			}
+			if !strings.Contains(stdout, `"event":"requested"`) {
+				t.Fatalf("tapbot audit printed no requested event:\n%s", stdout)
+			}
+		})
+	}
+	t.Run("a wrong REDIS_URL is still one line", func(t *testing.T) {
+		_, stderr, status := runTapbot(t, map[string]string{"REDIS_URL": "localhost:6379"}, "audit")
+		if status != 1 || !strings.HasPrefix(stderr, "tapbot: REDIS_URL: must be a redis://") || strings.Count(stderr, "\n") != 1 {
+			t.Fatalf("exit %d, stderr %q", status, stderr)
+		}
+	})
 }

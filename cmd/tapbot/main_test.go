@@ -132,28 +132,53 @@ func TestStartupRefusalsNameTheVariable(t *testing.T) {
 	}
 }
 
-// TestHelpNeedsNoConfiguration: the usage of tapbot and of tapbot audit prints, and exits 0, on
-// a machine with nothing configured yet, as `tapbot help` promises.
-func TestHelpNeedsNoConfiguration(t *testing.T) {
-	for _, args := range []string{"help", "audit -h", "audit --help"} {
-		t.Run(args, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Dir = t.TempDir()
-			cmd.Env = []string{"TAPBOT_TEST_RUN_MAIN=1", "TAPBOT_TEST_ARGS=" + args, "PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-			var stderr, stdout bytes.Buffer
-			cmd.Stderr, cmd.Stdout = &stderr, &stdout
-			if err := cmd.Run(); err != nil {
-				t.Fatalf("tapbot %s: %v; stderr:\n%s", args, err, stderr.String())
+// TestEveryCommandAnswersHelp: tapbot and each of its commands print their help for -h and
+// --help, exit 0, and run nothing, on a machine with nothing configured.
+func TestEveryCommandAnswersHelp(t *testing.T) {
+	tests := []struct {
+		args string
+		want string // in the help
+	}{
+		{"help", "tapbot doctor"}, {"-h", "tapbot doctor"}, {"--help", "tapbot COMMAND -h"},
+		{"help -h", "tapbot audit"},
+		{"doctor -h", "Usage: tapbot doctor"}, {"doctor --help", "Usage: tapbot doctor"},
+		{"demo -h", "Usage: tapbot demo"}, {"demo --help", "Usage: tapbot demo"},
+		{"audit -h", "Usage: tapbot audit"}, {"audit --help", "-since duration"}, {"audit --json -h", "Usage: tapbot audit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args, func(t *testing.T) {
+			stdout, stderr, status := runTapbot(t, map[string]string{}, strings.Fields(tt.args)...)
+			if status != 0 || stderr != "" {
+				t.Fatalf("tapbot %s: exit %d, stderr:\n%s", tt.args, status, stderr)
 			}
-			if stderr.Len() > 0 {
-				t.Errorf("tapbot %s wrote to stderr: %q", args, stderr.String())
+			if !strings.Contains(stdout, tt.want) {
+				t.Errorf("tapbot %s printed\n%s\nwant the help with %q", tt.args, stdout, tt.want)
 			}
-			want := "tapbot audit"
-			if args == "help" {
-				want = "tapbot doctor"
+			// The help, not the command: no transcript, no checklist, no trail.
+			for _, ran := range []string{"▶ ", "✓ ", "✗ ", "○ ", "REDIS_URL is not set"} {
+				if strings.Contains(stdout, ran) {
+					t.Errorf("tapbot %s ran the command (%q):\n%s", tt.args, ran, stdout)
+				}
 			}
-			if !strings.Contains(stdout.String(), want) {
-				t.Errorf("tapbot %s printed %q, want the usage naming %q", args, stdout.String(), want)
+		})
+	}
+}
+
+// TestCommandsRefuseWhatTheyDoNotTake: a flag or argument a command does not take is one line
+// pointing to its help, not a run that ignores it.
+func TestCommandsRefuseWhatTheyDoNotTake(t *testing.T) {
+	tests := []struct{ args, want string }{
+		{"doctor --fix", "tapbot: doctor: flag provided but not defined: -fix; see tapbot doctor -h"},
+		{"demo fast", `tapbot: demo: unexpected argument "fast"; see tapbot demo -h`},
+		{"audit --since", "tapbot: audit: flag needs an argument: -since; see tapbot audit -h"},
+		{"audit 24h", `tapbot: audit: unexpected argument "24h"; see tapbot audit -h`},
+		{"status", `tapbot: unknown command "status"; see tapbot help`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args, func(t *testing.T) {
+			stdout, stderr, status := runTapbot(t, map[string]string{}, strings.Fields(tt.args)...)
+			if status != 1 || strings.TrimRight(stderr, "\n") != tt.want || stdout != "" {
+				t.Fatalf("tapbot %s: exit %d\nstdout: %s\nstderr: %s\nwant stderr %q", tt.args, status, stdout, stderr, tt.want)
 			}
 		})
 	}
