@@ -14,6 +14,7 @@ Usage:
   tapbot doctor     check the configuration and every connection, and say how to fix what fails
   tapbot demo       play the whole flow against built-in simulations of Slack and Entra ID
   tapbot audit      print the audit trail
+  tapbot version    print the version, the commit and the build date (also tapbot --version)
 
 tapbot COMMAND -h prints the help of a command.
 `
@@ -38,6 +39,11 @@ const auditUsage = `Usage: tapbot audit [--since DURATION] [--user ID] [--json]
 Prints the audit trail that tapbot keeps in Redis. Reads only REDIS_URL (or REDIS_URL_FILE) from
 the environment and ./.env: no Slack token and no encryption key.
 
+`
+
+const versionUsage = `Usage: tapbot version (or tapbot --version)
+
+Prints tapbot's version, the commit it was built from, and when it was built.
 `
 
 // command is a subcommand's arguments: its flags, and the help -h prints.

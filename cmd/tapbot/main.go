@@ -60,6 +60,11 @@ func run(ctx context.Context) error {
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage)
 		return nil
+	case "version", "-version", "--version":
+		if done, err := newCommand("version", versionUsage).parse(args, os.Stdout); done {
+			return err
+		}
+		return printVersion(os.Stdout)
 	case "demo":
 		if done, err := newCommand("demo", demoUsage).parse(args, os.Stdout); done {
 			return err

@@ -83,6 +83,8 @@ func (m *Main) Run(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mets := metrics.New(reg)
+	build := readBuildInfo()
+	mets.SetBuild(build.Version, build.Revision)
 
 	store, sealer, err := m.openStore(ctx)
 	if err != nil {
@@ -175,7 +177,8 @@ func (m *Main) Run(ctx context.Context) error {
 		_ = srv.Shutdown(shutdownCtx)
 	}()
 
-	m.log.Info("tapbot started", "approval_channel", cfg.ApprovalChannel, "store", storeKind(cfg), "graph", cfg.GraphBaseURL)
+	m.log.Info("tapbot started", "version", build.Version, "revision", build.Revision, "build_date", build.Date,
+		"approval_channel", cfg.ApprovalChannel, "store", storeKind(cfg), "graph", cfg.GraphBaseURL)
 	err = b.Run(ctx)
 	m.log.Info("tapbot stopped")
 	if errors.Is(err, bot.ErrAppTokenRefused) {
