@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -653,35 +652,15 @@ func (d *doctor) checkGraphPermissions(token string) {
 	d.list.pass(chkGraphPerms, detail)
 }
 
-var aadstsRE = regexp.MustCompile(`AADSTS(\d+): ([^\n]*?)(?: Trace ID:|$)`)
-
-// signInProblem explains a failed token request from the AADSTS code Entra ID answered with.
+// signInProblem is the problem and the fix of a failed token request, as graph's SignInError
+// gives them.
 func signInProblem(err error) (problem, fix string) {
-	fix = "check AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or the certificate, workload or managed identity) against the app registration in the Entra admin center"
-	text := strings.Join(strings.Fields(err.Error()), " ")
-	m := aadstsRE.FindStringSubmatch(text)
-	if m == nil {
-		// azidentity nests the cause at the end of a long chain; the cause is what says what to do.
-		for _, cause := range []string{"dial tcp", "x509: ", "tls: "} {
-			if i := strings.LastIndex(text, cause); i >= 0 {
-				return "cannot reach Entra ID: " + oneLine(errors.New(text[i:])),
-					"check this host's network access and proxy (and the CA certificates it trusts), and AZURE_AUTHORITY_HOST (unset means login.microsoftonline.com)"
-			}
-		}
-		return "Entra ID gave no token: " + oneLine(err), fix
+	var se *graph.SignInError
+	if errors.As(err, &se) {
+		return se.Problem, se.Fix
 	}
-	problem = "Entra ID refused the token request: AADSTS" + m[1] + ": " + strings.TrimSpace(m[2])
-	switch m[1] {
-	case "7000215":
-		fix = "put the client secret's Value (not its Secret ID) from App registrations → tapbot's app → Certificates & secrets in AZURE_CLIENT_SECRET"
-	case "7000222":
-		fix = "the client secret has expired: create a new one under App registrations → tapbot's app → Certificates & secrets and put its Value in AZURE_CLIENT_SECRET"
-	case "700016":
-		fix = "check AZURE_CLIENT_ID (Application (client) ID) and AZURE_TENANT_ID (Directory (tenant) ID) on the app registration's Overview page"
-	case "90002":
-		fix = "check AZURE_TENANT_ID (Directory (tenant) ID) and, for a national cloud, AZURE_AUTHORITY_HOST"
-	}
-	return problem, fix
+	return "Entra ID gave no token: " + oneLine(err),
+		"check AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or the certificate, workload or managed identity) against the app registration in the Entra admin center"
 }
 
 // graphProblem is the plain sentence graph gives for a failed call, or the error itself.

@@ -209,7 +209,7 @@ func TestDoctorNamesEachFailure(t *testing.T) {
 			name: "wrong client secret",
 			opts: []worldOption{withEnv("AZURE_CLIENT_SECRET", "not-the-secret-123")},
 			want: []string{
-				"✗ Graph sign-in: Entra ID refused the token request: AADSTS7000215: Invalid client secret provided",
+				"✗ Graph sign-in: Entra ID refused the client secret: AADSTS7000215: Invalid client secret provided (invalid_client) — put the client secret's Value (not its Secret ID)",
 				"— put the client secret's Value (not its Secret ID)",
 				"○ Graph permissions: skipped: needs a Graph token",
 				"○ TAP policy: skipped: needs a Graph token",

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -111,7 +112,8 @@ func TestStartupRefusalsNameTheVariable(t *testing.T) {
 	}{
 		{"wrong bot token", withEnv("SLACK_BOT_TOKEN", "xoxb-wrong"), "SLACK_BOT_TOKEN: Slack did not accept the bot token"},
 		{"wrong app token", withEnv("SLACK_APP_TOKEN", "xapp-wrong"), "SLACK_APP_TOKEN: Slack did not open a socket-mode connection"},
-		{"wrong client secret", withEnv("AZURE_CLIENT_SECRET", "not-the-secret-123"), "AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET:"},
+		{"wrong client secret", withEnv("AZURE_CLIENT_SECRET", "not-the-secret-123"),
+			"AZURE_CLIENT_SECRET: Entra ID refused the client secret: AADSTS7000215: Invalid client secret provided (invalid_client); put the client secret's Value (not its Secret ID)"},
 		{"unreachable redis", func(w *world) {
 			withRedis(w)
 			w.env["REDIS_URL"] = "unix://" + t.TempDir() + "/nothing.sock"
@@ -126,6 +128,9 @@ func TestStartupRefusalsNameTheVariable(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "not-the-secret-123") || strings.Contains(err.Error(), "-wrong") {
 				t.Fatalf("the start-up error shows a secret: %v", err)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("the start-up error spans lines: %q", err)
 			}
 			w.slack.ResetViolations() // the refused auth.test is the point of the test
 		})
@@ -260,4 +265,80 @@ func TestEveryConfigurationMistakeInOneRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEntraCredentialErrorsAreOneLine starts tapbot with no AZURE_* variable at all, and with an
+// authority host that does not answer: each stops it with one line that says what was tried and
+// lacked, or which host could not be reached, instead of azidentity's chain.
+func TestEntraCredentialErrorsAreOneLine(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(w *world)
+		want  []string // the line starts with the first, and holds every other
+	}{
+		{
+			name: "nothing set",
+			setup: func(w *world) {
+				for _, k := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST"} {
+					delete(w.env, k)
+					w.t.Setenv(k, "")
+					os.Unsetenv(k) // azidentity tells an empty variable from an unset one
+				}
+				w.env["PATH"] = w.t.TempDir() // no az, azd or pwsh, whatever this machine has
+				// Not in Azure: no managed identity endpoint answers, whatever this network does.
+				w.routes = map[string]http.RoundTripper{"169.254.169.254": noRoute{}}
+			},
+			want: []string{"AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET: no Azure credential found: ",
+				"EnvironmentCredential: no AZURE_TENANT_ID", "WorkloadIdentityCredential: no AZURE_CLIENT_ID",
+				"ManagedIdentityCredential: no managed identity endpoint answered", "AzurePowerShellCredential: not installed", "; set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"},
+		},
+		{
+			name: "authority host does not answer",
+			setup: func(w *world) {
+				l, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					w.t.Fatal(err)
+				}
+				w.env["AZURE_AUTHORITY_HOST"] = "https://" + l.Addr().String() + "/"
+				w.env["closed"] = l.Addr().String()
+				l.Close()
+			},
+			want: []string{"cannot reach Entra ID at ", ": connection refused; check this host's network access to Entra ID"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, withoutStart)
+			tt.setup(w)
+			err := w.run()
+			if err == nil {
+				t.Fatal("tapbot started without a Graph token")
+			}
+			line := err.Error()
+			t.Logf("%d characters: %s", len(line), line)
+			if !strings.HasPrefix(line, tt.want[0]) || strings.Contains(line, "\n") || len(line) > 600 {
+				t.Fatalf("error %q, want one line starting %q", line, tt.want[0])
+			}
+			for _, want := range tt.want[1:] {
+				if !strings.Contains(line, want) {
+					t.Errorf("error lacks %q", want)
+				}
+			}
+			if closed := w.env["closed"]; closed != "" && !strings.Contains(line, closed) {
+				t.Errorf("error does not name the host %s", closed)
+			}
+			for _, blame := range []string{"AZURE_TENANT_ID/", "AZURE_CLIENT_SECRET:"} {
+				if tt.name == "authority host does not answer" && strings.HasPrefix(line, blame) {
+					t.Errorf("a network failure blames the variables: %q", line)
+				}
+			}
+		})
+	}
+}
+
+// noRoute is a network with no route to the host asked for.
+type noRoute struct{}
+
+func (noRoute) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.EHOSTUNREACH}
 }
