@@ -182,7 +182,7 @@ func (c *Config) loadSlack(l *loader) {
 			c.SlackAPIURL += "/"
 		}
 	}
-	switch v := strings.ToLower(l.get("TAP_SLACK_PACING")); v {
+	switch v := l.get("TAP_SLACK_PACING"); strings.ToLower(v) {
 	case "", "on":
 		c.SlackPacing = true
 	case "off":
