@@ -66,130 +66,234 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Var + ": " + e.Problem }
 
+// Problems lists every *Error in err, in the order Load found them. Load joins them with
+// errors.Join, so errors.As finds the first and Problems finds them all.
+func Problems(err error) []*Error {
+	var out []*Error
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case nil:
+		case *Error:
+			out = append(out, e)
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				walk(inner)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+
 var (
 	channelRE = regexp.MustCompile(`^[CGD][A-Z0-9]{2,}$`)
 	memberRE  = regexp.MustCompile(`^[UWS][A-Z0-9]{2,}$`)
 )
 
-// Load reads the configuration through getenv (os.Getenv in production). The first problem found
-// is returned as an *Error.
+// loader reads variables and collects every problem, so one start reports them all.
+type loader struct {
+	getenv func(string) string
+	errs   []error
+	bad    map[string]bool
+}
+
+func (l *loader) get(name string) string { return strings.TrimSpace(l.getenv(name)) }
+
+// report records err's problems; it returns whether there were none.
+func (l *loader) report(err error) bool {
+	if err == nil {
+		return true
+	}
+	l.errs = append(l.errs, err)
+	for _, e := range Problems(err) {
+		l.bad[e.Var] = true
+	}
+	return false
+}
+
+func (l *loader) fail(name, problem string) { l.report(&Error{name, problem}) }
+
+// ok reports whether none of names had a problem, for the checks that compare two variables.
+func (l *loader) ok(names ...string) bool {
+	for _, n := range names {
+		if l.bad[n] {
+			return false
+		}
+	}
+	return true
+}
+
+// duration reads one duration setting into *dst, leaving its default there when it is wrong.
+func (l *loader) duration(dst *time.Duration, s DurationSetting) {
+	*dst = mustParse(s.Default)
+	if d, err := s.Read(l.get(s.Name)); l.report(err) {
+		*dst = d
+	}
+}
+
+// Load reads the configuration through getenv (os.Getenv in production). It reports every
+// problem at once: the error joins one *Error per wrong or missing variable (see Problems). The
+// Config holds every value that was read without a problem, and defaults (or nothing) for the
+// others, so tapbot doctor can still run each check that depends on none of them.
 func Load(getenv func(string) string) (Config, error) {
-	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
-	c := Config{
-		SlackAppToken:   get("SLACK_APP_TOKEN"),
-		SlackBotToken:   get("SLACK_BOT_TOKEN"),
-		SlackAPIURL:     get("SLACK_API_URL"),
-		GraphBaseURL:    get("GRAPH_BASE_URL"),
-		RedisURL:        get("REDIS_URL"),
-		ApprovalChannel: get("TAP_APPROVAL_CHANNEL"),
-		HTTPAddr:        get("TAP_HTTP_ADDR"),
+	l := &loader{getenv: getenv, bad: map[string]bool{}}
+	var c Config
+	c.loadSlack(l)
+	c.loadGraph(l)
+	c.loadApprovals(l)
+	c.loadStore(l)
+	c.loadOperations(l)
+	c.loadTrust(l)
+	c.loadFollowUp(l)
+	return c, errors.Join(l.errs...)
+}
+
+func (c *Config) loadSlack(l *loader) {
+	switch s := l.secret("SLACK_APP_TOKEN"); {
+	case l.bad[s.from]:
+	case s.value == "":
+		l.fail("SLACK_APP_TOKEN", "required: the app-level token (xapp-...) with the connections:write scope, from your Slack app's Basic Information page")
+	case isExample(s.value):
+		s.problem(l, stillExample("", "use the app-level token (xapp-...) with the connections:write scope, from your Slack app's Basic Information page"))
+	case !strings.HasPrefix(s.value, "xapp-"):
+		s.problem(l, "must be an app-level token starting with xapp- (a bot token goes in SLACK_BOT_TOKEN)")
+	default:
+		c.SlackAppToken = s.value
 	}
-	switch {
-	case c.SlackAppToken == "":
-		return c, &Error{"SLACK_APP_TOKEN", "required: the app-level token (xapp-...) with the connections:write scope, from your Slack app's Basic Information page"}
-	case !strings.HasPrefix(c.SlackAppToken, "xapp-"):
-		return c, &Error{"SLACK_APP_TOKEN", "must be an app-level token starting with xapp- (a bot token goes in SLACK_BOT_TOKEN)"}
-	case c.SlackBotToken == "":
-		return c, &Error{"SLACK_BOT_TOKEN", "required: the bot token (xoxb-...) from your Slack app's OAuth & Permissions page"}
-	case !strings.HasPrefix(c.SlackBotToken, "xoxb-"):
-		return c, &Error{"SLACK_BOT_TOKEN", "must be a bot token starting with xoxb-"}
+	switch s := l.secret("SLACK_BOT_TOKEN"); {
+	case l.bad[s.from]:
+	case s.value == "":
+		l.fail("SLACK_BOT_TOKEN", "required: the bot token (xoxb-...) from your Slack app's OAuth & Permissions page")
+	case isExample(s.value):
+		s.problem(l, stillExample("", "use the bot token (xoxb-...) from your Slack app's OAuth & Permissions page"))
+	case !strings.HasPrefix(s.value, "xoxb-"):
+		s.problem(l, "must be a bot token starting with xoxb-")
+	default:
+		c.SlackBotToken = s.value
 	}
-	var err error
-	if c.SlackAPIURL, err = baseURL("SLACK_API_URL", c.SlackAPIURL, "https://slack.com/api/"); err != nil {
-		return c, err
-	}
-	if !strings.HasSuffix(c.SlackAPIURL, "/") {
-		c.SlackAPIURL += "/"
-	}
-	if c.GraphBaseURL, err = baseURL("GRAPH_BASE_URL", c.GraphBaseURL, "https://graph.microsoft.com/v1.0"); err != nil {
-		return c, err
-	}
-	c.GraphBaseURL = strings.TrimRight(c.GraphBaseURL, "/")
-	if err := checkAzure(get); err != nil {
-		return c, err
-	}
-	if c.ApprovalChannel == "" {
-		return c, &Error{"TAP_APPROVAL_CHANNEL", "required: the ID (like C0123ABCD, from the channel's details) of the private channel where approvers decide"}
-	}
-	if !channelRE.MatchString(c.ApprovalChannel) {
-		return c, &Error{"TAP_APPROVAL_CHANNEL", fmt.Sprintf("%q is not a channel ID; use the ID like C0123ABCD from the channel's details, not its name", c.ApprovalChannel)}
-	}
-	if c.Approvers, err = members("TAP_APPROVERS", get("TAP_APPROVERS")); err != nil {
-		return c, err
-	}
-	if len(c.Approvers) == 0 {
-		return c, &Error{"TAP_APPROVERS", "required: a comma-separated list of Slack user IDs (U...) and user group IDs (S...) who may approve"}
-	}
-	if c.Requesters, err = members("TAP_REQUESTERS", get("TAP_REQUESTERS")); err != nil {
-		return c, err
-	}
-	if c.DefaultLifetime, err = lifetime("TAP_DEFAULT_LIFETIME", get("TAP_DEFAULT_LIFETIME"), approvals.DefaultLifetime); err != nil {
-		return c, err
-	}
-	if c.MaxLifetime, err = lifetime("TAP_MAX_LIFETIME", get("TAP_MAX_LIFETIME"), approvals.DefaultMaxLife); err != nil {
-		return c, err
-	}
-	if c.MaxLifetime > 30*24*time.Hour {
-		return c, &Error{"TAP_MAX_LIFETIME", "Entra ID allows at most 30d"}
-	}
-	if c.DefaultLifetime > c.MaxLifetime {
-		return c, &Error{"TAP_DEFAULT_LIFETIME", fmt.Sprintf("%s is longer than TAP_MAX_LIFETIME (%s)",
-			approvals.FormatDuration(c.DefaultLifetime), approvals.FormatDuration(c.MaxLifetime))}
-	}
-	if c.RequestTTL, err = lifetime("TAP_REQUEST_TTL", get("TAP_REQUEST_TTL"), approvals.DefaultTTL); err != nil {
-		return c, err
-	}
-	if c.RedisURL != "" {
-		u, err := url.Parse(c.RedisURL)
-		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
-			return c, &Error{"REDIS_URL", "must be a redis://, rediss:// or unix:// URL, e.g. redis://:password@redis:6379/0"}
-		}
-		keys := get("TAP_ENCRYPTION_KEY")
-		if keys == "" {
-			return c, &Error{"TAP_ENCRYPTION_KEY", "required when REDIS_URL is set: base64 of 32 random bytes (make one with: openssl rand -base64 32); passes are encrypted with it in Redis"}
-		}
-		if c.EncryptionKeys, err = approvals.ParseKeys(keys); err != nil {
-			return c, &Error{"TAP_ENCRYPTION_KEY", err.Error()}
-		}
-	} else if keys := get("TAP_ENCRYPTION_KEY"); keys != "" {
-		if c.EncryptionKeys, err = approvals.ParseKeys(keys); err != nil {
-			return c, &Error{"TAP_ENCRYPTION_KEY", err.Error()}
+	const slackDefault = "https://slack.com/api/"
+	c.SlackAPIURL = slackDefault
+	if v, err := baseURL("SLACK_API_URL", l.get("SLACK_API_URL"), slackDefault); l.report(err) {
+		c.SlackAPIURL = v
+		if !strings.HasSuffix(c.SlackAPIURL, "/") {
+			c.SlackAPIURL += "/"
 		}
 	}
-	if c.HTTPAddr == "" {
-		c.HTTPAddr = ":8080"
-	}
-	c.GraphConcurrency = 8
-	if v := get("TAP_GRAPH_CONCURRENCY"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 256 {
-			return c, &Error{"TAP_GRAPH_CONCURRENCY", fmt.Sprintf("%q is not a number of calls from 1 to 256", v)}
-		}
-		c.GraphConcurrency = n
-	}
-	if c.GraphTimeout, err = seconds("TAP_GRAPH_TIMEOUT", get("TAP_GRAPH_TIMEOUT"), 30*time.Second); err != nil {
-		return c, err
-	}
-	if c.ShutdownTimeout, err = seconds("TAP_SHUTDOWN_TIMEOUT", get("TAP_SHUTDOWN_TIMEOUT"), 20*time.Second); err != nil {
-		return c, err
-	}
-	switch v := strings.ToLower(get("TAP_SLACK_PACING")); v {
+	switch v := l.get("TAP_SLACK_PACING"); strings.ToLower(v) {
 	case "", "on":
 		c.SlackPacing = true
 	case "off":
 	default:
-		return c, &Error{"TAP_SLACK_PACING", fmt.Sprintf("%q is neither on (pace Slack calls to Slack's published rate limits, the default) nor off (send at once and wait only when Slack answers 429)", v)}
+		c.SlackPacing = true
+		l.fail("TAP_SLACK_PACING", fmt.Sprintf("%q is neither on (pace Slack calls to Slack's published rate limits, the default) nor off (send at once and wait only when Slack answers 429)", v))
 	}
-	if err := c.loadTrust(get); err != nil {
-		return c, err
+}
+
+func (c *Config) loadGraph(l *loader) {
+	const graphDefault = "https://graph.microsoft.com/v1.0"
+	c.GraphBaseURL = graphDefault
+	if v, err := baseURL("GRAPH_BASE_URL", l.get("GRAPH_BASE_URL"), graphDefault); l.report(err) {
+		c.GraphBaseURL = strings.TrimRight(v, "/")
 	}
-	if err := c.loadFollowUp(get); err != nil {
-		return c, err
+	checkAzure(l)
+	c.GraphConcurrency = 8
+	if v := l.get("TAP_GRAPH_CONCURRENCY"); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 256 {
+			l.fail("TAP_GRAPH_CONCURRENCY", fmt.Sprintf("%q is not a number of calls from 1 to 256", v))
+		} else {
+			c.GraphConcurrency = n
+		}
 	}
-	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		return c, &Error{"TAP_HTTP_ADDR", fmt.Sprintf("%q is not a listen address; use host:port or :port, e.g. :8080", c.HTTPAddr)}
+	l.duration(&c.GraphTimeout, GraphTimeout)
+}
+
+func (c *Config) loadApprovals(l *loader) {
+	switch v := l.get("TAP_APPROVAL_CHANNEL"); {
+	case v == "":
+		l.fail("TAP_APPROVAL_CHANNEL", "required: the ID (like C0123ABCD, from the channel's details) of the private channel where approvers decide")
+	case isExample(v):
+		l.fail("TAP_APPROVAL_CHANNEL", stillExample(v, "use the ID of your approvals channel, at the bottom of the channel's details"))
+	case !channelRE.MatchString(v):
+		l.fail("TAP_APPROVAL_CHANNEL", fmt.Sprintf("%q is not a channel ID; use the ID like C0123ABCD from the channel's details, not its name", v))
+	default:
+		c.ApprovalChannel = v
 	}
-	return c, nil
+	if ids, err := members("TAP_APPROVERS", l.get("TAP_APPROVERS")); l.report(err) {
+		if len(ids) == 0 {
+			l.fail("TAP_APPROVERS", "required: a comma-separated list of Slack user IDs (U...) and user group IDs (S...) who may approve")
+		}
+		c.Approvers = ids
+	}
+	if ids, err := members("TAP_REQUESTERS", l.get("TAP_REQUESTERS")); l.report(err) {
+		c.Requesters = ids
+	}
+	l.duration(&c.DefaultLifetime, DefaultLifetime)
+	l.duration(&c.MaxLifetime, MaxLifetime)
+	if l.ok(DefaultLifetime.Name, MaxLifetime.Name) && c.DefaultLifetime > c.MaxLifetime {
+		l.fail(DefaultLifetime.Name, fmt.Sprintf("%s is longer than %s (%s); use a shorter one, or raise %[2]s",
+			shown(l.get, DefaultLifetime), MaxLifetime.Name, shown(l.get, MaxLifetime)))
+	}
+	l.duration(&c.RequestTTL, RequestTTL)
+}
+
+func (c *Config) loadStore(l *loader) {
+	redis := l.redisURL()
+	c.RedisURL = redis.value
+	switch keys := l.secret("TAP_ENCRYPTION_KEY"); {
+	case l.bad[keys.from]:
+	case keys.value == "" && redis.set:
+		l.fail("TAP_ENCRYPTION_KEY", "required when REDIS_URL is set: base64 of 32 random bytes (make one with: openssl rand -base64 32); passes are encrypted with it in Redis")
+	case keys.value == "":
+	case isExample(keys.value):
+		keys.problem(l, stillExample("", "make a key with: openssl rand -base64 32"))
+	default:
+		if parsed, err := approvals.ParseKeys(keys.value); err != nil {
+			keys.problem(l, err.Error())
+		} else {
+			c.EncryptionKeys = parsed
+		}
+	}
+}
+
+// redisSetting is REDIS_URL as read: value is "" unless it is a usable URL; set says whether
+// one was given at all (wrong or not).
+type redisSetting struct {
+	value string
+	set   bool
+}
+
+func (l *loader) redisURL() redisSetting {
+	s := l.secret("REDIS_URL")
+	switch {
+	case l.bad[s.from]:
+		return redisSetting{set: true}
+	case s.value == "":
+		return redisSetting{}
+	case isExample(s.value):
+		s.problem(l, stillExample("", "use the URL of your Redis, with its password, e.g. rediss://:password@redis:6380/0"))
+	default:
+		if u, err := url.Parse(s.value); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			s.problem(l, "must be a redis://, rediss:// or unix:// URL, e.g. redis://:password@redis:6379/0")
+		} else {
+			return redisSetting{value: s.value, set: true}
+		}
+	}
+	return redisSetting{set: true}
+}
+
+func (c *Config) loadOperations(l *loader) {
+	c.HTTPAddr = ":8080"
+	if v := l.get("TAP_HTTP_ADDR"); v != "" {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			l.fail("TAP_HTTP_ADDR", fmt.Sprintf("%q is not a listen address; use host:port or :port, e.g. :8080", v))
+		} else {
+			c.HTTPAddr = v
+		}
+	}
+	l.duration(&c.ShutdownTimeout, ShutdownTimeout)
 }
 
 func baseURL(name, v, def string) (string, error) {
@@ -205,23 +309,25 @@ func baseURL(name, v, def string) (string, error) {
 
 // checkAzure catches half-configured service principals early; with no secret, certificate or
 // federated token azidentity falls back to managed identity, which only the first token tells.
-func checkAzure(get func(string) string) error {
-	principal := get("AZURE_CLIENT_SECRET") != "" || get("AZURE_CLIENT_CERTIFICATE_PATH") != "" || get("AZURE_FEDERATED_TOKEN_FILE") != ""
-	if !principal {
-		return nil
-	}
+func checkAzure(l *loader) {
+	principal := l.get("AZURE_CLIENT_SECRET") != "" || l.get("AZURE_CLIENT_CERTIFICATE_PATH") != "" || l.get("AZURE_FEDERATED_TOKEN_FILE") != ""
 	for _, name := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID"} {
-		if get(name) == "" {
-			return &Error{name, "required with AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE: the Entra app registration's " +
-				map[string]string{"AZURE_TENANT_ID": "Directory (tenant) ID", "AZURE_CLIENT_ID": "Application (client) ID"}[name]}
+		what := map[string]string{"AZURE_TENANT_ID": "Directory (tenant) ID", "AZURE_CLIENT_ID": "Application (client) ID"}[name]
+		switch v := l.get(name); {
+		case v == "" && principal:
+			l.fail(name, "required with AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE: the Entra app registration's "+what)
+		case isExample(v):
+			l.fail(name, stillExample(v, "use the "+what+" from the app registration's Overview page in the Entra admin center"))
 		}
 	}
-	if h := get("AZURE_AUTHORITY_HOST"); h != "" {
+	if isExample(l.get("AZURE_CLIENT_SECRET")) {
+		l.fail("AZURE_CLIENT_SECRET", stillExample("", "use the client secret's Value from App registrations → tapbot's app → Certificates & secrets"))
+	}
+	if h := l.get("AZURE_AUTHORITY_HOST"); h != "" {
 		if u, err := url.Parse(h); err != nil || u.Scheme != "https" || u.Host == "" {
-			return &Error{"AZURE_AUTHORITY_HOST", fmt.Sprintf("%q must be an https URL such as https://login.microsoftonline.com/", h)}
+			l.fail("AZURE_AUTHORITY_HOST", fmt.Sprintf("%q must be an https URL such as https://login.microsoftonline.com/", h))
 		}
 	}
-	return nil
 }
 
 func members(name, v string) ([]string, error) {
@@ -230,6 +336,9 @@ func members(name, v string) ([]string, error) {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
+		}
+		if isExample(part) {
+			return nil, &Error{name, stillExample(part, "use member IDs (profile → ⋯ → Copy member ID, U...) and user group IDs (S...) of your workspace")}
 		}
 		if !memberRE.MatchString(part) {
 			return nil, &Error{name, fmt.Sprintf("%q is not a Slack user ID (U...) or user group ID (S...); names and @handles do not work here", part)}
@@ -242,44 +351,51 @@ func members(name, v string) ([]string, error) {
 var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // loadTrust reads who may do what beyond the approvers, and where the audit trail goes.
-func (c *Config) loadTrust(get func(string) string) error {
-	var err error
-	if c.GroupCacheTTL, err = seconds("TAP_GROUP_CACHE_TTL", get("TAP_GROUP_CACHE_TTL"), 5*time.Minute); err != nil {
-		return err
+func (c *Config) loadTrust(l *loader) {
+	l.duration(&c.GroupCacheTTL, GroupCacheTTL)
+	if v, err := boolean("TAP_ALLOW_SELF_REQUEST", l.get("TAP_ALLOW_SELF_REQUEST")); l.report(err) {
+		c.AllowSelfRequest = v
 	}
-	if c.AllowSelfRequest, err = boolean("TAP_ALLOW_SELF_REQUEST", get("TAP_ALLOW_SELF_REQUEST")); err != nil {
-		return err
+	if v, err := boolean("TAP_ROUTE_TO_MANAGER", l.get("TAP_ROUTE_TO_MANAGER")); l.report(err) {
+		c.RouteToManager = v
 	}
-	if c.RouteToManager, err = boolean("TAP_ROUTE_TO_MANAGER", get("TAP_ROUTE_TO_MANAGER")); err != nil {
-		return err
-	}
-	for _, g := range strings.Split(get("TAP_PROTECTED_GROUPS"), ",") {
+	var groups []string
+	for _, g := range strings.Split(l.get("TAP_PROTECTED_GROUPS"), ",") {
 		if g = strings.TrimSpace(g); g == "" {
 			continue
 		}
-		if !guidRE.MatchString(g) {
-			return &Error{"TAP_PROTECTED_GROUPS", fmt.Sprintf("%q is not an Entra group object ID (a GUID such as 00000000-0000-0000-0000-000000000000)", g)}
+		if isExample(g) {
+			l.fail("TAP_PROTECTED_GROUPS", stillExample(g, "use the object IDs of your protected Entra groups"))
+			groups = nil
+			break
 		}
-		c.ProtectedGroups = append(c.ProtectedGroups, g)
+		if !guidRE.MatchString(g) {
+			l.fail("TAP_PROTECTED_GROUPS", fmt.Sprintf("%q is not an Entra group object ID (a GUID such as 00000000-0000-0000-0000-000000000000)", g))
+			groups = nil
+			break
+		}
+		groups = append(groups, g)
 	}
-	if c.ProtectedApprovers, err = members("TAP_PROTECTED_APPROVERS", get("TAP_PROTECTED_APPROVERS")); err != nil {
-		return err
+	c.ProtectedGroups = groups
+	if ids, err := members("TAP_PROTECTED_APPROVERS", l.get("TAP_PROTECTED_APPROVERS")); l.report(err) {
+		c.ProtectedApprovers = ids
 	}
 	c.RatePerRequester = 10
-	if v := get("TAP_RATE_PER_REQUESTER"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return &Error{"TAP_RATE_PER_REQUESTER", fmt.Sprintf("%q is not a number of requests per hour, 1 or more", v)}
+	if v := l.get("TAP_RATE_PER_REQUESTER"); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 {
+			l.fail("TAP_RATE_PER_REQUESTER", fmt.Sprintf("%q is not a number of requests per hour, 1 or more", v))
+		} else {
+			c.RatePerRequester = n
 		}
-		c.RatePerRequester = n
 	}
-	if c.AuditChannel = get("TAP_AUDIT_CHANNEL"); c.AuditChannel != "" && !channelRE.MatchString(c.AuditChannel) {
-		return &Error{"TAP_AUDIT_CHANNEL", fmt.Sprintf("%q is not a channel ID; use the ID like C0123ABCD from the channel's details", c.AuditChannel)}
+	if v := l.get("TAP_AUDIT_CHANNEL"); v != "" && isExample(v) {
+		l.fail("TAP_AUDIT_CHANNEL", stillExample(v, "use the ID of your audit channel, at the bottom of the channel's details, or leave it unset"))
+	} else if v != "" && !channelRE.MatchString(v) {
+		l.fail("TAP_AUDIT_CHANNEL", fmt.Sprintf("%q is not a channel ID; use the ID like C0123ABCD from the channel's details", v))
+	} else {
+		c.AuditChannel = v
 	}
-	if c.AuditRetention, err = lifetime("TAP_AUDIT_RETENTION", get("TAP_AUDIT_RETENTION"), 90*24*time.Hour); err != nil {
-		return err
-	}
-	return nil
+	l.duration(&c.AuditRetention, AuditRetention)
 }
 
 func boolean(name, v string) (bool, error) {
@@ -292,27 +408,13 @@ func boolean(name, v string) (bool, error) {
 	return false, &Error{name, fmt.Sprintf("%q is not true or false", v)}
 }
 
-// seconds reads a Go duration such as 30s, 1m or 1500ms for timeouts.
-func seconds(name, v string, def time.Duration) (time.Duration, error) {
-	if v == "" {
-		return def, nil
+// shown is a duration setting's value for a message that compares it with another: as typed,
+// or its default.
+func shown(get func(string) string, s DurationSetting) string {
+	if v := get(s.Name); v != "" {
+		return fmt.Sprintf("%q", v)
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, &Error{name, fmt.Sprintf("%q is not a positive duration such as 30s or 1m", v)}
-	}
-	return d, nil
-}
-
-func lifetime(name, v string, def time.Duration) (time.Duration, error) {
-	if v == "" {
-		return def, nil
-	}
-	d, err := approvals.ParseLifetime(v)
-	if err != nil {
-		return 0, &Error{name, err.Error()}
-	}
-	return d, nil
+	return "the default " + s.Default
 }
 
 // LoadDotEnv sets variables from a KEY=VALUE file that are not already set in the environment,
@@ -350,4 +452,16 @@ func LoadDotEnv(path string) error {
 		}
 	}
 	return sc.Err()
+}
+
+// Store is the configuration of a command that only reads the store, tapbot audit: REDIS_URL (or
+// REDIS_URL_FILE) and nothing else, so an auditor need not hold the bot's Slack tokens.
+type Store struct {
+	RedisURL string // empty: the embedded store
+}
+
+// LoadStore reads Store through getenv; its errors are Load's for the same variables.
+func LoadStore(getenv func(string) string) (Store, error) {
+	l := &loader{getenv: getenv, bad: map[string]bool{}}
+	return Store{RedisURL: l.redisURL().value}, errors.Join(l.errs...)
 }

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,7 +58,7 @@ func TestLoadNamesTheBadVariable(t *testing.T) {
 		{"handle as approver", map[string]string{"TAP_APPROVERS": "@ada"}, "TAP_APPROVERS:"},
 		{"bad requester", map[string]string{"TAP_REQUESTERS": "ada"}, "TAP_REQUESTERS:"},
 		{"zero default", map[string]string{"TAP_DEFAULT_LIFETIME": "0m"}, "TAP_DEFAULT_LIFETIME:"},
-		{"default over max", map[string]string{"TAP_DEFAULT_LIFETIME": "9h"}, "TAP_DEFAULT_LIFETIME: 9h is longer"},
+		{"default over max", map[string]string{"TAP_DEFAULT_LIFETIME": "9h"}, `TAP_DEFAULT_LIFETIME: "9h" is longer than TAP_MAX_LIFETIME (the default 8h)`},
 		{"max over Entra's limit", map[string]string{"TAP_MAX_LIFETIME": "31d"}, "TAP_MAX_LIFETIME:"},
 		{"bad ttl", map[string]string{"TAP_REQUEST_TTL": "soon"}, "TAP_REQUEST_TTL:"},
 		{"redis without key", map[string]string{"REDIS_URL": "redis://localhost:6379"}, "TAP_ENCRYPTION_KEY: required when REDIS_URL"},
@@ -129,5 +130,78 @@ func TestLoadDotEnvNeverOverridesTheEnvironment(t *testing.T) {
 	}
 	if err := config.LoadDotEnv(path); err == nil || !strings.Contains(err.Error(), "line 1") {
 		t.Fatalf("bad line error = %v", err)
+	}
+}
+
+// TestLoadReportsEveryProblemAtOnce: one start names every missing or wrong variable, one line
+// each, in the order Load reads them, and errors.As still finds a *config.Error.
+func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
+	tests := []struct {
+		name string
+		env  func(string) string
+		want []string // each problem's start, in order
+	}{
+		{
+			name: "empty configuration",
+			env:  func(string) string { return "" },
+			want: []string{"SLACK_APP_TOKEN: required", "SLACK_BOT_TOKEN: required", "TAP_APPROVAL_CHANNEL: required", "TAP_APPROVERS: required"},
+		},
+		{
+			name: "many wrong values",
+			env: env(map[string]string{
+				"SLACK_BOT_TOKEN": "xapp-1", "TAP_APPROVAL_CHANNEL": "#approvals", "TAP_REQUEST_TTL": "30s",
+				"TAP_GRAPH_TIMEOUT": "30", "REDIS_URL": "redis://localhost:6379", "TAP_HTTP_ADDR": "8080",
+				"TAP_GROUP_CACHE_TTL": "forever", "TAP_WATCH_INTERVAL": "off", "TAP_REVOKE_AFTER_REGISTRATION": "true",
+			}),
+			want: []string{
+				"SLACK_BOT_TOKEN: must be a bot token", `TAP_GRAPH_TIMEOUT: "30" is not a duration`, "TAP_APPROVAL_CHANNEL:",
+				`TAP_REQUEST_TTL: "30s" is too short`, "TAP_ENCRYPTION_KEY: required when REDIS_URL is set", "TAP_HTTP_ADDR:",
+				`TAP_GROUP_CACHE_TTL: "forever" is not a duration`, "TAP_REVOKE_AFTER_REGISTRATION: needs TAP_WATCH_INTERVAL",
+			},
+		},
+		{
+			// A comparison with a variable that is itself wrong would be noise: only the wrong one is named.
+			name: "no follow-on problems",
+			env:  env(map[string]string{"TAP_MAX_LIFETIME": "forever", "TAP_DEFAULT_LIFETIME": "9h", "TAP_REQUEST_TTL": "soon", "TAP_REMIND_AFTER": "2d"}),
+			want: []string{`TAP_MAX_LIFETIME: "forever"`, `TAP_REQUEST_TTL: "soon"`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(tt.env)
+			problems := config.Problems(err)
+			var got []string
+			for _, p := range problems {
+				got = append(got, p.Error())
+				if strings.Contains(p.Error(), "\n") {
+					t.Errorf("a problem spans lines: %q", p)
+				}
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("problems:\n  %s\nwant %d starting:\n  %s", strings.Join(got, "\n  "), len(tt.want), strings.Join(tt.want, "\n  "))
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(got[i], w) {
+					t.Errorf("problem %d = %q, want it to start %q", i+1, got[i], w)
+				}
+			}
+			var first *config.Error
+			if !errors.As(err, &first) || first.Error() != got[0] {
+				t.Errorf("errors.As found %v, want the first problem %q", first, got[0])
+			}
+		})
+	}
+}
+
+// TestLoadKeepsWhatIsRight: with some variables wrong, the Config still holds every other value,
+// for tapbot doctor to check what does not depend on the wrong ones.
+func TestLoadKeepsWhatIsRight(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"TAP_APPROVERS": "@ada", "SLACK_APP_TOKEN": "", "REDIS_URL": "redis://r:6379", "TAP_ENCRYPTION_KEY": key}))
+	if err == nil {
+		t.Fatal("Load accepted a handle as approver")
+	}
+	if c.SlackBotToken != "xoxb-1-abc" || c.ApprovalChannel != "C0APPROVE" || c.RedisURL != "redis://r:6379" || len(c.EncryptionKeys) != 1 ||
+		c.Approvers != nil || c.SlackAppToken != "" || c.RequestTTL != 24*time.Hour {
+		t.Fatalf("partial config = %+v", c)
 	}
 }

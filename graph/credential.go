@@ -45,13 +45,17 @@ func isPublicAuthority(host string) bool { return publicAuthorityHosts[strings.T
 //
 // When AZURE_AUTHORITY_HOST names a host outside the public clouds, instance discovery is
 // disabled so the token request goes to that host. transport (nil for azidentity's default)
-// carries the token requests. Errors from the returned credential never contain the value of
-// AZURE_CLIENT_SECRET, even if an identity provider echoes it back.
+// carries the token requests. The returned credential's errors are *SignInError values: one
+// line that says which credential kinds were tried and what each lacked, which host could not be
+// reached, or what Entra ID refused. They never contain the value of AZURE_CLIENT_SECRET, even if
+// an identity provider echoes it back.
 func NewCredential(transport http.RoundTripper) (azcore.TokenCredential, error) {
 	opts := &azidentity.DefaultAzureCredentialOptions{}
 	if transport != nil {
 		opts.ClientOptions.Transport = &http.Client{Transport: transport}
 	}
+	// Sees each token request's transport failures, which azidentity's errors only quote.
+	opts.ClientOptions.PerRetryPolicies = append(opts.ClientOptions.PerRetryPolicies, reachability{})
 	if host := os.Getenv("AZURE_AUTHORITY_HOST"); host != "" {
 		u, err := url.Parse(host)
 		if err != nil || u.Hostname() == "" {
@@ -67,20 +71,30 @@ func NewCredential(transport http.RoundTripper) (azcore.TokenCredential, error) 
 	return &redactingCredential{cred: cred, secret: secret}, nil
 }
 
-// redactingCredential keeps the client secret out of token errors. azidentity does not put the
-// secret in its errors, but it does include the identity provider's response body, which tapbot
-// does not control.
+// redactingCredential turns token errors into one-line *SignInError values and keeps the client
+// secret out of them. azidentity does not put the secret in its errors, but it does include the
+// identity provider's response body, which tapbot does not control.
 type redactingCredential struct {
 	cred   azcore.TokenCredential
 	secret string
 }
 
 func (r *redactingCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	tok, err := r.cred.GetToken(ctx, opts)
+	failed := &attempts{}
+	tok, err := r.cred.GetToken(context.WithValue(ctx, attemptsKey{}, failed), opts)
 	if err != nil {
-		return tok, redact(err, r.secret)
+		e := signInError(redact(err, r.secret), failed)
+		e.Problem, e.Fix = redactString(e.Problem, r.secret), redactString(e.Fix, r.secret)
+		return tok, e
 	}
 	return tok, nil
+}
+
+func redactString(s, secret string) string {
+	if len(secret) < 4 {
+		return s
+	}
+	return strings.ReplaceAll(s, secret, "[redacted]")
 }
 
 // redact returns err unchanged unless its text contains secret; then it returns a new error with

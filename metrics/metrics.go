@@ -27,6 +27,9 @@ type Metrics struct {
 	// method and outcome (ratelimited is a 429), and how long calls waited for their turn.
 	SlackRequests *prometheus.CounterVec
 	SlackWait     *prometheus.HistogramVec
+	// BuildInfo is always 1, labelled with the version and revision of the running binary, so a
+	// dashboard shows what each replica runs.
+	BuildInfo *prometheus.GaugeVec
 }
 
 // New creates the series and registers them with reg when it is not nil.
@@ -63,12 +66,21 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "tapbot_slack_wait_seconds", Help: "Time a Slack Web API call waited for Slack's rate limits before it was sent, by priority (interactive, normal, bulk).",
 			Buckets: []float64{.001, .01, .1, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900},
 		}, []string{"priority"}),
+		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tapbot_build_info", Help: "Always 1; the labels are the version and revision (commit) of the running tapbot.",
+		}, []string{"version", "revision"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Requests, m.Reveals, m.AckDuration, m.IssueDuration, m.GraphRequests, m.StoreErrors, m.SocketReconnects,
-			m.SlackRequests, m.SlackWait)
+			m.SlackRequests, m.SlackWait, m.BuildInfo)
 	}
 	return m
+}
+
+// SetBuild records the running binary's version and revision in tapbot_build_info.
+func (m *Metrics) SetBuild(version, revision string) {
+	m.BuildInfo.Reset()
+	m.BuildInfo.WithLabelValues(version, revision).Set(1)
 }
 
 // ObserveGraph counts one Graph HTTP attempt; it fits graph.Options.Observe.

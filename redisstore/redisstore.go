@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -678,14 +679,17 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error { return s.rdb.Close() }
 
 // LogTo sends go-redis's own messages (reconnects, pool dial failures), which it otherwise
-// prints as plain lines on stderr, to l as structured warnings. go-redis has one logger per
-// process, so the last call wins.
+// prints as plain lines on stderr, to l as structured warnings, each starting "redis: " once.
+// go-redis has one logger per process, so the last call wins.
 func LogTo(l *slog.Logger) { redis.SetLogger(slogLogger{l}) }
 
 type slogLogger struct{ l *slog.Logger }
 
 func (s slogLogger) Printf(ctx context.Context, format string, v ...any) {
-	s.l.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+	// Some go-redis messages already start with "redis: " (its pool's dial failures), others
+	// do not ("specified duration is ...", "sentinel: ...").
+	msg := strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: ")
+	s.l.WarnContext(ctx, "redis: "+msg)
 }
 
 func (s *Store) memoKey(k string) string { return s.prefix + "memo:" + k }

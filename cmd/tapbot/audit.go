@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -19,53 +18,48 @@ import (
 // errNoTrail is returned when the configuration has no shared store to read the trail from.
 var errNoTrail = errors.New(`REDIS_URL is not set: with the embedded store the audit trail lives only in the running bot's log (JSON lines with "msg":"audit"); set REDIS_URL to keep and read it here`)
 
-// auditHelp reports whether args ask for audit's usage, which needs no configuration.
-func auditHelp(args []string) bool {
-	for _, a := range args {
-		switch a {
-		case "-h", "-help", "--help", "help":
-			return true
-		}
-	}
-	return false
+// auditArgs are what tapbot audit was asked for.
+type auditArgs struct {
+	since  time.Duration
+	user   string
+	asJSON bool
 }
 
-// runAudit is `tapbot audit [--since 24h] [--user X] [--json]`: it prints the audit trail from
-// the store, reading the same configuration as the bot.
-func runAudit(ctx context.Context, cfg config.Config, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("tapbot audit", flag.ContinueOnError)
-	fs.SetOutput(out)
-	since := fs.String("since", "24h", "how far back to read, e.g. 90m, 24h, 7d")
-	user := fs.String("user", "", "only events where this Slack user ID, UPN or email acted, asked or was the target")
-	asJSON := fs.Bool("json", false, "one JSON object a line")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil // the usage is printed; asking for it is not a failure
-		}
-		return fmt.Errorf("audit: %w", err)
+// parseAudit reads `tapbot audit [--since 24h] [--user X] [--json]`. done is true when there is
+// nothing to run: -h was answered, or err says what is wrong.
+func parseAudit(args []string, out io.Writer) (a auditArgs, done bool, err error) {
+	c := newCommand("audit", auditUsage)
+	since := c.String("since", config.AuditSince.Default, "how far back to read: a `duration` "+config.AuditSince.Range()+", e.g. 30s, 90m, 24h, 7d")
+	user := c.String("user", "", "only events where this Slack user `ID`, UPN or email acted, asked or was the target")
+	asJSON := c.Bool("json", false, "one JSON object a line")
+	if done, err := c.parse(args, out); done {
+		return a, true, err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("audit: unexpected argument %q; see tapbot audit -h", fs.Arg(0))
-	}
-	window, err := approvals.ParseLifetime(*since)
+	window, err := config.AuditSince.Read(*since)
 	if err != nil {
-		return fmt.Errorf("audit: --since: %w", err)
+		return a, true, fmt.Errorf("audit: %w", err)
 	}
-	if cfg.RedisURL == "" {
+	return auditArgs{since: window, user: *user, asJSON: *asJSON}, false, nil
+}
+
+// runAudit prints the audit trail kept in the Redis at redisURL; "" is the embedded store, which
+// keeps the trail only in the running bot's log.
+func runAudit(ctx context.Context, redisURL string, a auditArgs, out io.Writer) error {
+	if redisURL == "" {
 		return errNoTrail
 	}
 	openCtx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
-	store, err := redisstore.Open(openCtx, cfg.RedisURL)
+	store, err := redisstore.Open(openCtx, redisURL)
 	if err != nil {
 		return fmt.Errorf("REDIS_URL: cannot reach Redis: %w", err)
 	}
 	defer store.Close()
-	events, err := store.ReadAudit(ctx, time.Now().Add(-window))
+	events, err := store.ReadAudit(ctx, time.Now().Add(-a.since))
 	if err != nil {
 		return err
 	}
-	return printAudit(out, filterAudit(events, *user), *asJSON)
+	return printAudit(out, filterAudit(events, a.user), a.asJSON)
 }
 
 func filterAudit(events []approvals.Event, user string) []approvals.Event {

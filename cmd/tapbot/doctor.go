@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -142,6 +141,9 @@ type doctor struct {
 	list      *checklist
 	transport http.RoundTripper
 	cfg       config.Config
+	// broken are the variables the configuration check refused (a SLACK_BOT_TOKEN_FILE's
+	// problem counts as SLACK_BOT_TOKEN's); a check that reads one is skipped, every other runs.
+	broken map[string]bool
 
 	// Filled by the Slack token check for the checks that depend on it.
 	api     *slack.Client
@@ -151,23 +153,32 @@ type doctor struct {
 }
 
 func (d *doctor) run(ctx context.Context, getenv func(string) string) {
+	// Load returns every value it could read; the checks that read none of the wrong ones run.
 	cfg, err := config.Load(getenv)
-	if err != nil {
-		d.list.fail(chkConfig, err.Error(), "set it in the environment or in ./.env (see .env.example and README.md)")
-		why := "needs a valid configuration (see " + chkConfig + ")"
-		for _, name := range []string{chkSlackToken, chkSlackScopes, chkSocket, chkApproval, chkAudit, chkApprovers,
-			chkRequesters, chkProtected, chkGraphToken, chkGraphPerms, chkPolicy, chkStore, chkEncryptionKy} {
-			d.list.skip(name, why)
-		}
-		return
+	d.cfg, d.broken = cfg, map[string]bool{}
+	for _, p := range config.Problems(err) {
+		d.list.fail(chkConfig, p.Error(), "set it in the environment or in ./.env (see .env.example and README.md)")
+		d.broken[strings.TrimSuffix(p.Var, "_FILE")] = true
 	}
-	d.cfg = cfg
-	d.list.pass(chkConfig, fmt.Sprintf("read (approval channel %s, %s store)", cfg.ApprovalChannel, storeKind(cfg)))
+	if err == nil {
+		d.list.pass(chkConfig, fmt.Sprintf("read (approval channel %s, %s store)", cfg.ApprovalChannel, storeKind(cfg)))
+	}
 
 	d.checkSlack(ctx)
 	d.checkGraph(ctx)
 	d.checkStore(ctx)
 	d.checkEncryptionKey()
+}
+
+// skipBroken skips the check name when one of the variables it reads was refused, and says so.
+func (d *doctor) skipBroken(name string, vars ...string) bool {
+	for _, v := range vars {
+		if d.broken[v] {
+			d.list.skip(name, "needs a valid "+v+" (see "+chkConfig+")")
+			return true
+		}
+	}
+	return false
 }
 
 // ---- Slack ----
@@ -220,13 +231,15 @@ func (d *doctor) checkSlack(ctx context.Context) {
 	api := slack.New(cfg.SlackBotToken, slack.OptionAppLevelToken(cfg.SlackAppToken),
 		slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(slackrate.New(slackrate.Options{HTTP: rec})))
 
-	tokenOK := d.checkSlackToken(ctx, api)
+	tokenOK := !d.skipBroken(chkSlackToken, "SLACK_BOT_TOKEN", "SLACK_API_URL") && d.checkSlackToken(ctx, api)
 	if tokenOK {
 		d.checkSlackScopes(rec)
 	} else {
 		d.list.skip(chkSlackScopes, "needs an accepted bot token (see "+chkSlackToken+")")
 	}
-	d.checkSocketMode(ctx, api)
+	if !d.skipBroken(chkSocket, "SLACK_APP_TOKEN", "SLACK_API_URL") {
+		d.checkSocketMode(ctx, api)
+	}
 
 	channels := []struct{ name, variable, id string }{
 		{chkApproval, "TAP_APPROVAL_CHANNEL", cfg.ApprovalChannel},
@@ -234,6 +247,7 @@ func (d *doctor) checkSlack(ctx context.Context) {
 	}
 	for _, c := range channels {
 		switch {
+		case d.skipBroken(c.name+" ("+c.variable+")", c.variable):
 		case c.id == "" && c.variable == "TAP_AUDIT_CHANNEL":
 			d.list.pass(c.name, "TAP_AUDIT_CHANNEL is not set: audit events go to the log (and Redis), alerts to the approval channel")
 		case !tokenOK:
@@ -254,6 +268,7 @@ func (d *doctor) checkSlack(ctx context.Context) {
 	}
 	for _, p := range people {
 		switch {
+		case d.skipBroken(p.name+" ("+p.variable+")", p.variable):
 		case len(p.ids) == 0:
 			d.list.pass(p.name, p.unset)
 		case !tokenOK:
@@ -512,6 +527,11 @@ func (d *doctor) checkGraph(ctx context.Context) {
 		d.list.skip(chkGraphPerms, why)
 		d.list.skip(chkPolicy, why)
 	}
+	if d.skipBroken(chkGraphToken, "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST",
+		"GRAPH_BASE_URL", "TAP_GRAPH_CONCURRENCY", "TAP_GRAPH_TIMEOUT") {
+		skipAll("needs a Graph token (see " + chkGraphToken + ")")
+		return
+	}
 	cred, err := graph.NewCredential(d.transport)
 	if err != nil {
 		d.list.fail(chkGraphToken, oneLine(err),
@@ -540,7 +560,9 @@ func (d *doctor) checkGraph(ctx context.Context) {
 	d.list.secrets = append(d.list.secrets, token)
 	d.list.pass(chkGraphToken, "Entra ID issued an access token for Microsoft Graph")
 
-	d.checkGraphPermissions(token)
+	if !d.skipBroken(chkGraphPerms, "TAP_WATCH_INTERVAL") {
+		d.checkGraphPermissions(token)
+	}
 
 	polCtx, cancel := context.WithTimeout(ctx, doctorTimeout)
 	defer cancel()
@@ -558,7 +580,7 @@ func (d *doctor) checkGraph(ctx context.Context) {
 		if p.OneTimeOnly {
 			detail += "; one-time passes only"
 		}
-		if d.cfg.MaxLifetime > p.MaxLifetime {
+		if !d.broken["TAP_MAX_LIFETIME"] && d.cfg.MaxLifetime > p.MaxLifetime {
 			detail += fmt.Sprintf("; TAP_MAX_LIFETIME %s is capped at the policy's %s",
 				approvals.FormatDuration(d.cfg.MaxLifetime), approvals.FormatDuration(p.MaxLifetime))
 		}
@@ -631,35 +653,15 @@ func (d *doctor) checkGraphPermissions(token string) {
 	d.list.pass(chkGraphPerms, detail)
 }
 
-var aadstsRE = regexp.MustCompile(`AADSTS(\d+): ([^\n]*?)(?: Trace ID:|$)`)
-
-// signInProblem explains a failed token request from the AADSTS code Entra ID answered with.
+// signInProblem is the problem and the fix of a failed token request, as graph's SignInError
+// gives them.
 func signInProblem(err error) (problem, fix string) {
-	fix = "check AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or the certificate, workload or managed identity) against the app registration in the Entra admin center"
-	text := strings.Join(strings.Fields(err.Error()), " ")
-	m := aadstsRE.FindStringSubmatch(text)
-	if m == nil {
-		// azidentity nests the cause at the end of a long chain; the cause is what says what to do.
-		for _, cause := range []string{"dial tcp", "x509: ", "tls: "} {
-			if i := strings.LastIndex(text, cause); i >= 0 {
-				return "cannot reach Entra ID: " + oneLine(errors.New(text[i:])),
-					"check this host's network access and proxy (and the CA certificates it trusts), and AZURE_AUTHORITY_HOST (unset means login.microsoftonline.com)"
-			}
-		}
-		return "Entra ID gave no token: " + oneLine(err), fix
+	var se *graph.SignInError
+	if errors.As(err, &se) {
+		return se.Problem, se.Fix
 	}
-	problem = "Entra ID refused the token request: AADSTS" + m[1] + ": " + strings.TrimSpace(m[2])
-	switch m[1] {
-	case "7000215":
-		fix = "put the client secret's Value (not its Secret ID) from App registrations → tapbot's app → Certificates & secrets in AZURE_CLIENT_SECRET"
-	case "7000222":
-		fix = "the client secret has expired: create a new one under App registrations → tapbot's app → Certificates & secrets and put its Value in AZURE_CLIENT_SECRET"
-	case "700016":
-		fix = "check AZURE_CLIENT_ID (Application (client) ID) and AZURE_TENANT_ID (Directory (tenant) ID) on the app registration's Overview page"
-	case "90002":
-		fix = "check AZURE_TENANT_ID (Directory (tenant) ID) and, for a national cloud, AZURE_AUTHORITY_HOST"
-	}
-	return problem, fix
+	return "Entra ID gave no token: " + oneLine(err),
+		"check AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or the certificate, workload or managed identity) against the app registration in the Entra admin center"
 }
 
 // graphProblem is the plain sentence graph gives for a failed call, or the error itself.
@@ -674,6 +676,10 @@ func graphProblem(err error) string {
 // ---- Store and encryption key ----
 
 func (d *doctor) checkStore(ctx context.Context) {
+	if d.skipBroken(chkStore, "REDIS_URL") {
+		d.list.skip(chkRedisWrite, "needs a reachable Redis (see "+chkStore+")")
+		return
+	}
 	if d.cfg.RedisURL == "" {
 		d.list.pass(chkStore, "embedded (REDIS_URL is not set): fine for a single replica; pending requests and unrevealed passes are lost when tapbot stops")
 		return
@@ -742,6 +748,9 @@ func redisWhere(raw string) string {
 }
 
 func (d *doctor) checkEncryptionKey() {
+	if d.skipBroken(chkEncryptionKy, "TAP_ENCRYPTION_KEY") {
+		return
+	}
 	keys := d.cfg.EncryptionKeys
 	if len(keys) == 0 {
 		d.list.pass(chkEncryptionKy, "TAP_ENCRYPTION_KEY is not set: the embedded store seals passes with a key made at each start")
@@ -798,22 +807,21 @@ func newChecklist(out io.Writer, secrets []string) *checklist {
 	return &checklist{out: out, secrets: secrets}
 }
 
-// rawSecrets are the secret values in the environment, read raw so they are redacted even when
-// the configuration does not load.
+// rawSecrets are the secret values of the environment and of the secret files it names, read raw
+// so they are redacted even when the configuration does not load: each whole, each key of a
+// TAP_ENCRYPTION_KEY list, and the password in a REDIS_URL.
 func rawSecrets(getenv func(string) string) []string {
 	var out []string
-	for _, name := range []string{"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "AZURE_CLIENT_SECRET"} {
-		out = append(out, strings.TrimSpace(getenv(name)))
-	}
-	for _, k := range strings.Split(getenv("TAP_ENCRYPTION_KEY"), ",") {
-		out = append(out, strings.TrimSpace(k))
-	}
-	if u, err := url.Parse(strings.TrimSpace(getenv("REDIS_URL"))); err == nil {
-		if p, ok := u.User.Password(); ok {
-			out = append(out, p)
+	for _, v := range config.Secrets(getenv) {
+		out = append(out, v)
+		for _, k := range strings.Split(v, ",") {
+			out = append(out, strings.TrimSpace(k))
 		}
-		for _, p := range u.Query()["password"] {
-			out = append(out, p)
+		if u, err := url.Parse(v); err == nil {
+			if p, ok := u.User.Password(); ok {
+				out = append(out, p)
+			}
+			out = append(out, u.Query()["password"]...)
 		}
 	}
 	return out

@@ -209,7 +209,7 @@ func TestDoctorNamesEachFailure(t *testing.T) {
 			name: "wrong client secret",
 			opts: []worldOption{withEnv("AZURE_CLIENT_SECRET", "not-the-secret-123")},
 			want: []string{
-				"✗ Graph sign-in: Entra ID refused the token request: AADSTS7000215: Invalid client secret provided",
+				"✗ Graph sign-in: Entra ID refused the client secret: AADSTS7000215: Invalid client secret provided (invalid_client) — put the client secret's Value (not its Secret ID)",
 				"— put the client secret's Value (not its Secret ID)",
 				"○ Graph permissions: skipped: needs a Graph token",
 				"○ TAP policy: skipped: needs a Graph token",
@@ -254,10 +254,9 @@ func TestDoctorNamesEachFailure(t *testing.T) {
 			opts: []worldOption{withEnv("TAP_APPROVERS", "")},
 			want: []string{
 				"✗ Configuration: TAP_APPROVERS: required: a comma-separated list of Slack user IDs",
-				"○ Slack bot token: skipped: needs a valid configuration",
-				"○ Graph sign-in: skipped: needs a valid configuration",
-				"○ Store: skipped: needs a valid configuration",
-				"1 of 14 checks failed, 13 skipped: fix the ✗ lines above and run tapbot doctor again.",
+				"○ Approvers (TAP_APPROVERS): skipped: needs a valid TAP_APPROVERS (see Configuration)",
+				"✓ Slack bot token:", "✓ Graph sign-in:", "✓ Store: embedded",
+				"1 of 14 checks failed, 1 skipped: fix the ✗ lines above and run tapbot doctor again.",
 			},
 			failed: 1,
 		},
@@ -381,4 +380,82 @@ func manifestBotScopes(t *testing.T, manifest string) []string {
 		t.Fatal("manifest.yaml has no oauth_config.scopes.bot list")
 	}
 	return out
+}
+
+// TestDoctorRunsWhatDoesNotDependOnABrokenValue: a wrong variable skips only the checks that
+// read it (and those that need their result); Slack, Graph and Redis are still checked.
+func TestDoctorRunsWhatDoesNotDependOnABrokenValue(t *testing.T) {
+	tests := []struct {
+		name    string
+		set     map[string]string
+		lines   []string // every line, by prefix, in order
+		summary string
+	}{
+		{
+			name: "one bad approver",
+			set:  map[string]string{"TAP_APPROVERS": "@ari"},
+			lines: []string{
+				`✗ Configuration: TAP_APPROVERS: "@ari" is not a Slack user ID`,
+				"✓ Slack bot token:", "✓ Slack bot scopes:", "✓ Slack socket mode:", "✓ Approval channel (TAP_APPROVAL_CHANNEL):", "✓ Audit channel:",
+				"○ Approvers (TAP_APPROVERS): skipped: needs a valid TAP_APPROVERS (see Configuration)",
+				"✓ Requesters:", "✓ Protected approvers:", "✓ Graph sign-in:", "✓ Graph permissions:", "✓ TAP policy:",
+				"✓ Store: Redis at", "✓ Redis writable:", "✓ Encryption key:",
+			},
+			summary: "1 of 15 checks failed, 1 skipped",
+		},
+		{
+			name: "bot token in the wrong variable",
+			set:  map[string]string{"SLACK_BOT_TOKEN": "xapp-test-token"},
+			lines: []string{
+				"✗ Configuration: SLACK_BOT_TOKEN: must be a bot token",
+				"○ Slack bot token: skipped: needs a valid SLACK_BOT_TOKEN (see Configuration)",
+				"○ Slack bot scopes: skipped: needs an accepted bot token", "✓ Slack socket mode:",
+				"○ Approval channel: skipped: needs an accepted bot token", "✓ Audit channel:",
+				"○ Approvers: skipped: needs an accepted bot token", "✓ Requesters:", "✓ Protected approvers:",
+				"✓ Graph sign-in:", "✓ Graph permissions:", "✓ TAP policy:", "✓ Store: Redis at", "✓ Redis writable:", "✓ Encryption key:",
+			},
+			summary: "1 of 15 checks failed, 4 skipped",
+		},
+		{
+			name: "bad Redis URL and Graph timeout, an audit channel name",
+			set:  map[string]string{"REDIS_URL": "localhost:6379", "TAP_GRAPH_TIMEOUT": "30", "TAP_AUDIT_CHANNEL": "#audit"},
+			lines: []string{
+				`✗ Configuration: TAP_GRAPH_TIMEOUT: "30" is not a duration`,
+				"✗ Configuration: REDIS_URL: must be a redis://",
+				`✗ Configuration: TAP_AUDIT_CHANNEL: "#audit" is not a channel ID`,
+				"✓ Slack bot token:", "✓ Slack bot scopes:", "✓ Slack socket mode:", "✓ Approval channel (TAP_APPROVAL_CHANNEL):",
+				"○ Audit channel (TAP_AUDIT_CHANNEL): skipped: needs a valid TAP_AUDIT_CHANNEL",
+				"✓ Approvers (TAP_APPROVERS):", "✓ Requesters:", "✓ Protected approvers:",
+				"○ Graph sign-in: skipped: needs a valid TAP_GRAPH_TIMEOUT", "○ Graph permissions: skipped", "○ TAP policy: skipped",
+				"○ Store: skipped: needs a valid REDIS_URL", "○ Redis writable: skipped", "✓ Encryption key:",
+			},
+			summary: "3 of 17 checks failed, 6 skipped",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, withoutStart, withRedis)
+			for k, v := range tt.set {
+				w.env[k] = v
+			}
+			out, err := w.doctor()
+			t.Logf("%s:\n%s", tt.name, out)
+			if err == nil {
+				t.Fatal("doctor passed with a broken configuration")
+			}
+			lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+			if len(lines) != len(tt.lines)+1 {
+				t.Fatalf("%d lines, want %d", len(lines), len(tt.lines)+1)
+			}
+			for i, want := range tt.lines {
+				if !strings.HasPrefix(lines[i], want) {
+					t.Errorf("line %d = %q, want it to start %q", i+1, lines[i], want)
+				}
+			}
+			if last := lines[len(lines)-1]; !strings.HasPrefix(last, tt.summary) {
+				t.Errorf("summary = %q, want %q", last, tt.summary)
+			}
+			w.assertNoSecret(out)
+		})
+	}
 }

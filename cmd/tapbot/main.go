@@ -25,56 +25,83 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx); err != nil {
-		// One line, no stack trace: the message names what to fix.
-		fmt.Fprintln(os.Stderr, "tapbot: "+strings.ReplaceAll(err.Error(), "\n", " "))
+		// One line per problem, no stack trace: each names what to fix.
+		for _, line := range errorLines(err) {
+			fmt.Fprintln(os.Stderr, "tapbot: "+line)
+		}
 		os.Exit(1)
 	}
+}
+
+// errorLines is what main prints for err: one line for each error joined in it (every
+// configuration mistake of a start), and one line for any other.
+func errorLines(err error) []string {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range joined.Unwrap() {
+			out = append(out, errorLines(e)...)
+		}
+		return out
+	}
+	return []string{strings.ReplaceAll(err.Error(), "\n", " ")}
 }
 
 // testHooks stays zero in production; the end-to-end tests set it when they run this binary as a
 // replica they can kill at a chosen step.
 var testHooks Options
 
-const usage = `tapbot: Temporary Access Passes for Microsoft Entra ID, approved in Slack and revealed once.
-
-Usage:
-  tapbot            run the bot (configuration from the environment and ./.env; see README.md)
-  tapbot doctor     check the configuration and every connection, and say how to fix what fails
-  tapbot demo       play the whole flow against built-in simulations of Slack and Entra ID
-  tapbot audit      print the audit trail (tapbot audit -h)
-`
-
 func run(ctx context.Context) error {
 	cmd, args := "", os.Args[1:]
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
 	}
+	// Every command answers -h before it reads any configuration.
 	switch cmd {
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
 		fmt.Print(usage)
 		return nil
-	case "demo":
-		return runDemo(ctx, os.Stdout)
-	case "audit":
-		if auditHelp(args) {
-			return runAudit(ctx, config.Config{}, []string{"-h"}, os.Stdout)
+	case "version", "-version", "--version":
+		if done, err := newCommand("version", versionUsage).parse(args, os.Stdout); done {
+			return err
 		}
-	case "", "doctor":
+		return printVersion(os.Stdout)
+	case "demo":
+		if done, err := newCommand("demo", demoUsage).parse(args, os.Stdout); done {
+			return err
+		}
+		return runDemo(ctx, os.Stdout)
+	case "doctor":
+		if done, err := newCommand("doctor", doctorUsage).parse(args, os.Stdout); done {
+			return err
+		}
+		if err := config.LoadDotEnv(".env"); err != nil {
+			return err
+		}
+		return runDoctor(ctx, os.Getenv, os.Stdout)
+	case "audit":
+		a, done, err := parseAudit(args, os.Stdout)
+		if done {
+			return err
+		}
+		if err := config.LoadDotEnv(".env"); err != nil {
+			return err
+		}
+		// The trail is all audit reads: it needs the store, not the bot's Slack tokens.
+		store, err := config.LoadStore(os.Getenv)
+		if err != nil {
+			return err
+		}
+		return runAudit(ctx, store.RedisURL, a, os.Stdout)
+	case "":
 	default:
 		return fmt.Errorf("unknown command %q; see tapbot help", cmd)
 	}
 	if err := config.LoadDotEnv(".env"); err != nil {
 		return err
 	}
-	if cmd == "doctor" {
-		return runDoctor(ctx, os.Getenv, os.Stdout)
-	}
 	cfg, err := config.Load(os.Getenv)
 	if err != nil {
 		return err
-	}
-	if cmd == "audit" {
-		return runAudit(ctx, cfg, args, os.Stdout)
 	}
 	m := NewMain(cfg, testHooks)
 	defer m.Close()

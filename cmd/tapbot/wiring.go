@@ -83,6 +83,8 @@ func (m *Main) Run(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mets := metrics.New(reg)
+	build := readBuildInfo()
+	mets.SetBuild(build.Version, build.Revision)
 
 	store, sealer, err := m.openStore(ctx)
 	if err != nil {
@@ -103,7 +105,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("GRAPH_BASE_URL: %w", err)
 	}
 	if err := dir.CheckSignIn(ctx); err != nil {
-		return fmt.Errorf("AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET: %w", err)
+		return signInFailure(err)
 	}
 
 	// Every Web API call goes through one pacer, whose buckets the replicas share through Redis
@@ -175,13 +177,28 @@ func (m *Main) Run(ctx context.Context) error {
 		_ = srv.Shutdown(shutdownCtx)
 	}()
 
-	m.log.Info("tapbot started", "approval_channel", cfg.ApprovalChannel, "store", storeKind(cfg), "graph", cfg.GraphBaseURL)
+	m.log.Info("tapbot started", "version", build.Version, "revision", build.Revision, "build_date", build.Date,
+		"approval_channel", cfg.ApprovalChannel, "store", storeKind(cfg), "graph", cfg.GraphBaseURL)
 	err = b.Run(ctx)
 	m.log.Info("tapbot stopped")
 	if errors.Is(err, bot.ErrAppTokenRefused) {
 		return fmt.Errorf("SLACK_APP_TOKEN: Slack did not open a socket-mode connection with the app-level token: %w", err)
 	}
 	return err
+}
+
+// signInFailure is the start-up line of a failed Graph sign-in: the variable to fix (none when
+// Entra ID could not be reached), what went wrong and what to do.
+func signInFailure(err error) error {
+	var se *graph.SignInError
+	switch {
+	case !errors.As(err, &se):
+		return fmt.Errorf("AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET: %w", err)
+	case se.Var == "":
+		return fmt.Errorf("%w; %s", se, se.Fix)
+	default:
+		return fmt.Errorf("%s: %w; %s", se.Var, se, se.Fix)
+	}
 }
 
 func storeKind(cfg config.Config) string {

@@ -66,6 +66,9 @@ type world struct {
 	// slackSpeed runs Slack's rate limits (the fake's and tapbot's pacing) that many times
 	// faster; 0 is Slack's real pace, the default.
 	slackSpeed float64
+	// routes send the requests for a host through a transport of the test's, as the fakes' own
+	// hosts are; any other host is reached for real.
+	routes map[string]http.RoundTripper
 	// extra are more replicas started with startReplica, stopped at cleanup.
 	extra []*Main
 	stops []func()
@@ -206,8 +209,12 @@ func (w *world) newMain(listening func(string)) *Main {
 	if err != nil {
 		w.t.Fatalf("config: %v", err)
 	}
+	transport := hostRouter{w.graph.Addr(): w.graph.Transport()}
+	for host, rt := range w.routes {
+		transport[host] = rt
+	}
 	return NewMain(cfg, Options{
-		Transport:    hostRouter{w.graph.Addr(): w.graph.Transport()},
+		Transport:    transport,
 		Logger:       slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Listening:    listening,
 		Now:          w.clock,
