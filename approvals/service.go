@@ -38,6 +38,13 @@ type Config struct {
 	// comfortably exceed the time between heartbeats, and covers the recipient's DM after the
 	// pass is stored.
 	IssueLease time.Duration
+	// IssueTimeout bounds how long an approval waits on the directory, from the click: the
+	// create with all its retries and Retry-After waits, and, when the create timed out, the
+	// check for a pass it made anyway. The create gets the first two thirds, the check what is
+	// left (at least a third), so the approver hears of a directory that hangs or keeps
+	// throttling within IssueTimeout plus the store's and Slack's part. Zero means
+	// DefaultIssueTimeout.
+	IssueTimeout time.Duration
 	// RevealLease bounds how long a reveal may take to reach the recipient's screen between
 	// heartbeats; it is renewed like IssueLease.
 	RevealLease time.Duration
@@ -79,6 +86,10 @@ const (
 	DefaultReveal   = 30 * time.Second
 	DefaultRate     = 10
 )
+
+// DefaultIssueTimeout is IssueTimeout's default: one and a half times graph's default attempt
+// timeout, well inside the minute within which an approver hears what became of a click.
+const DefaultIssueTimeout = 45 * time.Second
 
 // ErrIssueFailed is wrapped by the error Approve returns when this approval ended the request
 // Failed, so the caller knows to tell the requester.
@@ -166,6 +177,9 @@ func NewService(cfg Config, store Store, dir Directory, people People, sealer *S
 	}
 	if cfg.IssueLease == 0 {
 		cfg.IssueLease = DefaultIssue
+	}
+	if cfg.IssueTimeout <= 0 {
+		cfg.IssueTimeout = DefaultIssueTimeout
 	}
 	if cfg.RevealLease == 0 {
 		cfg.RevealLease = DefaultReveal
@@ -377,6 +391,9 @@ func (s *Service) resolveTarget(ctx context.Context, d Draft) (Target, error) {
 // the request is still this replica's, so a replica that was taken over anyway never overwrites
 // what the sweeper did, and cleans up the pass it made.
 func (s *Service) Approve(ctx context.Context, id, approver string, clicked MessageRef) (*Request, error) {
+	// The real clock, not s.now: these deadlines bound real waits on the network.
+	issueBy := time.Now().Add(s.cfg.IssueTimeout)
+	createBy := issueBy.Add(-s.cfg.IssueTimeout / 3)
 	r, err := s.decidable(ctx, id, approver, clicked)
 	if err != nil {
 		return r, err
@@ -406,12 +423,15 @@ func (s *Service) Approve(ctx context.Context, id, approver string, clicked Mess
 	if err != nil {
 		return r, err
 	}
-	pass, err := s.dir.CreatePassStarting(ctx, r.Target.EntraID, s.passStart(r), r.Lifetime, r.UsableOnce)
+	createCtx, cancelCreate := context.WithDeadline(ctx, createBy)
+	pass, err := s.dir.CreatePassStarting(createCtx, r.Target.EntraID, s.passStart(r), r.Lifetime, r.UsableOnce)
+	cancelCreate()
 	if err != nil {
 		reason := "Entra ID did not create the pass: " + UserMessage(err)
 		if ErrorCode(err) == Unavailable {
-			// A call that timed out may still have made a pass: leave no unknown one behind.
-			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			// A call that timed out may still have made a pass: leave no unknown one behind,
+			// within what is left of the click's time.
+			cleanup, cancel := context.WithDeadline(context.WithoutCancel(ctx), issueBy)
 			if derr := s.deleteInterruptedPasses(cleanup, r); derr != nil && !errors.Is(derr, errTargetGone) {
 				s.log.ErrorContext(ctx, "could not check for a pass the failed call made; check the target in Entra ID",
 					"request_id", id, "target", r.Target.UPN, "err", derr)

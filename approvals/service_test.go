@@ -26,6 +26,9 @@ type fakeDirectory struct {
 	deleted  []string
 	starts   []time.Time // the start asked of each create; zero for at once
 	listed   int         // ListPasses calls
+	// createBy and listBy are the deadlines the last CreatePassStarting and ListPasses calls
+	// were given; zero when their context had none.
+	createBy, listBy time.Time
 
 	managers   map[string]approvals.DirectoryUser
 	privileges map[string]approvals.Privileges
@@ -54,9 +57,10 @@ func (d *fakeDirectory) HasActivePass(context.Context, string) (bool, error) { r
 func (d *fakeDirectory) PassPolicy(context.Context) (approvals.PassPolicy, error) {
 	return d.policy, nil
 }
-func (d *fakeDirectory) ListPasses(_ context.Context, userID string) ([]approvals.PassInfo, error) {
+func (d *fakeDirectory) ListPasses(ctx context.Context, userID string) ([]approvals.PassInfo, error) {
 	d.mu.Lock()
 	d.listed++
+	d.listBy, _ = ctx.Deadline()
 	list := d.listFn
 	d.mu.Unlock()
 	if list != nil {
@@ -92,9 +96,10 @@ func (d *fakeDirectory) AuthMethods(_ context.Context, userID string) ([]approva
 	}
 	return append([]approvals.AuthMethod(nil), d.methods[userID]...), nil
 }
-func (d *fakeDirectory) CreatePassStarting(_ context.Context, id string, start time.Time, l time.Duration, once bool) (approvals.Pass, error) {
+func (d *fakeDirectory) CreatePassStarting(ctx context.Context, id string, start time.Time, l time.Duration, once bool) (approvals.Pass, error) {
 	d.mu.Lock()
 	d.created++
+	d.createBy, _ = ctx.Deadline()
 	d.starts = append(d.starts, start)
 	d.mu.Unlock()
 	p, err := d.createFn(id, l, once)
@@ -405,6 +410,50 @@ func TestDirectoryFailureEndsRequestFailed(t *testing.T) {
 	}
 	if _, _, err := h.svc.Reveal(context.Background(), r.ID, "UADA", approvals.MessageRef{}); err == nil {
 		t.Fatal("a failed request revealed something")
+	}
+}
+
+// TestApproveBoundsItsWaitOnTheDirectory: from the click, the create gets two thirds of
+// IssueTimeout, retries included, and the check after a create that timed out gets the rest, so
+// the approver hears of a hanging directory within IssueTimeout. The deadlines are read from the
+// contexts the directory is given, so no clock is raced.
+func TestApproveBoundsItsWaitOnTheDirectory(t *testing.T) {
+	const budget = 9 * time.Second
+	for _, tt := range []struct {
+		name   string
+		cfg    approvals.Config
+		budget time.Duration
+	}{
+		{"configured", approvals.Config{IssueTimeout: budget}, budget},
+		{"default", approvals.Config{}, approvals.DefaultIssueTimeout},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.cfg)
+			h.dir.createFn = func(string, time.Duration, bool) (approvals.Pass, error) {
+				return approvals.Pass{}, approvals.WrapError(approvals.Unavailable, context.DeadlineExceeded, "Entra ID did not answer in time.")
+			}
+			r := h.submit(t)
+			before := time.Now()
+			failed, err := h.svc.Approve(context.Background(), r.ID, "UAPPR", approvals.MessageRef{})
+			after := time.Now()
+			if !errors.Is(err, approvals.ErrIssueFailed) || failed.State != approvals.Failed {
+				t.Fatalf("Approve = %v (%s), want the request failed", err, failed.State)
+			}
+			within := func(what string, got time.Time, d time.Duration) {
+				t.Helper()
+				if got.IsZero() {
+					t.Fatalf("%s had no deadline", what)
+				}
+				if got.Before(before.Add(d)) || got.After(after.Add(d)) {
+					t.Errorf("%s must end %s after the click; its deadline was %s after it", what, d, got.Sub(before))
+				}
+			}
+			within("the create", h.dir.createBy, tt.budget*2/3)
+			if h.dir.listed != 1 {
+				t.Fatalf("ListPasses called %d times, want the one check after a timed-out create", h.dir.listed)
+			}
+			within("the check for a pass the create made", h.dir.listBy, tt.budget)
+		})
 	}
 }
 

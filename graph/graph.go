@@ -44,8 +44,10 @@ const (
 	// calls in well under a second; an attempt that takes 30 s is stuck, not slow.
 	DefaultAttemptTimeout = 30 * time.Second
 	// DefaultTimeout bounds one Directory call, SDK retries and Retry-After waits included, when
-	// AttemptTimeout is the default: twice the attempt timeout, so an approver hears of a hanging
-	// Graph within about a minute while a throttled call still gets its retries.
+	// AttemptTimeout is the default: twice the attempt timeout, so a throttled call still gets
+	// its retries. A caller with a promise to keep bounds its calls tighter through their
+	// context: an approval gives Graph one and a half attempts in all from the click
+	// (approvals.Config.IssueTimeout), so the approver hears within a minute.
 	DefaultTimeout = 2 * DefaultAttemptTimeout
 )
 

@@ -51,41 +51,10 @@ var SlackBotScopes = []SlackScope{
 	{"groups:read", "check that the bot is in a private approval or audit channel"},
 }
 
-// GraphPermission is a Microsoft Graph application permission tapbot needs. Broader lists the
-// more privileged permissions that also allow the same calls: a tenant that granted one of them
-// works, so doctor accepts it (and says it is more than needed) rather than failing a working
-// setup.
-type GraphPermission struct {
-	Name    string
-	Why     string
-	Broader []string
-}
-
-// GraphPermissions are the application permissions README.md asks an admin to grant, least
-// privileged first.
-var GraphPermissions = []GraphPermission{
-	{"User.Read.All", "find the target and their manager",
-		[]string{"User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}},
-	{"UserAuthMethod-TAP.ReadWrite.All", "create, list and delete passes",
-		[]string{"UserAuthenticationMethod.ReadWrite.All"}},
-	{"Policy.Read.AuthenticationMethod", "read the Temporary Access Pass policy",
-		[]string{"Policy.ReadWrite.AuthenticationMethod"}},
-	{"RoleManagement.Read.Directory", "tell whether a target holds an admin role",
-		[]string{"RoleManagement.Read.All", "RoleManagement.ReadWrite.Directory", "Directory.Read.All", "Directory.ReadWrite.All"}},
-	{"GroupMember.Read.All", "check membership of protected and role-assignable groups",
-		[]string{"Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}},
-	{watchPermission, "see when a person registers a passkey or Authenticator with their pass; not needed with TAP_WATCH_INTERVAL=off",
-		[]string{"UserAuthenticationMethod.ReadWrite.All"}},
-}
-
-// watchPermission lets tapbot list a person's sign-in methods after their reveal; only needed
-// while watching is on.
-const watchPermission = "UserAuthenticationMethod.Read.All"
-
-// neededGraphPermissions are the permissions this configuration uses.
-func neededGraphPermissions(cfg config.Config) []GraphPermission {
-	return slices.DeleteFunc(slices.Clone(GraphPermissions), func(p GraphPermission) bool {
-		return p.Name == watchPermission && cfg.WatchInterval < 0
+// neededGraphPermissions are the permissions of graph.Permissions this configuration uses.
+func neededGraphPermissions(cfg config.Config) []graph.Permission {
+	return slices.DeleteFunc(slices.Clone(graph.Permissions), func(p graph.Permission) bool {
+		return p.Name == graph.AuthMethodsPermission && cfg.WatchInterval < 0
 	})
 }
 

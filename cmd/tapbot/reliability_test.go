@@ -250,6 +250,55 @@ func TestGraphTroubleReachesTheApprover(t *testing.T) {
 	}
 }
 
+// TestGraphHangIsToldWithinAMinute: README promises that the approver hears of a Graph that
+// hangs or keeps throttling within a minute of the click, and tapbot gives Graph one and a half
+// TAP_GRAPH_TIMEOUTs of it (45 s of the minute with the default 30 s). Scaled down to
+// TAP_GRAPH_TIMEOUT=2s, the minute is two of them, 4 s: an approval that lets the create run an
+// attempt and then the check for a pass run another (what tapbot did before) breaks it by
+// construction, whatever the machine's speed, and the budget keeps 1 s in hand for the store
+// and Slack. The fake Graph hangs (or throttles) for real; no clock is faked.
+func TestGraphHangIsToldWithinAMinute(t *testing.T) {
+	const attempt = 2 * time.Second
+	minute := 2 * attempt
+	for _, tt := range []struct {
+		name  string
+		setup func(w *world)
+		want  string
+	}{
+		{"the create and the check hang",
+			func(w *world) {
+				w.graph.Hang(graphfake.OpCreatePass, time.Minute)
+				w.graph.Hang(graphfake.OpListPasses, time.Minute)
+			}, "Microsoft Graph did not answer in time"},
+		{"the create is throttled with a long Retry-After, the check hangs",
+			func(w *world) {
+				// Longer than the create's share, so the budget ends while the SDK waits.
+				w.graph.FailNext(graphfake.OpCreatePass, 503, 1000, "3")
+				w.graph.Hang(graphfake.OpListPasses, time.Minute)
+			}, "Microsoft Graph is throttling or unavailable"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, withEnv("TAP_GRAPH_TIMEOUT", attempt.String()))
+			w.tap(manager, "<@UADA> 1h once lost phone")
+			m := w.approvalMessage(1)
+			tt.setup(w)
+			clicked := time.Now()
+			w.click(approver, m, "Approve")
+			told := w.ephemeral(approver, tt.want)
+			if took := time.Since(clicked); took >= minute {
+				t.Errorf("the approver heard %s after the click; the promise, scaled to TAP_GRAPH_TIMEOUT=%s, is under %s", took, attempt, minute)
+			}
+			// The check was cut short too, and the approver is told to look for a pass by hand.
+			if !strings.Contains(told.PlainText(), "could not check whether Entra ID made a pass anyway") {
+				t.Errorf("the approver was not told the check was cut short: %s", told.PlainText())
+			}
+			if live := w.livePasses(adaEntraID); len(live) != 0 {
+				t.Fatalf("a pass is live after the failure: %+v", live)
+			}
+		})
+	}
+}
+
 func TestGraphThrottledThenCreated(t *testing.T) {
 	w := newWorld(t)
 	for round := range 5 {

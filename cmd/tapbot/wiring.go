@@ -155,8 +155,12 @@ func (m *Main) Run(ctx context.Context) error {
 		ProtectedGroups: cfg.ProtectedGroups, ProtectedApprovers: cfg.ProtectedApprovers,
 		RatePerRequester: cfg.RatePerRequester, AuditRetention: cfg.AuditRetention,
 		RemindAfter: cfg.RemindAfter, WatchInterval: cfg.WatchInterval, RevokeAfterRegistration: cfg.RevokeAfterRegistration,
-		// A replica may take the directory's whole-call timeout (two attempts) plus Slack's part
-		// before another replica takes its approval over.
+		// From an Approve click, Graph gets one and a half attempts in all (45 s with the default
+		// TAP_GRAPH_TIMEOUT of 30 s): the create, its retries and Retry-After waits, and the check
+		// after a create that timed out. The approver then hears within a minute of the click.
+		IssueTimeout: cfg.GraphTimeout * 3 / 2,
+		// A replica may take more than that, plus Slack's part, before another replica takes its
+		// approval over.
 		IssueLease: 2*cfg.GraphTimeout + 30*time.Second,
 	}, store, dir, bot.People{API: api, Profiles: profiles}, sealer, svcOpts...)
 

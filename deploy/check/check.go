@@ -1,7 +1,9 @@
-// Package check validates tapbot's deployment files offline: the Kubernetes manifests against the
-// built-in Kubernetes OpenAPI schemas that sigs.k8s.io/kubectl-validate embeds, docker-compose.yml
-// with compose-go (the loader docker compose uses, with the Compose JSON schema built in), and
-// the few things a working tapbot deployment needs that no schema knows. Run it with
+// Package check validates tapbot's deployment files offline: the Kubernetes manifests and what
+// the Helm chart renders (with Helm's own Go SDK) against the built-in Kubernetes OpenAPI schemas
+// that sigs.k8s.io/kubectl-validate embeds, the chart's objects against the manifests',
+// docker-compose.yml with compose-go (the loader docker compose uses, with the Compose JSON schema
+// built in), and the few things a working tapbot deployment needs that no schema knows. Run it
+// with
 //
 //	cd deploy/check && go test ./...
 //
@@ -43,9 +45,14 @@ func ValidateKubeFile(v *validator.Validator, path string) error {
 	if err != nil {
 		return err
 	}
+	return validateYAML(v, filepath.Base(path), data)
+}
+
+// validateYAML is ValidateKubeFile for YAML from anywhere; name says where in errors.
+func validateYAML(v *validator.Validator, name string, data []byte) error {
 	docs, err := utils.SplitYamlDocuments(data)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	var errs []error
 	for i, doc := range docs {
@@ -57,7 +64,7 @@ func ValidateKubeFile(v *validator.Validator, path string) error {
 			err = v.Validate(obj)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s (document %d): %w", filepath.Base(path), i+1, err))
+			errs = append(errs, fmt.Errorf("%s (document %d): %w", name, i+1, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Paths from deploy/check, where go test runs.
@@ -128,7 +130,8 @@ func TestRulesCatchAWeakDeployment(t *testing.T) {
 		`pod template: annotation prometheus.io/scrape must be "true"`,
 		"pod template: annotation prometheus.io/path must be /metrics",
 		`pod template: annotation prometheus.io/port is "", but tapbot listens on 8080`,
-		"container tapbot: envFrom must name the Secret tapbot-secrets",
+		"container tapbot: envFrom names the Secret tapbot, which puts every secret in the environment; mount it and set the *_FILE variables",
+		"pod template: no volume of the Secret tapbot-secrets, so tapbot finds no secret files",
 		"Secret tapbot-secrets: no TAP_ENCRYPTION_KEY",
 		"Secret tapbot-secrets: SLACK_BOT_TOKEN must be a placeholder containing REPLACE_ME: real secrets never go in the repository",
 		"ConfigMap tapbot-config: REDIS_URL is a secret and belongs in the Secret",
@@ -154,8 +157,57 @@ func TestRulesCatchAWeakDeployment(t *testing.T) {
 	assertProblems(t, k.Problems(knownVars(t)), want)
 }
 
-// composeDir copies docker-compose.yml next to a .env made the way deploy/README.md says: from
-// deploy/compose.env.example, with the two generated values filled in.
+// TestRulesCatchSecretsOutsideFiles breaks, one at a time, how deploy/kubernetes hands tapbot
+// its secrets, and each break must be named: the Secret reaches tapbot as read-only files only
+// its group reads, never as environment values.
+func TestRulesCatchSecretsOutsideFiles(t *testing.T) {
+	tests := []struct {
+		name    string
+		breakIt func(spec *corev1.PodSpec, c *corev1.Container)
+		want    string
+	}{
+		{"the Secret in envFrom", func(_ *corev1.PodSpec, c *corev1.Container) {
+			c.EnvFrom = append(c.EnvFrom, corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "tapbot-secrets"}}})
+		}, "container tapbot: envFrom names the Secret tapbot-secrets, which puts every secret in the environment; mount it and set the *_FILE variables"},
+		{"a token as a value", func(_ *corev1.PodSpec, c *corev1.Container) {
+			c.Env = append(c.Env, corev1.EnvVar{Name: "SLACK_BOT_TOKEN", Value: "xoxb-1"})
+		}, "container tapbot: SLACK_BOT_TOKEN is in the environment; mount it from the Secret and set SLACK_BOT_TOKEN_FILE"},
+		{"no _FILE", func(_ *corev1.PodSpec, c *corev1.Container) {
+			c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "REDIS_URL_FILE" })
+		}, "container tapbot: no REDIS_URL_FILE, so tapbot finds no REDIS_URL"},
+		{"a _FILE outside the mount", func(_ *corev1.PodSpec, c *corev1.Container) {
+			c.Env[slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "SLACK_APP_TOKEN_FILE" })].Value = "/run/secrets/SLACK_APP_TOKEN"
+		}, `container tapbot: SLACK_APP_TOKEN_FILE is "/run/secrets/SLACK_APP_TOKEN", but the Secret's key SLACK_APP_TOKEN is mounted at "/run/secrets/tapbot/SLACK_APP_TOKEN"`},
+		{"the client secret as a value", func(_ *corev1.PodSpec, c *corev1.Container) {
+			c.Env[slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "AZURE_CLIENT_SECRET" })] = corev1.EnvVar{Name: "AZURE_CLIENT_SECRET", Value: "s3cret"}
+		}, "container tapbot: AZURE_CLIENT_SECRET must come from the Secret (secretKeyRef), never a value in the manifest"},
+		{"a writable mount", func(_ *corev1.PodSpec, c *corev1.Container) { c.VolumeMounts[0].ReadOnly = false },
+			"container tapbot: must mount volume secrets read-only"},
+		{"world-readable files", func(spec *corev1.PodSpec, _ *corev1.Container) {
+			mode := int32(0o644)
+			spec.Volumes[0].Secret.DefaultMode = &mode
+		}, "volume secrets: defaultMode 0644 with fsGroup 65532; want the files readable by tapbot's group only (0440 and fsGroup 65532)"},
+		{"no fsGroup", func(spec *corev1.PodSpec, _ *corev1.Container) { spec.SecurityContext.FSGroup = nil },
+			"volume secrets: defaultMode 0440 with fsGroup unset; want the files readable by tapbot's group only (0440 and fsGroup 65532)"},
+		{"not mounted", func(_ *corev1.PodSpec, c *corev1.Container) { c.VolumeMounts = nil },
+			"container tapbot: does not mount volume secrets, the Secret tapbot-secrets"},
+	}
+	known := knownVars(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k, err := LoadKube(kubeDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec := &k.Deployment.Spec.Template.Spec
+			tt.breakIt(spec, &spec.Containers[0])
+			assertProblems(t, k.Problems(known), []string{tt.want})
+		})
+	}
+}
+
+// composeDir copies docker-compose.yml next to a .env made the way deploy/README.md says, from
+// deploy/compose.env.example with the Redis password filled in, and the secret files.
 func composeDir(t *testing.T, redisPassword string) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -168,12 +220,20 @@ func composeDir(t *testing.T, redisPassword string) string {
 		t.Fatal(err)
 	}
 	env := strings.Replace(string(example), "\nREDIS_PASSWORD=\n", "\nREDIS_PASSWORD="+redisPassword+"\n", 1)
-	env = strings.Replace(env, "\nTAP_ENCRYPTION_KEY=\n", "\nTAP_ENCRYPTION_KEY="+testEncKey+"\n", 1)
-	if (redisPassword != "" && !strings.Contains(env, testRedisPass)) || !strings.Contains(env, testEncKey) {
-		t.Fatalf("%s no longer has empty REDIS_PASSWORD= and TAP_ENCRYPTION_KEY= lines to fill in", composeEnv)
+	if redisPassword != "" && !strings.Contains(env, testRedisPass) {
+		t.Fatalf("%s no longer has an empty REDIS_PASSWORD= line to fill in", composeEnv)
 	}
 	for name, data := range map[string][]byte{"docker-compose.yml": compose, ".env": []byte(env)} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The secret files deploy/README.md has the user write.
+	if err := os.Mkdir(filepath.Join(dir, "secrets"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, value := range map[string]string{"slack_app_token": "xapp-1", "slack_bot_token": "xoxb-1", "tap_encryption_key": testEncKey} {
+		if err := os.WriteFile(filepath.Join(dir, "secrets", name), []byte(value), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -195,8 +255,14 @@ func TestComposeFile(t *testing.T) {
 	if got := *bot.Environment["REDIS_URL"]; got != "redis://:"+testRedisPass+"@redis:6379/0" {
 		t.Errorf("tapbot gets REDIS_URL %q, want the password from .env", got)
 	}
-	if got := *bot.Environment["SLACK_BOT_TOKEN"]; got != "xoxb-REPLACE_ME" {
-		t.Errorf("tapbot gets SLACK_BOT_TOKEN %q from .env, want the example's placeholder", got)
+	if got := bot.Environment["TAP_APPROVERS"]; got == nil || *got != "S0123ABCD" {
+		t.Errorf("tapbot gets TAP_APPROVERS %v, want the example's S0123ABCD from .env", got)
+	}
+	if got, ok := bot.Environment["TAP_REQUESTERS"]; ok && got != nil {
+		t.Errorf("tapbot gets TAP_REQUESTERS %q, which .env does not set", *got)
+	}
+	if s := p.Secrets["slack_bot_token"]; s.File != filepath.Join(dir, "secrets", "slack_bot_token") {
+		t.Errorf("the secret slack_bot_token comes from %q, want secrets/slack_bot_token", s.File)
 	}
 }
 
@@ -251,7 +317,17 @@ func TestComposeRulesCatchAWeakFile(t *testing.T) {
 		"redis: security_opt must hold no-new-privileges:true",
 		"tapbot: stop_grace_period must exceed TAP_SHUTDOWN_TIMEOUT (20s) plus 15s, or docker stop kills in-flight approvals",
 		"tapbot: REDIS_URL must point at the redis service (redis:6379)",
-		"tapbot: TAP_ENCRYPTION_KEY is empty; tapbot refuses to start with Redis without it",
+		"tapbot: no SLACK_APP_TOKEN_FILE, so tapbot finds no SLACK_APP_TOKEN",
+		"tapbot: SLACK_BOT_TOKEN is in the environment; give it as a secret file and set SLACK_BOT_TOKEN_FILE",
+		"tapbot: SLACK_BOT_TOKEN_FILE is /run/secrets/bot_token, which is none of its secrets",
+		"secret tap_encryption_key: must be a file: Compose can hand a read-only container no other kind",
+		"tapbot: env_file hands tapbot every line of " + abs(t, "testdata/weak-compose/settings.list") + ", secrets included; name its variables under environment:",
+		"tapbot: AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, GRAPH_BASE_URL, SLACK_API_URL, " +
+			"TAP_ALLOW_SELF_REQUEST, TAP_APPROVAL_CHANNEL, TAP_APPROVERS, TAP_AUDIT_CHANNEL, TAP_AUDIT_RETENTION, " +
+			"TAP_DEFAULT_LIFETIME, TAP_GRAPH_CONCURRENCY, TAP_GRAPH_TIMEOUT, TAP_GROUP_CACHE_TTL, TAP_MAX_LIFETIME, " +
+			"TAP_PROTECTED_APPROVERS, TAP_PROTECTED_GROUPS, TAP_RATE_PER_REQUESTER, TAP_REMIND_AFTER, TAP_REQUESTERS, " +
+			"TAP_REQUEST_TTL, TAP_REVOKE_AFTER_REGISTRATION, TAP_ROUTE_TO_MANAGER, TAP_SHUTDOWN_TIMEOUT, TAP_SLACK_PACING, " +
+			"TAP_WATCH_INTERVAL set in .env would not reach tapbot; list them under environment:",
 		"tapbot: tapbot reads no variable TAP_APROVERS",
 		"tapbot: read_only must be true",
 		"tapbot: cap_drop must hold ALL",
@@ -273,7 +349,7 @@ func TestComposeRulesCatchAWeakFile(t *testing.T) {
 func TestDockerignore(t *testing.T) {
 	sent := []string{"go.mod", "go.sum", "cmd/tapbot/main.go", "approvals/service.go", "deploy/healthcheck/main.go", "Dockerfile"}
 	kept := []string{".env", ".env.local", "deploy/tapbot.env", "cmd/tapbot/.env", ".git/config",
-		"deploy/kubernetes/secret.example.yaml", "deploy/check/go.mod", "tapbot.test"}
+		"deploy/kubernetes/secret.example.yaml", "deploy/check/go.mod", "tapbot.test", "secrets/slack_bot_token", "tapbot-entra.env"}
 	ignored, err := DockerIgnored(dockerignore, append(sent, kept...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -291,6 +367,15 @@ func TestDockerignore(t *testing.T) {
 			t.Errorf(".dockerignore sends %s to the image build", p)
 		}
 	}
+}
+
+func abs(t *testing.T, path string) string {
+	t.Helper()
+	a, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 func assertProblems(t *testing.T, got, want []string) {

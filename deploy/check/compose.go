@@ -61,13 +61,23 @@ func ComposeProblems(p *types.Project, known map[string]bool) []string {
 	} else if pw, _ := u.User.Password(); pw == "" {
 		out.add("tapbot: REDIS_URL carries no password")
 	}
-	if env("TAP_ENCRYPTION_KEY") == "" {
-		out.add("tapbot: TAP_ENCRYPTION_KEY is empty; tapbot refuses to start with Redis without it")
-	}
+	out.composeSecrets(p, bot, env)
 	for k := range bot.Environment {
 		if !known[k] && k != "REDIS_PASSWORD" {
 			out.add("tapbot: tapbot reads no variable %s", k)
 		}
+	}
+	if len(bot.EnvFiles) > 0 {
+		out.add("tapbot: env_file hands tapbot every line of %s, secrets included; name its variables under environment:", bot.EnvFiles[0].Path)
+	}
+	var dropped []string
+	for _, k := range sortedKeys(boolKeys(known)) {
+		if _, ok := bot.Environment[k]; !ok && passedFromDotEnv(k) {
+			dropped = append(dropped, k)
+		}
+	}
+	if len(dropped) > 0 {
+		out.add("tapbot: %s set in .env would not reach tapbot; list them under environment:", strings.Join(dropped, ", "))
 	}
 	if !bot.ReadOnly {
 		out.add("tapbot: read_only must be true")
@@ -103,6 +113,68 @@ func ComposeProblems(p *types.Project, known map[string]bool) []string {
 	}
 	if len(redis.Networks) == 0 {
 		out.add("redis: must be only on an internal network, not the default one")
+	}
+	return out
+}
+
+// composeSecrets checks that the Slack tokens and TAP_ENCRYPTION_KEY reach tapbot as secret files
+// from the host, named by their *_FILE variables, and never as environment values. REDIS_URL is
+// the exception: Compose builds it from REDIS_PASSWORD, which Redis's own command line needs too.
+func (out *problems) composeSecrets(p *types.Project, bot types.ServiceConfig, env func(string) string) {
+	for _, v := range fileSecretVars {
+		if v == "REDIS_URL" {
+			continue
+		}
+		if _, ok := bot.Environment[v]; ok {
+			out.add("tapbot: %s is in the environment; give it as a secret file and set %s_FILE", v, v)
+		}
+		file := env(v + "_FILE")
+		if file == "" {
+			out.add("tapbot: no %s_FILE, so tapbot finds no %s", v, v)
+			continue
+		}
+		i := slices.IndexFunc(bot.Secrets, func(s types.ServiceSecretConfig) bool { return secretTarget(s) == file })
+		if i < 0 {
+			out.add("tapbot: %s_FILE is %s, which is none of its secrets", v, file)
+			continue
+		}
+		source := bot.Secrets[i].Source
+		if sec, ok := p.Secrets[source]; !ok || sec.File == "" {
+			out.add("secret %s: must be a file: Compose can hand a read-only container no other kind", source)
+		}
+	}
+}
+
+// secretTarget is where Compose mounts a service's secret.
+func secretTarget(s types.ServiceSecretConfig) string {
+	t := s.Target
+	if t == "" {
+		t = s.Source
+	}
+	if !strings.HasPrefix(t, "/") {
+		t = "/run/secrets/" + t
+	}
+	return t
+}
+
+// passedFromDotEnv reports whether a variable of tapbot's is one a user may set in .env, so
+// docker-compose.yml must hand it on: all but those Compose sets itself, the secrets that are
+// files, and azidentity's certificate and token paths, which need mounts of their own.
+func passedFromDotEnv(k string) bool {
+	switch {
+	case strings.HasSuffix(k, "_FILE"), k == "REDIS_URL", k == "TAP_HTTP_ADDR",
+		k == "AZURE_CLIENT_CERTIFICATE_PATH", k == "AZURE_FEDERATED_TOKEN_FILE":
+		return false
+	case slices.Contains(fileSecretVars, k):
+		return false
+	}
+	return true
+}
+
+func boolKeys(m map[string]bool) map[string]string {
+	out := make(map[string]string, len(m))
+	for k := range m {
+		out[k] = ""
 	}
 	return out
 }

@@ -44,6 +44,15 @@ const (
 // Redis's password.
 var secretVars = []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "AZURE_CLIENT_SECRET", "REDIS_URL", "TAP_ENCRYPTION_KEY"}
 
+// fileSecretVars are the secrets tapbot reads from a file named by X_FILE (the Docker and
+// Kubernetes secrets convention), so they never sit in its environment, where kubectl describe,
+// docker inspect, crash dumps and every child process see them. AZURE_CLIENT_SECRET is not one:
+// azidentity reads it from the environment only.
+var fileSecretVars = []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "REDIS_URL", "TAP_ENCRYPTION_KEY"}
+
+// envOnlySecret is the one secret that stays an environment variable.
+const envOnlySecret = "AZURE_CLIENT_SECRET"
+
 // requiredSecretVars are the ones tapbot cannot start without when several replicas share Redis.
 // (AZURE_CLIENT_SECRET may be replaced by workload identity.)
 var requiredSecretVars = []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "REDIS_URL", "TAP_ENCRYPTION_KEY"}
@@ -58,6 +67,11 @@ func KnownVars(envExample string) (map[string]bool, error) {
 	}
 	re := regexp.MustCompile(`^#?\s*([A-Z][A-Z0-9_]*)=`)
 	known := map[string]bool{"AZURE_CLIENT_CERTIFICATE_PATH": true, "AZURE_FEDERATED_TOKEN_FILE": true}
+	// The bot reads X_FILE for each of these (config, on its own branch, which also lists them
+	// in .env.example); the deployment files set them.
+	for _, v := range fileSecretVars {
+		known[v+"_FILE"] = true
+	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		if m := re.FindStringSubmatch(strings.TrimSpace(sc.Text())); m != nil {
@@ -70,19 +84,23 @@ func KnownVars(envExample string) (map[string]bool, error) {
 	return known, sc.Err()
 }
 
-// Kube is what deploy/kubernetes holds, decoded into the API's own types.
+// Kube is what deploy/kubernetes holds, or what the Helm chart renders, decoded into the API's own
+// types.
 type Kube struct {
 	Dir           string
-	Files         []string // every YAML file, kustomization.yaml included
+	Files         []string // every YAML file, kustomization.yaml included; none for a chart
 	Deployment    *appsv1.Deployment
 	ConfigMap     *corev1.ConfigMap
-	Secret        *corev1.Secret // secret.example.yaml
+	Secret        *corev1.Secret // secret.example.yaml: the keys the real Secret must hold
 	PDB           *policyv1.PodDisruptionBudget
 	Services      []*corev1.Service
-	Kustomization struct {
-		Namespace string   `json:"namespace"`
-		Resources []string `json:"resources"`
-	}
+	Kustomization *Kustomization // nil for a chart
+}
+
+// Kustomization is what the rules read of kustomization.yaml.
+type Kustomization struct {
+	Namespace string   `json:"namespace"`
+	Resources []string `json:"resources"`
 }
 
 // LoadKube decodes every manifest in dir. Call ValidateKubeFile first: this reads only the fields
@@ -99,43 +117,53 @@ func LoadKube(dir string) (*Kube, error) {
 			return nil, err
 		}
 		if filepath.Base(path) == kustomizationFile {
-			if err := yaml.Unmarshal(data, &k.Kustomization); err != nil {
+			k.Kustomization = &Kustomization{}
+			if err := yaml.Unmarshal(data, k.Kustomization); err != nil {
 				return nil, fmt.Errorf("%s: %w", path, err)
 			}
 			continue
 		}
-		for i, doc := range bytes.Split(data, []byte("\n---")) {
-			var meta struct{ Kind string }
-			if err := yaml.Unmarshal(doc, &meta); err != nil {
-				return nil, fmt.Errorf("%s (document %d): %w", path, i+1, err)
-			}
-			var dst any
-			switch meta.Kind {
-			case "Deployment":
-				k.Deployment = &appsv1.Deployment{}
-				dst = k.Deployment
-			case "ConfigMap":
-				k.ConfigMap = &corev1.ConfigMap{}
-				dst = k.ConfigMap
-			case "Secret":
-				k.Secret = &corev1.Secret{}
-				dst = k.Secret
-			case "PodDisruptionBudget":
-				k.PDB = &policyv1.PodDisruptionBudget{}
-				dst = k.PDB
-			case "Service":
-				svc := &corev1.Service{}
-				k.Services = append(k.Services, svc)
-				dst = svc
-			default:
-				continue
-			}
-			if err := yaml.Unmarshal(doc, dst); err != nil {
-				return nil, fmt.Errorf("%s (document %d): %w", path, i+1, err)
-			}
+		if err := k.decode(path, data); err != nil {
+			return nil, err
 		}
 	}
 	return k, nil
+}
+
+// decode adds the objects of one YAML stream (a file, or a template the chart rendered) that the
+// rules read; name says where it came from in errors.
+func (k *Kube) decode(name string, data []byte) error {
+	for i, doc := range bytes.Split(data, []byte("\n---")) {
+		var meta struct{ Kind string }
+		if err := yaml.Unmarshal(doc, &meta); err != nil {
+			return fmt.Errorf("%s (document %d): %w", name, i+1, err)
+		}
+		var dst any
+		switch meta.Kind {
+		case "Deployment":
+			k.Deployment = &appsv1.Deployment{}
+			dst = k.Deployment
+		case "ConfigMap":
+			k.ConfigMap = &corev1.ConfigMap{}
+			dst = k.ConfigMap
+		case "Secret":
+			k.Secret = &corev1.Secret{}
+			dst = k.Secret
+		case "PodDisruptionBudget":
+			k.PDB = &policyv1.PodDisruptionBudget{}
+			dst = k.PDB
+		case "Service":
+			svc := &corev1.Service{}
+			k.Services = append(k.Services, svc)
+			dst = svc
+		default:
+			continue
+		}
+		if err := yaml.Unmarshal(doc, dst); err != nil {
+			return fmt.Errorf("%s (document %d): %w", name, i+1, err)
+		}
+	}
+	return nil
 }
 
 // Problems lists, one sentence each, what would make this deployment of tapbot fail or unsafe
@@ -198,21 +226,19 @@ func (k *Kube) Problems(known map[string]bool) []string {
 		p.add("pod template: annotation prometheus.io/port is %q, but tapbot listens on %d", ann["prometheus.io/port"], port)
 	}
 
-	var fromSecret, fromConfigMap bool
+	var fromConfigMap bool
 	for _, e := range c.EnvFrom {
-		if e.SecretRef != nil && e.SecretRef.Name == k.Secret.Name {
-			fromSecret = true
+		if e.SecretRef != nil {
+			p.add("container tapbot: envFrom names the Secret %s, which puts every secret in the environment; mount it and set the *_FILE variables", e.SecretRef.Name)
 		}
 		if e.ConfigMapRef != nil && e.ConfigMapRef.Name == k.ConfigMap.Name {
 			fromConfigMap = true
 		}
 	}
-	if !fromSecret {
-		p.add("container tapbot: envFrom must name the Secret %s", k.Secret.Name)
-	}
 	if !fromConfigMap {
 		p.add("container tapbot: envFrom must name the ConfigMap %s", k.ConfigMap.Name)
 	}
+	p.secretFiles(spec, c, k.Secret.Name)
 	for _, v := range requiredSecretVars {
 		if _, ok := k.Secret.StringData[v]; !ok {
 			p.add("Secret %s: no %s", k.Secret.Name, v)
@@ -273,8 +299,86 @@ func (k *Kube) Problems(known map[string]bool) []string {
 		}
 	}
 
-	p.kustomization(k)
+	if k.Kustomization != nil || len(k.Files) > 0 {
+		p.kustomization(k)
+	}
 	return p
+}
+
+// secretFiles checks that the Secret reaches tapbot as files: a volume of it, mounted read-only,
+// readable by tapbot's group and nobody else, and X_FILE naming the file of each key, with no
+// secret in the environment but AZURE_CLIENT_SECRET, taken from the Secret.
+func (p *problems) secretFiles(spec corev1.PodSpec, c corev1.Container, secret string) {
+	vi := slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool {
+		return v.Secret != nil && v.Secret.SecretName == secret
+	})
+	if vi < 0 {
+		p.add("pod template: no volume of the Secret %s, so tapbot finds no secret files", secret)
+		return
+	}
+	vol := spec.Volumes[vi]
+	mi := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == vol.Name })
+	if mi < 0 {
+		p.add("container tapbot: does not mount volume %s, the Secret %s", vol.Name, secret)
+		return
+	}
+	mount := c.VolumeMounts[mi]
+	if !mount.ReadOnly {
+		p.add("container tapbot: must mount volume %s read-only", vol.Name)
+	}
+	mode := int32(0o644) // Kubernetes' default
+	if vol.Secret.DefaultMode != nil {
+		mode = *vol.Secret.DefaultMode
+	}
+	var fsGroup *int64
+	if spec.SecurityContext != nil {
+		fsGroup = spec.SecurityContext.FSGroup
+	}
+	if mode&0o007 != 0 || mode&0o040 == 0 || fsGroup == nil {
+		p.add("volume %s: defaultMode %04o with fsGroup %s; want the files readable by tapbot's group only (0440 and fsGroup 65532)", vol.Name, mode, intOrUnset(fsGroup))
+	}
+	path := func(key string) string {
+		for _, it := range vol.Secret.Items {
+			if it.Key == key {
+				return filepath.Join(mount.MountPath, it.Path)
+			}
+		}
+		if len(vol.Secret.Items) > 0 {
+			return "" // not projected
+		}
+		return filepath.Join(mount.MountPath, key)
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	for _, v := range fileSecretVars {
+		if _, ok := env[v]; ok {
+			p.add("container tapbot: %s is in the environment; mount it from the Secret and set %s_FILE", v, v)
+		}
+		e, ok := env[v+"_FILE"]
+		switch want := path(v); {
+		case !ok:
+			p.add("container tapbot: no %s_FILE, so tapbot finds no %s", v, v)
+		case want == "" || e.Value != want:
+			p.add("container tapbot: %s_FILE is %q, but the Secret's key %s is mounted at %q", v, e.Value, v, want)
+		}
+	}
+	if e, ok := env[envOnlySecret]; ok {
+		switch {
+		case e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil:
+			p.add("container tapbot: %s must come from the Secret (secretKeyRef), never a value in the manifest", envOnlySecret)
+		case e.ValueFrom.SecretKeyRef.Name != secret:
+			p.add("container tapbot: %s comes from the Secret %s, not %s", envOnlySecret, e.ValueFrom.SecretKeyRef.Name, secret)
+		}
+	}
+}
+
+func intOrUnset(v *int64) string {
+	if v == nil {
+		return "unset"
+	}
+	return strconv.FormatInt(*v, 10)
 }
 
 func (p *problems) security(spec corev1.PodSpec, c corev1.Container) {
@@ -313,7 +417,10 @@ func (p *problems) security(spec corev1.PodSpec, c corev1.Container) {
 // kustomization checks that kubectl apply -k applies every manifest but the Secret example, so a
 // new file is not forgotten and the real Secret is never replaced by placeholders.
 func (p *problems) kustomization(k *Kube) {
-	listed := k.Kustomization.Resources
+	var listed []string
+	if k.Kustomization != nil {
+		listed = k.Kustomization.Resources
+	}
 	for _, f := range k.Files {
 		base := filepath.Base(f)
 		switch {
