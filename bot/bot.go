@@ -158,11 +158,14 @@ func (b *Bot) warmProfiles(ctx context.Context, queued func(slackrate.Queue), us
 	ctx, cancel := b.patient(ctx)
 	defer cancel()
 	ctx = slackrate.OnQueued(ctx, queued)
+	// Together, so a request's lookups queue side by side, not one behind the whole burst.
+	var wg sync.WaitGroup
 	for _, u := range users {
 		if u != "" {
-			_, _ = b.profiles.Get(ctx, u)
+			wg.Go(func() { _, _ = b.profiles.Get(ctx, u) })
 		}
 	}
+	wg.Wait()
 }
 
 // lastWords is a context for telling someone their work was not done after ctx ended: short,

@@ -22,6 +22,10 @@ import (
 // each, short enough that a deactivated account or a changed email is seen within minutes.
 const profileTTL = 5 * time.Minute
 
+// profileReadTimeout bounds one shared users.info, queue included: as long as a request's own
+// messages may wait for Slack's limits.
+const profileReadTimeout = 30 * time.Minute
+
 // Profiles reads Slack profiles through a short-lived cache; its zero value is not usable,
 // use NewProfiles. It is safe for concurrent use.
 type Profiles struct {
@@ -30,6 +34,9 @@ type Profiles struct {
 
 	mu    sync.Mutex
 	users map[string]cachedProfile
+	// reads shares one users.info between concurrent Gets of one person (a manager's ten
+	// requests in a burst), each caller waiting only as long as its own context allows.
+	reads singleflight.Group
 }
 
 type cachedProfile struct {
@@ -51,9 +58,22 @@ func (p *Profiles) Get(ctx context.Context, userID string) (*slack.User, error) 
 	if ok && p.now().Sub(c.at) < profileTTL {
 		return c.user, nil
 	}
-	u, err := p.api.GetUserInfoContext(ctx, userID)
-	if err != nil {
-		return nil, err
+	prio := min(slackrate.Of(ctx), slackrate.Normal)
+	ch := p.reads.DoChan(userID, func() (any, error) {
+		// The shared read has its own time, so no caller inherits another's deadline.
+		rctx, cancel := context.WithTimeout(slackrate.With(context.WithoutCancel(ctx), prio), profileReadTimeout)
+		defer cancel()
+		return p.api.GetUserInfoContext(rctx, userID)
+	})
+	var u *slack.User
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		u = res.Val.(*slack.User)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("users.info %s: %w", userID, ctx.Err())
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
