@@ -293,6 +293,17 @@ func (m *MemoryStore) setKey(key, value string, ttl time.Duration) {
 	m.keys[key] = memKey{value: value, expires: now.Add(ttl)}
 }
 
+// Value implements Store.
+func (m *MemoryStore) Value(ctx context.Context, key string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, _ := m.liveKey(key)
+	return v, nil
+}
+
 // CompareAndSwap implements Store.
 func (m *MemoryStore) CompareAndSwap(ctx context.Context, key, old, next string, ttl time.Duration) (bool, error) {
 	if err := ctx.Err(); err != nil {

@@ -116,7 +116,10 @@ type Request struct {
 
 	// PassID is the pass's method ID in the directory, recorded as soon as it exists so an
 	// interrupted approval can find and delete it.
-	PassID string `json:"pass_id,omitempty"`
+	// RemovedInEntraBy names who deleted the pass in Entra ID outside tapbot, as the audit log
+	// shows them; set with Revoked by the tenant watcher.
+	RemovedInEntraBy string `json:"removed_in_entra_by,omitempty"`
+	PassID           string `json:"pass_id,omitempty"`
 	// Owner is the replica in the middle of a multi-step change (issuing, delivering, revealing),
 	// and LeaseUntil the latest it may take; when the owner stops, the sweeper takes over.
 	Owner      string    `json:"owner,omitempty"`

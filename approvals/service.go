@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -74,6 +75,16 @@ type Config struct {
 	// RevokeAfterRegistration deletes what is left of a pass once the person registered a
 	// passkey, security key, Windows Hello or Authenticator with it.
 	RevokeAfterRegistration bool
+
+	// TenantWatchInterval is how often Entra ID's audit log is read for passes made outside
+	// tapbot; zero means DefaultTenantWatchInterval, negative never.
+	TenantWatchInterval time.Duration
+	// AuditLogRetention is how long the tenant keeps audit records (7 days Free, 30 P1/P2);
+	// zero means DefaultAuditLogRetention. A watcher down longer says what it could not check.
+	AuditLogRetention time.Duration
+	// OwnAppIDs are the application (client) IDs tapbot acts as in Entra ID: its app
+	// registration, or its managed identity. Passes they make are tapbot's.
+	OwnAppIDs []string
 }
 
 // Defaults for Config fields left zero.
@@ -138,6 +149,11 @@ type Service struct {
 	// turn it still holds, which would keep the turn from ever passing to another replica.
 	turnHolder string
 	turnLost   bool
+
+	// auditLog is Entra ID's audit log, for the tenant watcher; nil turns the watcher off.
+	auditLog AuditLog
+	// tenantOff is set once the app was refused the audit log: the watcher stays off.
+	tenantOff atomic.Bool
 }
 
 type cachedGroup struct {
@@ -157,6 +173,9 @@ func WithCheckpoints(f func(step string)) Option { return func(s *Service) { s.c
 
 // WithAuditSink hands every audit event to f as well, for example to post it in a channel.
 func WithAuditSink(f AuditSink) Option { return func(s *Service) { s.sink = f } }
+
+// WithAuditLog gives the tenant watcher Entra ID's audit log to read.
+func WithAuditLog(l AuditLog) Option { return func(s *Service) { s.auditLog = l } }
 
 // WithLogger sets the logger; the default discards.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
@@ -495,6 +514,12 @@ func (s *Service) markIssued(ctx context.Context, r *Request, pass Pass) {
 	}
 	if err := s.store.Touch(ctx, issuedPassKey(pass.ID), ttl); err != nil {
 		s.log.WarnContext(ctx, "could not mark the pass as this request's", "request_id", r.ID, "err", err)
+	}
+	// For the tenant watcher, as long as the request is kept: audit records arrive late.
+	if keep := r.KeepUntil().Sub(s.now()); keep > 0 {
+		if _, err := s.store.CompareAndSwap(ctx, passRequestKey(pass.ID), "", r.ID, keep); err != nil {
+			s.log.WarnContext(ctx, "could not map the pass to its request for the tenant watcher", "request_id", r.ID, "err", err)
+		}
 	}
 }
 

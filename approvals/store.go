@@ -82,6 +82,10 @@ type Store interface {
 	// replica taking "its" periodic turn while it still holds it would keep the turn for ever).
 	// A request ID names one lock holder; a replica's turn adds a token new with each take.
 	CompareAndSwap(ctx context.Context, key, old, next string, ttl time.Duration) (bool, error)
+	// Value returns what Claim, Touch or CompareAndSwap left under key, "" when it is not set
+	// or has expired. With CompareAndSwap it makes a small record any replica can read and
+	// change atomically (the tenant watcher's cursor and external passes).
+	Value(ctx context.Context, key string) (string, error)
 	// Hit counts one event under key in a fixed window and returns the count so far and when the
 	// window ends (rate limits).
 	Hit(ctx context.Context, key string, window time.Duration) (int, time.Time, error)

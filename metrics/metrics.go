@@ -221,4 +221,8 @@ func (c countingStore) CompareAndSwap(ctx context.Context, key, old, next string
 	ok, err := c.s.CompareAndSwap(ctx, key, old, next, ttl)
 	return ok, c.count(err)
 }
+func (c countingStore) Value(ctx context.Context, key string) (string, error) {
+	v, err := c.s.Value(ctx, key)
+	return v, c.count(err)
+}
 func (c countingStore) Close() error { return c.s.Close() }

@@ -611,6 +611,18 @@ func (s *Store) CompareAndSwap(ctx context.Context, key, old, next string, ttl t
 	return n == 1, nil
 }
 
+// Value implements approvals.Store.
+func (s *Store) Value(ctx context.Context, key string) (string, error) {
+	v, err := s.rdb.Get(ctx, s.claimKey(key)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("redis read %s: %w", key, err)
+	}
+	return v, nil
+}
+
 // Hit implements approvals.Store with INCR and PEXPIRE in one script.
 func (s *Store) Hit(ctx context.Context, key string, window time.Duration) (int, time.Time, error) {
 	res, err := hitScript.Run(ctx, s.rdb, []string{s.hitKey(key)}, window.Milliseconds()).Int64Slice()

@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("TouchAndAlive", func(t *testing.T) { testTouch(t, newStore) })
 	t.Run("ReleaseClaim", func(t *testing.T) { testRelease(t, newStore) })
 	t.Run("CompareAndSwap", func(t *testing.T) { testCompareAndSwap(t, newStore) })
+	t.Run("ValueOfKeys", func(t *testing.T) { testValue(t, newStore) })
 	t.Run("ConcurrentSwapsOneWinner", func(t *testing.T) { testConcurrentSwaps(t, newStore) })
 	t.Run("HitWindow", func(t *testing.T) { testHit(t, newStore) })
 	t.Run("AuditTrail", func(t *testing.T) { testAudit(t, newStore) })
@@ -167,6 +168,30 @@ func testRelease(t *testing.T, newStore Factory) {
 	}
 	if ok, err := s.Claim(ctx, "target:x", time.Hour); !ok || err != nil {
 		t.Fatalf("Claim after Release = %v, %v; want true", ok, err)
+	}
+}
+
+// testValue reads back what Claim, Touch and CompareAndSwap set, and nothing once it expired.
+func testValue(t *testing.T, newStore Factory) {
+	s, elapse := newStore(t)
+	ctx := context.Background()
+	if v, err := s.Value(ctx, "none"); err != nil || v != "" {
+		t.Fatalf("Value of nothing = %q, %v; want \"\", nil", v, err)
+	}
+	if ok, err := s.CompareAndSwap(ctx, "cursor", "", "2026-01-01", 300*time.Millisecond); err != nil || !ok {
+		t.Fatalf("CompareAndSwap = %v, %v", ok, err)
+	}
+	if err := s.Touch(ctx, "beat", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"cursor": "2026-01-01", "beat": "1"} {
+		if v, err := s.Value(ctx, key); err != nil || v != want {
+			t.Fatalf("Value(%s) = %q, %v; want %q", key, v, err, want)
+		}
+	}
+	elapse(time.Second)
+	if v, err := s.Value(ctx, "cursor"); err != nil || v != "" {
+		t.Fatalf("Value of an expired key = %q, %v; want \"\"", v, err)
 	}
 }
 
