@@ -151,6 +151,9 @@ func outcomeText(r *approvals.Request) string {
 		}
 		return ":heavy_minus_sign: Cancelled: " + detailText(r.Failure)
 	case approvals.Revoked:
+		if r.RemovedInEntraBy != "" {
+			return fmt.Sprintf(":no_entry: Approved by <@%s>; the pass was %s %s", r.DecidedBy, removedText(r), slackDate(r.RevokedAt))
+		}
 		return fmt.Sprintf(":no_entry: Approved by <@%s>; revoked by %s %s", r.DecidedBy, revokedBy(r), slackDate(r.RevokedAt))
 	}
 	return string(r.State)
@@ -190,7 +193,11 @@ func RevealBlocks(r *approvals.Request) []slack.Block {
 			blocks = append(blocks, slack.NewActionBlock("report", report))
 		}
 	case approvals.Revoked:
-		blocks = append(blocks, note(fmt.Sprintf(":no_entry: This pass was revoked by %s %s and can no longer be used or revealed.", revokedBy(r), slackDate(r.RevokedAt))))
+		how := "revoked by " + revokedBy(r)
+		if r.RemovedInEntraBy != "" {
+			how = removedText(r)
+		}
+		blocks = append(blocks, note(fmt.Sprintf(":no_entry: This pass was %s %s and can no longer be used or revealed.", how, slackDate(r.RevokedAt))))
 	default:
 		blocks = append(blocks, note(outcomeText(r)))
 	}
@@ -209,6 +216,9 @@ func RevealText(r *approvals.Request) string {
 	case approvals.Revealed:
 		return "Your Temporary Access Pass was revealed."
 	case approvals.Revoked:
+		if r.RemovedInEntraBy != "" {
+			return "Your Temporary Access Pass was removed in Entra ID."
+		}
 		return "Your Temporary Access Pass was revoked."
 	}
 	return "You have a Temporary Access Pass to reveal."
@@ -295,6 +305,9 @@ func requesterUpdate(r *approvals.Request) string {
 	case approvals.Revealed:
 		return fmt.Sprintf("<@%s> revealed the pass for %s %s.", r.Recipient, who, slackDate(r.RevealedAt))
 	case approvals.Revoked:
+		if r.RemovedInEntraBy != "" {
+			return fmt.Sprintf("The pass for %s was %s; it can no longer be used or revealed.", who, removedText(r))
+		}
 		return fmt.Sprintf("The pass for %s was revoked by %s.", who, revokedBy(r))
 	case approvals.Cancelled:
 		if r.CancelledBy == r.Requester {

@@ -248,6 +248,9 @@ func (b *Bot) Run(parent context.Context) error {
 	h.HandleInteractionBlockAction(ActionHomeApprove, b.tracked(b.onHomeDecision(true)))
 	h.HandleInteractionBlockAction(ActionHomeDeny, b.tracked(b.onHomeDecision(false)))
 	h.HandleInteractionBlockAction(ActionRemind, b.tracked(b.onClick(b.onRemind)))
+	h.HandleInteractionBlockAction(ActionExternalRevoke, b.tracked(b.onClick(b.onExternalRevoke)))
+	h.HandleInteractionBlockAction(ActionExternalExpected, b.tracked(b.onClick(b.onExternalExpected)))
+	h.HandleViewSubmission(CallbackExpected, b.tracked(b.onExpectedSubmission))
 	h.HandleEvents(slackevents.AppHomeOpened, b.tracked(b.onHomeOpened))
 	// Connection events are consumed by dispatch, in order; the handler would run each on its own
 	// goroutine and a late "connecting" could overwrite "connected".
@@ -1224,8 +1227,8 @@ func (b *Bot) postAudit(ctx context.Context, p auditPost) {
 		}
 		return
 	}
-	if b.cfg.AuditChannel == "" {
-		return
+	if b.cfg.AuditChannel == "" || p.e.Event == approvals.EventExternalCreated {
+		return // a pass made outside tapbot has its own alert (watchTenant)
 	}
 	if _, _, err := b.api.PostMessageContext(ctx, b.cfg.AuditChannel, slack.MsgOptionText(AuditLine(p.e), false)); err != nil {
 		b.log.Error("post audit event", "request_id", p.e.RequestID, "event", p.e.Event, "err", err)

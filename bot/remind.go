@@ -15,11 +15,13 @@ import (
 const ActionRemind = "tap_remind"
 
 // followUp runs what happens after a request was made, without anyone clicking: bumping
-// requests that waited TAP_REMIND_AFTER, and watching revealed passes every TAP_WATCH_INTERVAL.
-// Each takes its own turn, so one replica at a time does it.
+// requests that waited TAP_REMIND_AFTER, watching revealed passes every TAP_WATCH_INTERVAL, and
+// reading the tenant's audit log every TAP_TENANT_WATCH_INTERVAL. Each takes its own turn, so
+// one replica at a time does it.
 func (b *Bot) followUp(ctx context.Context) {
 	b.remindDue(ctx)
 	b.watch(ctx)
+	b.watchTenant(ctx)
 }
 
 // remindDue bumps every request that is due a reminder, if it is this replica's turn.

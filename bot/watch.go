@@ -63,6 +63,12 @@ func revokedBy(r *approvals.Request) string {
 	return "<@" + r.RevokedBy + ">"
 }
 
+// removedText says that a pass was deleted in Entra ID outside tapbot, and by whom as the audit
+// log names them (escaped: directory text).
+func removedText(r *approvals.Request) string {
+	return "removed in Entra ID by " + nameText(r.RemovedInEntraBy)
+}
+
 // registeredNote says on the approval message and the person's DM that the pass did its job.
 func registeredNote(r *approvals.Request) slack.Block {
 	return note(fmt.Sprintf(":key: %s registered %s %s.", upnText(r.Target.UPN), detailText(r.Registered), slackDate(r.RegisteredAt)))
