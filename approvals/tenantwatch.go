@@ -450,7 +450,13 @@ func (s *Service) externalTTL(p *ExternalPass) time.Duration {
 }
 
 func (s *Service) loadExternal(ctx context.Context, id string) (*ExternalPass, string, error) {
-	raw, err := s.store.Value(ctx, externalKey(id))
+	return loadExternalFrom(ctx, s.store, id)
+}
+
+// loadExternalFrom reads an external pass and the raw value it was read from; ErrNotFound when
+// there is none.
+func loadExternalFrom(ctx context.Context, store Store, id string) (*ExternalPass, string, error) {
+	raw, err := store.Value(ctx, externalKey(id))
 	if err != nil {
 		return nil, "", err
 	}

@@ -414,3 +414,55 @@ func TestTenantWatchOffByConfig(t *testing.T) {
 		t.Fatalf("default interval %v", d)
 	}
 }
+
+func TestTenantPassesListsOriginAndState(t *testing.T) {
+	h := newHarness(t, approvals.Config{})
+	log := &memAuditLog{}
+	svc := tenantHarness(t, h, log, approvals.Config{})
+	ctx := context.Background()
+	ours := issue(t, h, svc)
+	removed := issue(t, h, svc)
+	at := h.clock()
+	log.add(created("rec-ours", at, approvals.AuditActor{AppID: ownApp}, ours.PassID))
+	log.add(created("rec-removed", at, approvals.AuditActor{AppID: ownApp}, removed.PassID))
+	log.add(deleted("rec-removed-del", at, portalAdmin, removed.PassID))
+	log.add(created("rec-revoked", at, portalAdmin, "pass-revoked"))
+	log.add(created("rec-acked", at, portalAdmin, "pass-acked"))
+	rep := watchTenant(t, svc)
+	if len(rep.Alerts) != 2 {
+		t.Fatalf("%d alerts, want 2", len(rep.Alerts))
+	}
+	if _, err := svc.RevokeExternal(ctx, rep.Alerts[0].ID, "UAPPR"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.AcknowledgeExternal(ctx, rep.Alerts[1].ID, "UAPPR", "service desk"); err != nil {
+		t.Fatal(err)
+	}
+	old := created("rec-old", at.Add(-2*time.Hour), portalAdmin, "pass-old")
+	log.add(old)                                                   // before the watcher's first read: never alerted
+	log.add(created("rec-unseen", at, portalAdmin, "pass-unseen")) // not read yet
+	got, err := approvals.TenantPasses(ctx, h.store, log, []string{ownApp}, at.Add(-3*time.Hour), h.clock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]string{ // pass ID -> origin, state
+		ours.PassID:    {ours.ID, approvals.PassActive},
+		removed.PassID: {removed.ID, approvals.PassDeletedState},
+		"pass-revoked": {"Root Admin (root@example.com)", approvals.PassRevoked},
+		"pass-acked":   {"Root Admin (root@example.com)", approvals.PassAcknowledged},
+		"pass-old":     {"Root Admin (root@example.com)", approvals.PassUnseen},
+		"pass-unseen":  {"Root Admin (root@example.com)", approvals.PassUnseen},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d passes, want %d: %+v", len(got), len(want), got)
+	}
+	for _, p := range got {
+		origin := p.RequestID
+		if origin == "" {
+			origin = p.MadeBy
+		}
+		if w := want[p.PassID]; origin != w[0] || p.State != w[1] {
+			t.Errorf("%s: origin %q, state %q; want %q, %q", p.PassID, origin, p.State, w[0], w[1])
+		}
+	}
+}

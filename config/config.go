@@ -56,6 +56,13 @@ type Config struct {
 	// when watching is off.
 	WatchInterval           time.Duration
 	RevokeAfterRegistration bool
+	// TenantWatchInterval is how often Entra ID's audit log is read for passes made outside
+	// tapbot; negative when the tenant watcher is off.
+	TenantWatchInterval time.Duration
+	// AuditLogRetention is how long the tenant keeps audit records (TAP_AUDIT_LOG_RETENTION).
+	AuditLogRetention time.Duration
+	// OwnAppID is AZURE_CLIENT_ID: the app whose passes in the audit log are tapbot's own.
+	OwnAppID string
 }
 
 // Error names the variable that is wrong and says how to fix it, in one line.
@@ -192,8 +199,10 @@ func (c *Config) loadSlack(l *loader) {
 	}
 }
 
+// graphDefault is Microsoft Graph's v1.0 endpoint, GRAPH_BASE_URL's default.
+const graphDefault = "https://graph.microsoft.com/v1.0"
+
 func (c *Config) loadGraph(l *loader) {
-	const graphDefault = "https://graph.microsoft.com/v1.0"
 	c.GraphBaseURL = graphDefault
 	if v, err := baseURL("GRAPH_BASE_URL", l.get("GRAPH_BASE_URL"), graphDefault); l.report(err) {
 		c.GraphBaseURL = strings.TrimRight(v, "/")
@@ -464,4 +473,23 @@ type Store struct {
 func LoadStore(getenv func(string) string) (Store, error) {
 	l := &loader{getenv: getenv, bad: map[string]bool{}}
 	return Store{RedisURL: l.redisURL().value}, errors.Join(l.errs...)
+}
+
+// Passes is the configuration of tapbot passes, which reads Entra ID's audit log and the
+// store: REDIS_URL, GRAPH_BASE_URL and the AZURE_* sign-in, without the bot's Slack tokens.
+type Passes struct {
+	RedisURL     string // empty: the embedded store, which keeps nothing between runs
+	GraphBaseURL string
+	OwnAppID     string // AZURE_CLIENT_ID
+}
+
+// LoadPasses reads Passes through getenv; its errors are Load's for the same variables.
+func LoadPasses(getenv func(string) string) (Passes, error) {
+	l := &loader{getenv: getenv, bad: map[string]bool{}}
+	p := Passes{RedisURL: l.redisURL().value, OwnAppID: l.get("AZURE_CLIENT_ID"), GraphBaseURL: graphDefault}
+	if v, err := baseURL("GRAPH_BASE_URL", l.get("GRAPH_BASE_URL"), graphDefault); l.report(err) {
+		p.GraphBaseURL = strings.TrimRight(v, "/")
+	}
+	checkAzure(l)
+	return p, errors.Join(l.errs...)
 }

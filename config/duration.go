@@ -129,6 +129,11 @@ var (
 	RequestTTL      = DurationSetting{Name: "TAP_REQUEST_TTL", Default: "24h", Min: "5m", Max: "30d"}
 	RemindAfter     = DurationSetting{Name: "TAP_REMIND_AFTER", Default: "30m", Min: "1m", Max: "30d", Off: true}
 	WatchInterval   = DurationSetting{Name: "TAP_WATCH_INTERVAL", Default: "1m", Min: "1s", Max: "1d", Off: true}
+	// Graph's reports API allows about 5 requests per 10 s per tenant; one replica reads per
+	// interval, so even 1s stays within it (with Retry-After honoured).
+	TenantWatchInterval = DurationSetting{Name: "TAP_TENANT_WATCH_INTERVAL", Default: "5m", Min: "1s", Max: "1d", Off: true}
+	// Entra ID keeps audit records 7 days (Free) or 30 days (P1/P2).
+	AuditLogRetention = DurationSetting{Name: "TAP_AUDIT_LOG_RETENTION", Default: "7d", Min: "1d", Max: "30d"}
 	// A person removed from a group keeps the group's rights for up to this long.
 	GroupCacheTTL   = DurationSetting{Name: "TAP_GROUP_CACHE_TTL", Default: "5m", Min: "1s", Max: "1d"}
 	AuditRetention  = DurationSetting{Name: "TAP_AUDIT_RETENTION", Default: "90d", Min: "1d", Max: "3650d"}
@@ -136,8 +141,10 @@ var (
 	ShutdownTimeout = DurationSetting{Name: "TAP_SHUTDOWN_TIMEOUT", Default: "20s", Min: "1s", Max: "10m"}
 	// AuditSince is tapbot audit's --since.
 	AuditSince = DurationSetting{Name: "--since", Default: "24h", Min: "1s", Max: "3650d"}
+	// PassesSince is tapbot passes' --since: Entra ID keeps audit records 30 days at most.
+	PassesSince = DurationSetting{Name: "--since", Default: "7d", Min: "1s", Max: "30d"}
 )
 
 // Durations are every duration variable Load reads, in the README's order.
 var Durations = []DurationSetting{DefaultLifetime, MaxLifetime, RequestTTL, RemindAfter, WatchInterval,
-	GroupCacheTTL, AuditRetention, GraphTimeout, ShutdownTimeout}
+	TenantWatchInterval, AuditLogRetention, GroupCacheTTL, AuditRetention, GraphTimeout, ShutdownTimeout}

@@ -2,8 +2,9 @@ package config
 
 import "fmt"
 
-// loadFollowUp reads what tapbot does after a request without anyone clicking: reminders, and
-// watching the person's sign-in methods after the reveal.
+// loadFollowUp reads what tapbot does after a request without anyone clicking: reminders,
+// watching the person's sign-in methods after the reveal, and watching the tenant's audit log
+// for passes made outside tapbot.
 func (c *Config) loadFollowUp(l *loader) {
 	l.duration(&c.RemindAfter, RemindAfter)
 	if l.ok(RemindAfter.Name, RequestTTL.Name) && c.RemindAfter > 0 && c.RemindAfter >= c.RequestTTL {
@@ -17,4 +18,9 @@ func (c *Config) loadFollowUp(l *loader) {
 	if l.ok(WatchInterval.Name) && c.RevokeAfterRegistration && c.WatchInterval < 0 {
 		l.fail("TAP_REVOKE_AFTER_REGISTRATION", "needs TAP_WATCH_INTERVAL, which is off: tapbot only learns of a registration by watching")
 	}
+	l.duration(&c.TenantWatchInterval, TenantWatchInterval)
+	l.duration(&c.AuditLogRetention, AuditLogRetention)
+	// azidentity reads AZURE_CLIENT_ID itself; the tenant watcher only needs to know it, to
+	// recognise what tapbot's own app registration or user-assigned managed identity did.
+	c.OwnAppID = l.get("AZURE_CLIENT_ID")
 }

@@ -14,6 +14,7 @@ Usage:
   tapbot doctor     check the configuration and every connection, and say how to fix what fails
   tapbot demo       play the whole flow against built-in simulations of Slack and Entra ID
   tapbot audit      print the audit trail
+  tapbot passes     list every pass Entra ID's audit log shows, with its origin and state
   tapbot version    print the version, the commit and the build date (also tapbot --version)
 
 tapbot COMMAND -h prints the help of a command.

@@ -92,6 +92,19 @@ func run(ctx context.Context) error {
 			return err
 		}
 		return runAudit(ctx, store.RedisURL, a, os.Stdout)
+	case "passes":
+		a, done, err := parsePasses(args, os.Stdout)
+		if done {
+			return err
+		}
+		if err := config.LoadDotEnv(".env"); err != nil {
+			return err
+		}
+		cfg, err := config.LoadPasses(os.Getenv)
+		if err != nil {
+			return err
+		}
+		return runPasses(ctx, cfg, a, os.Stdout)
 	case "":
 	default:
 		return fmt.Errorf("unknown command %q; see tapbot help", cmd)

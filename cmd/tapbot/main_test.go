@@ -149,6 +149,7 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 		{"doctor -h", "Usage: tapbot doctor"}, {"doctor --help", "Usage: tapbot doctor"},
 		{"demo -h", "Usage: tapbot demo"}, {"demo --help", "Usage: tapbot demo"},
 		{"audit -h", "Usage: tapbot audit"}, {"audit --help", "-since duration"}, {"audit --json -h", "Usage: tapbot audit"},
+		{"help -h", "tapbot passes"}, {"passes -h", "Usage: tapbot passes"}, {"passes --help", "-since duration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.args, func(t *testing.T) {
@@ -177,6 +178,8 @@ func TestCommandsRefuseWhatTheyDoNotTake(t *testing.T) {
 		{"demo fast", `tapbot: demo: unexpected argument "fast"; see tapbot demo -h`},
 		{"audit --since", "tapbot: audit: flag needs an argument: -since; see tapbot audit -h"},
 		{"audit 24h", `tapbot: audit: unexpected argument "24h"; see tapbot audit -h`},
+		{"passes --since 60d", `tapbot: passes: --since: "60d" is too long; use from 1s to 30d`},
+		{"passes all", `tapbot: passes: unexpected argument "all"; see tapbot passes -h`},
 		{"status", `tapbot: unknown command "status"; see tapbot help`},
 	}
 	for _, tt := range tests {

@@ -143,6 +143,12 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.opts.Checkpoint != nil {
 		svcOpts = append(svcOpts, approvals.WithCheckpoints(m.opts.Checkpoint))
 	}
+	// The tenant watcher reads Entra ID's audit log through the Graph client, when it can.
+	if auditLog, ok := any(dir).(approvals.AuditLog); ok && cfg.TenantWatchInterval >= 0 {
+		svcOpts = append(svcOpts, approvals.WithAuditLog(auditLog))
+	} else if cfg.TenantWatchInterval >= 0 {
+		log.Warn("tenant watch is off: this build's Graph client does not read the audit log")
+	}
 	var b *bot.Bot // the audit sink posts through the bot, which needs the service first
 	svcOpts = append(svcOpts, approvals.WithAuditSink(func(ctx context.Context, e approvals.Event, r *approvals.Request) {
 		b.OnAudit(ctx, e, r)
@@ -155,6 +161,7 @@ func (m *Main) Run(ctx context.Context) error {
 		ProtectedGroups: cfg.ProtectedGroups, ProtectedApprovers: cfg.ProtectedApprovers,
 		RatePerRequester: cfg.RatePerRequester, AuditRetention: cfg.AuditRetention,
 		RemindAfter: cfg.RemindAfter, WatchInterval: cfg.WatchInterval, RevokeAfterRegistration: cfg.RevokeAfterRegistration,
+		TenantWatchInterval: cfg.TenantWatchInterval, AuditLogRetention: cfg.AuditLogRetention, OwnAppIDs: ownAppIDs(cfg),
 		// From an Approve click, Graph gets one and a half attempts in all (45 s with the default
 		// TAP_GRAPH_TIMEOUT of 30 s): the create, its retries and Retry-After waits, and the check
 		// after a create that timed out. The approver then hears within a minute of the click.
@@ -203,6 +210,14 @@ func signInFailure(err error) error {
 	default:
 		return fmt.Errorf("%s: %w; %s", se.Var, se, se.Fix)
 	}
+}
+
+// ownAppIDs is the app tapbot acts as in Entra ID, whose passes in the audit log are its own.
+func ownAppIDs(cfg config.Config) []string {
+	if cfg.OwnAppID == "" {
+		return nil
+	}
+	return []string{cfg.OwnAppID}
 }
 
 func storeKind(cfg config.Config) string {
