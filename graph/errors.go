@@ -102,6 +102,7 @@ const (
 	opListRoleGroups
 	opCheckGroups
 	opListMethods
+	opListAudits
 )
 
 // String is the operation's name for Options.Observe. The names are part of the package's
@@ -128,6 +129,8 @@ func (op operation) String() string {
 		return "check_groups"
 	case opListMethods:
 		return "list_methods"
+	case opListAudits:
+		return "list_audits"
 	}
 	return "other"
 }
@@ -162,6 +165,8 @@ func forbiddenMessage(op operation) string {
 		return "Entra ID does not allow tapbot to check this user's group memberships (the app lacks GroupMember.Read.All)."
 	case opListMethods:
 		return "Entra ID does not allow tapbot to read this user's sign-in methods (the app lacks UserAuthenticationMethod.Read.All)."
+	case opListAudits:
+		return "Entra ID does not allow tapbot to read its audit log, so passes made outside tapbot are not raised (the app lacks AuditLog.Read.All); grant it, or set TAP_TENANT_WATCH_INTERVAL=off."
 	}
 	return "Entra ID does not allow tapbot to do this."
 }

@@ -71,8 +71,8 @@ type Options struct {
 	Timeout time.Duration
 	// Observe, when set, is called once per HTTP attempt to Graph, after its answer arrives, with
 	// the operation ("find_user", "list_passes", "get_policy", "create_pass", "delete_pass",
-	// "get_manager", "list_methods", or, for Privileges, "list_roles", "list_role_groups" and
-	// "check_groups")
+	// "get_manager", "list_methods", "list_audits" (each page of PassEvents), or, for
+	// Privileges, "list_roles", "list_role_groups" and "check_groups")
 	// and the HTTP status, or 0 when the attempt got no answer (connection failure, timeout,
 	// caller gone). A throttled call that succeeds on retry reports, say, create_pass 429 then
 	// create_pass 201. Requests that never left the queue and token requests are not reported.

@@ -26,6 +26,11 @@ type Permission struct {
 // only needed while watching is on (TAP_WATCH_INTERVAL is not off).
 const AuthMethodsPermission = "UserAuthenticationMethod.Read.All"
 
+// AuditLogPermission lets the Client read Entra ID's audit log (PassEvents), so passes made
+// outside tapbot are raised; only needed while the tenant watcher is on
+// (TAP_TENANT_WATCH_INTERVAL is not off).
+const AuditLogPermission = "AuditLog.Read.All"
+
 // Permissions are the application permissions tapbot's calls need, least privileged for each,
 // and nothing else. It is the one list: tapbot doctor checks a token against it,
 // deploy/entra/create-app.sh and create-app.ps1 are generated from it (go generate
@@ -49,4 +54,10 @@ var Permissions = []Permission{
 	{Name: AuthMethodsPermission, ID: "38d9df27-64da-44fd-b7c5-a6fbac20248f",
 		Why:     "see when a person registers a passkey or Authenticator with their pass; not needed with TAP_WATCH_INTERVAL=off",
 		Broader: []string{"UserAuthenticationMethod.ReadWrite.All"}},
+	// Microsoft's permission table for List directoryAudits names Directory.Read.All beside
+	// AuditLog.Read.All (and no higher privileged permission); doctor's read of one page is the
+	// proof either way.
+	{Name: AuditLogPermission, ID: "b0afded3-3588-46d8-8b3d-9842eff778da",
+		Why:     "raise passes made outside tapbot; not needed with TAP_TENANT_WATCH_INTERVAL=off",
+		Broader: []string{"Directory.Read.All"}},
 }

@@ -51,10 +51,13 @@ var SlackBotScopes = []SlackScope{
 	{"groups:read", "check that the bot is in a private approval or audit channel"},
 }
 
-// neededGraphPermissions are the permissions of graph.Permissions this configuration uses.
+// neededGraphPermissions are the permissions of graph.Permissions this configuration uses whose
+// grant the token check reads. AuditLog.Read.All is left to the Tenant watch check, which reads
+// the audit log itself and can say what lacking it means (only the watcher is off), instead of
+// failing the whole permission line.
 func neededGraphPermissions(cfg config.Config) []graph.Permission {
 	return slices.DeleteFunc(slices.Clone(graph.Permissions), func(p graph.Permission) bool {
-		return p.Name == graph.AuthMethodsPermission && cfg.WatchInterval < 0
+		return (p.Name == graph.AuthMethodsPermission && cfg.WatchInterval < 0) || p.Name == graph.AuditLogPermission
 	})
 }
 
@@ -101,6 +104,7 @@ const (
 	chkGraphToken   = "Graph sign-in"
 	chkGraphPerms   = "Graph permissions"
 	chkPolicy       = "TAP policy"
+	chkTenantWatch  = "Tenant watch"
 	chkStore        = "Store"
 	chkRedisWrite   = "Redis writable"
 	chkEncryptionKy = "Encryption key"
@@ -495,6 +499,7 @@ func (d *doctor) checkGraph(ctx context.Context) {
 	skipAll := func(why string) {
 		d.list.skip(chkGraphPerms, why)
 		d.list.skip(chkPolicy, why)
+		d.list.skip(chkTenantWatch, why)
 	}
 	if d.skipBroken(chkGraphToken, "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST",
 		"GRAPH_BASE_URL", "TAP_GRAPH_CONCURRENCY", "TAP_GRAPH_TIMEOUT") {
@@ -533,6 +538,11 @@ func (d *doctor) checkGraph(ctx context.Context) {
 		d.checkGraphPermissions(token)
 	}
 
+	d.checkPolicy(ctx, dir)
+	d.checkTenantWatch(ctx, dir)
+}
+
+func (d *doctor) checkPolicy(ctx context.Context, dir *graph.Client) {
 	polCtx, cancel := context.WithTimeout(ctx, doctorTimeout)
 	defer cancel()
 	p, err := dir.PassPolicy(polCtx)
@@ -554,6 +564,28 @@ func (d *doctor) checkGraph(ctx context.Context) {
 				approvals.FormatDuration(d.cfg.MaxLifetime), approvals.FormatDuration(p.MaxLifetime))
 		}
 		d.list.pass(chkPolicy, detail)
+	}
+}
+
+// checkTenantWatch reads one page of Entra ID's audit log, as the tenant watcher does. Without
+// AuditLog.Read.All only the watcher is off, so the line says that plainly: an admin who reads
+// "permission missing" alone would fear more is broken.
+func (d *doctor) checkTenantWatch(ctx context.Context, dir *graph.Client) {
+	readCtx, cancel := context.WithTimeout(ctx, doctorTimeout)
+	defer cancel()
+	err := dir.CheckAuditLog(readCtx)
+	var ae *approvals.Error
+	switch {
+	case err == nil:
+		d.list.pass(chkTenantWatch, "tapbot can read Entra ID's audit log ("+graph.AuditLogPermission+"), so passes made outside tapbot are raised")
+	case errors.As(err, &ae) && ae.Code == approvals.Forbidden:
+		d.list.fail(chkTenantWatch, "Entra ID does not let tapbot read its audit log ("+graph.AuditLogPermission+
+			" is not granted): only the tenant watcher is off, so passes made outside tapbot are not raised; everything else works",
+			"in the Entra admin center → App registrations → tapbot's app → API permissions → Add a permission → Microsoft Graph → Application permissions, add "+
+				graph.AuditLogPermission+", then Grant admin consent; or set TAP_TENANT_WATCH_INTERVAL=off to go without")
+	default:
+		d.list.fail(chkTenantWatch, "cannot read Entra ID's audit log: "+graphProblem(err),
+			"run tapbot doctor again in a few minutes; if it persists, check that GRAPH_BASE_URL reaches Microsoft Graph")
 	}
 }
 

@@ -26,6 +26,7 @@ The permissions, Microsoft Graph application permissions (app roles) with their 
   RoleManagement.Read.Directory      483bed4a-2ad3-4361-a73b-c83ccdbdc53c  tell whether a target holds an admin role
   GroupMember.Read.All               98830695-27a2-44f7-8c18-0c3ebc9698f6  check membership of protected and role-assignable groups
   UserAuthenticationMethod.Read.All  38d9df27-64da-44fd-b7c5-a6fbac20248f  see when a person registers a passkey or Authenticator with their pass; not needed with TAP_WATCH_INTERVAL=off
+  AuditLog.Read.All                  b0afded3-3588-46d8-8b3d-9842eff778da  raise passes made outside tapbot; not needed with TAP_TENANT_WATCH_INTERVAL=off
 
 .PARAMETER Name
 The app registration's display name (default: tapbot).
@@ -58,6 +59,7 @@ $permissions = [ordered]@{
     'RoleManagement.Read.Directory' = '483bed4a-2ad3-4361-a73b-c83ccdbdc53c'
     'GroupMember.Read.All' = '98830695-27a2-44f7-8c18-0c3ebc9698f6'
     'UserAuthenticationMethod.Read.All' = '38d9df27-64da-44fd-b7c5-a6fbac20248f'
+    'AuditLog.Read.All' = 'b0afded3-3588-46d8-8b3d-9842eff778da'
 }
 
 $context = Get-MgContext

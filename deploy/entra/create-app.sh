@@ -30,6 +30,7 @@
 #   RoleManagement.Read.Directory      483bed4a-2ad3-4361-a73b-c83ccdbdc53c  tell whether a target holds an admin role
 #   GroupMember.Read.All               98830695-27a2-44f7-8c18-0c3ebc9698f6  check membership of protected and role-assignable groups
 #   UserAuthenticationMethod.Read.All  38d9df27-64da-44fd-b7c5-a6fbac20248f  see when a person registers a passkey or Authenticator with their pass; not needed with TAP_WATCH_INTERVAL=off
+#   AuditLog.Read.All                  b0afded3-3588-46d8-8b3d-9842eff778da  raise passes made outside tapbot; not needed with TAP_TENANT_WATCH_INTERVAL=off
 set -Eeuo pipefail
 
 graph=00000003-0000-0000-c000-000000000000
@@ -40,6 +41,7 @@ permissions=(
   "483bed4a-2ad3-4361-a73b-c83ccdbdc53c RoleManagement.Read.Directory"
   "98830695-27a2-44f7-8c18-0c3ebc9698f6 GroupMember.Read.All"
   "38d9df27-64da-44fd-b7c5-a6fbac20248f UserAuthenticationMethod.Read.All"
+  "b0afded3-3588-46d8-8b3d-9842eff778da AuditLog.Read.All"
 )
 
 name=tapbot
@@ -99,7 +101,8 @@ az ad app permission add --only-show-errors --id "$app_id" --api "$graph" --api-
   8e3bc81b-d2f3-4b7b-838c-32c88218d2f0=Role \
   483bed4a-2ad3-4361-a73b-c83ccdbdc53c=Role \
   98830695-27a2-44f7-8c18-0c3ebc9698f6=Role \
-  38d9df27-64da-44fd-b7c5-a6fbac20248f=Role
+  38d9df27-64da-44fd-b7c5-a6fbac20248f=Role \
+  b0afded3-3588-46d8-8b3d-9842eff778da=Role
 az ad sp create --only-show-errors --id "$app_id" >/dev/null
 
 say "granting admin consent"

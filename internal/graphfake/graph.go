@@ -56,6 +56,8 @@ func graphRoute(method string, segs []string) (op, userKey, itemID string) {
 		return OpListRoles, "", ""
 	case len(segs) == 1 && eq(segs[0], "groups") && method == http.MethodGet:
 		return OpListRoleGroups, "", ""
+	case len(segs) == 2 && eq(segs[0], "auditLogs") && eq(segs[1], "directoryAudits") && method == http.MethodGet:
+		return OpListAudits, "", ""
 	}
 	return "", "", ""
 }
@@ -101,6 +103,7 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 		s.writeGraphError(w, r, http.StatusForbidden, code, msg, "")
 		return
 	}
+	appID := s.tokenApp(r)
 	switch op {
 	case OpGetUser:
 		s.getUser(w, r, userKey)
@@ -109,9 +112,9 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 	case OpListPasses:
 		s.listPasses(w, r, userKey)
 	case OpCreatePass:
-		s.createPass(w, r, userKey, body)
+		s.createPass(w, r, userKey, body, appID)
 	case OpDeletePass:
-		s.deletePass(w, r, userKey, itemID)
+		s.deletePass(w, r, userKey, itemID, appID)
 	case OpGetPolicy:
 		s.getPolicy(w, r)
 	case OpGetManager:
@@ -124,6 +127,8 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 		s.checkGroups(w, r, userKey, body)
 	case OpListMethods:
 		s.listMethods(w, r, userKey)
+	case OpListAudits:
+		s.listAudits(w, r, appID)
 	}
 }
 
@@ -385,7 +390,7 @@ func (s *Server) listPasses(w http.ResponseWriter, r *http.Request, key string) 
 	})
 }
 
-func (s *Server) createPass(w http.ResponseWriter, r *http.Request, key string, body []byte) {
+func (s *Server) createPass(w http.ResponseWriter, r *http.Request, key string, body []byte, appID string) {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		s.violation("createPass with Content-Type %q", r.Header.Get("Content-Type"))
 		s.writeGraphError(w, r, http.StatusUnsupportedMediaType, "BadRequest", "Content-Type must be application/json.", "")
@@ -472,6 +477,7 @@ func (s *Server) createPass(w http.ResponseWriter, r *http.Request, key string, 
 		old.Replaced = true
 	}
 	s.passes[uid] = append(s.passes[uid], p)
+	s.logAuditLocked(passRecord(u, p, true, s.ownAppLocked(appID), now, false))
 	j := s.tapJSONLocked(p, true)
 	s.mu.Unlock()
 	w.Header().Set("Location", fmt.Sprintf("https://graph.microsoft.com/v1.0/users/%s/authentication/temporaryAccessPassMethods/%s", u.ID, p.ID))
@@ -493,7 +499,7 @@ func (s *Server) livePassLocked(userID string) *IssuedPass {
 // deletePass removes the user's live pass when passID names it. Anything else (an unknown user, a
 // replaced or already deleted pass, an ID that never existed) is a 404, as in Entra ID, where
 // replaced and deleted methods no longer exist.
-func (s *Server) deletePass(w http.ResponseWriter, r *http.Request, key, passID string) {
+func (s *Server) deletePass(w http.ResponseWriter, r *http.Request, key, passID, appID string) {
 	u, ok := s.lockUser(w, r, key)
 	if !ok {
 		return
@@ -506,6 +512,7 @@ func (s *Server) deletePass(w http.ResponseWriter, r *http.Request, key, passID 
 		return
 	}
 	p.Deleted = true
+	s.logAuditLocked(passRecord(u, p, false, s.ownAppLocked(appID), s.now(), false))
 	s.mu.Unlock()
 	if id := r.Header.Get("client-request-id"); id != "" {
 		w.Header().Set("client-request-id", id)

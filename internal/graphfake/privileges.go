@@ -338,6 +338,11 @@ func (s *Server) checkGroups(w http.ResponseWriter, r *http.Request, key string,
 // @odata.nextLink on the host the client called, carrying the other query options and a
 // $skiptoken, as Graph does. $count=true adds @odata.count.
 func (s *Server) writePage(w http.ResponseWriter, r *http.Request, odataContext string, items []any) {
+	s.writePageSized(w, r, odataContext, items, s.opts.PageSize)
+}
+
+// writePageSized is writePage with pages of at most pageSize items (no cap when <= 0).
+func (s *Server) writePageSized(w http.ResponseWriter, r *http.Request, odataContext string, items []any, pageSize int) {
 	q := r.URL.Query()
 	size := 100
 	if t := q.Get("$top"); t != "" {
@@ -348,8 +353,8 @@ func (s *Server) writePage(w http.ResponseWriter, r *http.Request, odataContext 
 		}
 		size = n
 	}
-	if s.opts.PageSize > 0 && size > s.opts.PageSize {
-		size = s.opts.PageSize
+	if pageSize > 0 && size > pageSize {
+		size = pageSize
 	}
 	start := 0
 	if tok := q.Get("$skiptoken"); tok != "" {

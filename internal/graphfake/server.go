@@ -47,6 +47,8 @@ const (
 	OpCheckGroups    = "checkGroups" // POST /v1.0/users/{id}/checkMemberGroups
 	// OpListMethods lists a user's sign-in methods: GET /v1.0/users/{id}/authentication/methods
 	OpListMethods = "listMethods"
+	// OpListAudits reads Entra ID's audit log: GET /v1.0/auditLogs/directoryAudits (see audit.go)
+	OpListAudits = "listAudits"
 )
 
 // Options tunes a Server. The zero value is a fast fake on the real clock.
@@ -69,6 +71,19 @@ type Options struct {
 	// and a Graph call that none of them allows is refused with 403, as Graph does. nil means
 	// DefaultRoles; SetRoles changes them for tokens issued later.
 	Roles []string
+
+	// The audit log (audit.go). AuditPageSize caps a directoryAudits page (default
+	// DefaultAuditPageSize, small so paging is exercised); AuditRetention is how far back records
+	// are kept (default DefaultAuditRetention, 7 days; 30 days for a P1/P2 tenant);
+	// AuditRequests per AuditWindow is the reports throttle (default 5 per 10 s; negative turns
+	// it off); AuditDelay is how long after its activityDateTime a record shows up, on the fake's
+	// clock. AppDisplayName is the app's name in records of changes it makes (default "tapbot").
+	AuditPageSize  int
+	AuditRetention time.Duration
+	AuditRequests  int
+	AuditWindow    time.Duration
+	AuditDelay     time.Duration
+	AppDisplayName string
 }
 
 // User is a directory user the fake knows.
@@ -169,6 +184,7 @@ type Server struct {
 	roleAssignments []roleAssignment           // in creation order
 	groups          map[string]*group          // by lower-case ID
 	methods         map[string][]Method        // lower-case user ID -> registered methods; see methods.go
+	audit           auditState                 // see audit.go
 }
 
 // New starts a fake on a random loopback port with DefaultPolicy and no users.
@@ -209,6 +225,7 @@ func New(opts Options) (*Server, error) {
 		contacts:        make(map[string]string),
 		roleDefinitions: make(map[string]*roleDefinition),
 		groups:          make(map[string]*group),
+		audit:           newAuditState(opts),
 	}
 	s.srv = &http.Server{
 		Handler:           s,

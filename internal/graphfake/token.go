@@ -20,6 +20,7 @@ var DefaultRoles = []string{
 	"RoleManagement.Read.Directory",
 	"GroupMember.Read.All",
 	"UserAuthenticationMethod.Read.All",
+	"AuditLog.Read.All",
 }
 
 // tokenHeader is the JOSE header of every access token. Entra ID signs with RS256 and names its
@@ -46,12 +47,16 @@ var opRoles = map[string][]string{
 	OpListRoleGroups: {"GroupMember.Read.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"},
 	OpCheckGroups:    {"GroupMember.Read.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"},
 	OpListMethods:    {"UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"},
+	// Microsoft's permission table for List directoryAudits names Directory.Read.All beside
+	// AuditLog.Read.All.
+	OpListAudits: {"AuditLog.Read.All", "Directory.Read.All"},
 }
 
 // issuedToken is what the fake remembers about an access token it issued.
 type issuedToken struct {
 	expires time.Time // on the real clock, as MSAL uses
 	roles   []string
+	appID   string // the appid claim: which app registration the token is for
 }
 
 // SetRoles replaces the application permissions granted to the app, as an admin granting or
@@ -99,7 +104,7 @@ func (s *Server) issueToken(lifetime time.Duration) string {
 	payload, _ := json.Marshal(claims)
 	tok := TokenPrefix + base64.RawURLEncoding.EncodeToString(payload) + "." + randomB64(256)
 	s.mu.Lock()
-	s.tokens[tok] = issuedToken{expires: now.Add(lifetime), roles: roles}
+	s.tokens[tok] = issuedToken{expires: now.Add(lifetime), roles: roles, appID: s.clientID}
 	s.mu.Unlock()
 	return tok
 }
@@ -125,6 +130,18 @@ func (s *Server) tokenRoles(r *http.Request) ([]string, bool) {
 		return nil, false
 	}
 	return t.roles, true
+}
+
+// tokenApp returns the appid of the request's bearer token, or "" without a valid one.
+func (s *Server) tokenApp(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokens[strings.TrimSpace(h[len(prefix):])].appID
 }
 
 // allowed reports whether a token with roles may do op.
