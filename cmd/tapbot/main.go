@@ -104,7 +104,7 @@ func run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return runPasses(ctx, cfg, a, os.Stdout)
+		return runPasses(ctx, cfg, a, testHooks.Transport, os.Stdout)
 	case "":
 	default:
 		return fmt.Errorf("unknown command %q; see tapbot help", cmd)

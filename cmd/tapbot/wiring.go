@@ -143,12 +143,8 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.opts.Checkpoint != nil {
 		svcOpts = append(svcOpts, approvals.WithCheckpoints(m.opts.Checkpoint))
 	}
-	// The tenant watcher reads Entra ID's audit log through the Graph client, when it can.
-	if auditLog, ok := any(dir).(approvals.AuditLog); ok && cfg.TenantWatchInterval >= 0 {
-		svcOpts = append(svcOpts, approvals.WithAuditLog(auditLog))
-	} else if cfg.TenantWatchInterval >= 0 {
-		log.Warn("tenant watch is off: this build's Graph client does not read the audit log")
-	}
+	// The tenant watcher reads Entra ID's audit log through the same Graph client.
+	svcOpts = append(svcOpts, approvals.WithAuditLog(dir))
 	var b *bot.Bot // the audit sink posts through the bot, which needs the service first
 	svcOpts = append(svcOpts, approvals.WithAuditSink(func(ctx context.Context, e approvals.Event, r *approvals.Request) {
 		b.OnAudit(ctx, e, r)
