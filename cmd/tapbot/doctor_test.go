@@ -474,3 +474,15 @@ func TestDoctorRunsWhatDoesNotDependOnABrokenValue(t *testing.T) {
 		})
 	}
 }
+
+// TestDoctorTenantWatchOff: with TAP_TENANT_WATCH_INTERVAL=off the audit log is not needed, so a
+// missing AuditLog.Read.All fails nothing and the line says the watcher is off.
+func TestDoctorTenantWatchOff(t *testing.T) {
+	w := newWorld(t, withoutStart, withEnv("TAP_TENANT_WATCH_INTERVAL", "off"))
+	w.graph.SetRoles(slices.DeleteFunc(slices.Clone(graphfake.DefaultRoles), func(r string) bool { return r == "AuditLog.Read.All" })...)
+	out, err := w.doctor()
+	if err != nil {
+		t.Fatalf("doctor = %v, want nil\n%s", err, out)
+	}
+	requireLines(t, out, "✓ Tenant watch: TAP_TENANT_WATCH_INTERVAL is off: tapbot does not read the audit log")
+}
