@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -206,4 +207,78 @@ func TestPassDeletedOutsideTapbotIsShownOnTheRequest(t *testing.T) {
 		t.Fatalf("the approval message does not say the pass was removed:\n%s", w.message(approval.Ref()).PlainText())
 	}
 	w.dm(manager, "removed in Entra ID by Root Admin")
+}
+
+func TestPrivilegedPersonsAlertIsUrgent(t *testing.T) {
+	w := newWorld(t, withTenantWatch, withEnv("TAP_PROTECTED_APPROVERS", groupie))
+	w.graph.AssignRole(extEntraID, "Global Administrator")
+	w.graph.CreatePassOutside(graphfake.OutsidePass{UserID: extEntraID, By: mspTool, UsableOnce: true})
+	text := w.alertFor("ext@example.com").PlainText()
+	for _, want := range []string{"URGENT", "*yes* (roles: Global Administrator)", "<@" + groupie + ">", "one-time", "the application MSP Onboarding"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the alert does not say %q:\n%s", want, text)
+		}
+	}
+	// A person who is not privileged gets no urgency and no mention.
+	w.sentinel()
+	if text := w.alertFor("manager@example.com").PlainText(); strings.Contains(text, "URGENT") || strings.Contains(text, "<@"+groupie+">") {
+		t.Fatalf("an ordinary person's alert is urgent:\n%s", text)
+	}
+}
+
+func TestWatcherWithoutPermissionSaysSoOnceAndTheRestWorks(t *testing.T) {
+	w := newWorld(t, withTenantWatch, withoutStart)
+	w.graph.SetRoles(slices.DeleteFunc(slices.Clone(graphfake.DefaultRoles), func(r string) bool { return r == "AuditLog.Read.All" })...)
+	w.start()
+	w.startReplica()
+	offNotices := func() int {
+		n := 0
+		for _, m := range w.slack.Messages(approvalChannel) {
+			if strings.Contains(m.PlainText(), "tenant watcher is off") {
+				n++
+			}
+		}
+		return n
+	}
+	w.waitFor("the notice that the watcher is off", func() bool { return offNotices() > 0 })
+	// Both replicas were refused (each logs it once) before the notices are counted.
+	w.waitFor("both replicas to find the audit log closed", func() bool {
+		return strings.Count(w.logs.String(), "tenant watch is off") >= 2
+	})
+	w.tap(manager, "<@UADA> 1h once new laptop")
+	approval := w.slack.Messages(approvalChannel)
+	w.waitFor("the approval message", func() bool { return len(w.slack.Messages(approvalChannel)) > len(approval) })
+	for _, m := range w.slack.Messages(approvalChannel) {
+		if strings.Contains(labels(m), "Approve") {
+			w.click(approver, m, "Approve")
+		}
+	}
+	w.dm(ada, "Reveal")
+	if n := offNotices(); n != 1 {
+		t.Fatalf("%d notices that the watcher is off, want 1", n)
+	}
+	if text := w.slack.Messages(approvalChannel)[0].PlainText(); !strings.Contains(text, "AuditLog.Read.All") {
+		t.Fatalf("the notice does not say what to grant:\n%s", text)
+	}
+}
+
+func TestWatcherSaysWhichWindowItCouldNotCheck(t *testing.T) {
+	w := newWorld(t, withTenantWatch)
+	w.sentinel()
+	w.advance(9 * 24 * time.Hour) // down longer than the audit log keeps records
+	gaps := func() int {
+		n := 0
+		for _, m := range w.slack.Messages(approvalChannel) {
+			if strings.Contains(m.PlainText(), "could not check") {
+				n++
+			}
+		}
+		return n
+	}
+	w.waitFor("the notice of the unchecked window", func() bool { return gaps() > 0 })
+	calls := w.graph.Calls(graphfake.OpListAudits)
+	w.waitFor("two more reads", func() bool { return w.graph.Calls(graphfake.OpListAudits) >= calls+2 })
+	if n := gaps(); n != 1 {
+		t.Fatalf("%d notices of the unchecked window, want 1", n)
+	}
 }
