@@ -153,7 +153,13 @@ func newClient(cred azcore.TokenCredential, opts Options, order func([]khttp.Mid
 		return nil, fmt.Errorf("graph: request adapter: %w", err)
 	}
 	adapter.SetBaseUrl(base)
-	return &Client{svc: msgraphsdk.NewGraphServiceClient(adapter), cred: cred, scope: scopeFor(u.Hostname()),
+	// Not NewGraphServiceClient: it writes the SDK's process-wide backing store factory
+	// (store.BackingStoreFactoryInstance, to the value it already holds) each time, which races
+	// with every model another client is decoding meanwhile (two replicas in one test process,
+	// or doctor beside a running bot). A nil factory leaves the global alone; the adapter still
+	// gets its backing-store parse and serialization factories.
+	svc := &msgraphsdk.GraphServiceClient{GraphBaseServiceClient: *msgraphsdk.NewGraphBaseServiceClient(adapter, nil)}
+	return &Client{svc: svc, cred: cred, scope: scopeFor(u.Hostname()),
 		timeout: timeout, attempts: attempts, calls: make(chan struct{}, 2*concurrency), now: time.Now}, nil
 }
 
