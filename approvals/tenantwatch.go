@@ -272,15 +272,19 @@ func (s *Service) handleTenantEvent(ctx context.Context, e TenantPassEvent, rep 
 
 // confirmOwn records, once, that the audit log shows a pass tapbot made.
 func (s *Service) confirmOwn(ctx context.Context, e TenantPassEvent, reqID string) error {
+	if reqID == "" {
+		// tapbot's app made it, and no request has recorded it yet: a record read in the moment
+		// between the create and the request recording the pass ID, or an interrupted approval
+		// (the sweeper cleans that up). Left unhandled, so a later read within the overlap
+		// confirms it on its request.
+		s.log.DebugContext(ctx, "tenant watch: a pass tapbot's app made that no request recorded (yet)",
+			"target", e.UserUPN, "pass_id", e.PassID)
+		return nil
+	}
 	// Not Claim: its value may look like an external pass's ID. "own:" never does.
 	first, err := s.store.CompareAndSwap(ctx, recordKey(e.RecordID), "", "own:"+NewID(), tenantKeep)
 	if err != nil || !first {
 		return err
-	}
-	if reqID == "" {
-		s.log.InfoContext(ctx, "tenant watch: a pass tapbot's app made that no request recorded (an interrupted approval, cleaned up by the sweeper)",
-			"target", e.UserUPN, "pass_id", e.PassID)
-		return nil
 	}
 	r, err := s.store.Get(ctx, reqID)
 	if errors.Is(err, ErrNotFound) {

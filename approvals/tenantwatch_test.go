@@ -466,3 +466,29 @@ func TestTenantPassesListsOriginAndState(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnPassReadBeforeItsRequestRecordsItIsConfirmedLater: a record of tapbot's app read in the
+// moment before the request records the pass's ID is neither an alert nor lost.
+func TestOwnPassReadBeforeItsRequestRecordsItIsConfirmedLater(t *testing.T) {
+	h := newHarness(t, approvals.Config{})
+	log := &memAuditLog{}
+	svc := tenantHarness(t, h, log, approvals.Config{})
+	create := h.dir.createFn
+	h.dir.createFn = func(id string, l time.Duration, once bool) (approvals.Pass, error) {
+		p, err := create(id, l, once)
+		p.ID = "pass-early"
+		log.add(created("rec-early", h.clock(), approvals.AuditActor{AppID: ownApp}, p.ID))
+		// The watcher's turn falls between the create and the request recording it.
+		if rep := watchTenant(t, svc); len(rep.Alerts) != 0 {
+			t.Errorf("tapbot's own pass raised an alert: %+v", rep.Alerts)
+		}
+		return p, err
+	}
+	issue(t, h, svc)
+	h.advance(time.Minute)
+	watchTenant(t, svc)
+	watchTenant(t, svc)
+	if n := count(events(t, h.store), approvals.EventConfirmedInEntra); n != 1 {
+		t.Fatalf("%d confirmed_in_entra, want 1", n)
+	}
+}

@@ -188,10 +188,14 @@ func ExternalAlertText(p *approvals.ExternalPass) string {
 	return text
 }
 
-// actorText names who made or deleted a pass, from the audit log: a person or an app, by name.
+// actorText names who made or deleted a pass, from the audit log: a person or an app, by name
+// (escaped: directory text).
 func actorText(a approvals.AuditActor) string {
+	if a.IsApp() && a.DisplayName != "" {
+		return "app " + nameText(a.DisplayName)
+	}
 	if a.IsApp() {
-		return "app " + nameText(a.Describe())
+		return nameText(a.Describe())
 	}
 	return "user " + nameText(a.Describe())
 }

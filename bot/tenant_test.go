@@ -38,7 +38,7 @@ func TestExternalAlertBlocks(t *testing.T) {
 			[]string{"URGENT", "*yes* (roles: Global Administrator)", "<@USECTEAM>"}},
 		{approvals.ExternalRevoked, false, map[string]string{}, []string{"Revoked by <@USEC>"}},
 		{approvals.ExternalAcknowledged, false, map[string]string{}, []string{"Expected, said <@USEC>", "onboarding &lt;!here&gt;"}},
-		{approvals.ExternalDeleted, false, map[string]string{}, []string{"Deleted in Entra ID by app the application MSP &lt;tool&gt;"}},
+		{approvals.ExternalDeleted, false, map[string]string{}, []string{"Deleted in Entra ID by app MSP &lt;tool&gt;"}},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.state), func(t *testing.T) {

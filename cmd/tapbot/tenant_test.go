@@ -165,7 +165,7 @@ func TestLateAuditRecordIsStillCaught(t *testing.T) {
 	w.sentinel2()
 	w.graph.DeliverAudit(rec.ID)
 	alert := w.alertFor("ext@example.com")
-	if !strings.Contains(alert.PlainText(), "app MSP Onboarding") && !strings.Contains(alert.PlainText(), "the application MSP Onboarding") {
+	if !strings.Contains(alert.PlainText(), "*Made by:* app MSP Onboarding") {
 		t.Fatalf("the alert does not name the app:\n%s", alert.PlainText())
 	}
 }
@@ -214,7 +214,7 @@ func TestPrivilegedPersonsAlertIsUrgent(t *testing.T) {
 	w.graph.AssignRole(extEntraID, "Global Administrator")
 	w.graph.CreatePassOutside(graphfake.OutsidePass{UserID: extEntraID, By: mspTool, UsableOnce: true})
 	text := w.alertFor("ext@example.com").PlainText()
-	for _, want := range []string{"URGENT", "*yes* (roles: Global Administrator)", "<@" + groupie + ">", "one-time", "the application MSP Onboarding"} {
+	for _, want := range []string{"URGENT", "*yes* (roles: Global Administrator)", "<@" + groupie + ">", "one-time", "*Made by:* app MSP Onboarding"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the alert does not say %q:\n%s", want, text)
 		}
