@@ -157,12 +157,14 @@ func TestPortalPassRaisesOneAlertAndRevokeDeletesExactlyIt(t *testing.T) {
 	}
 }
 
-func TestLateAuditRecordIsStillCaught(t *testing.T) {
+func TestLateAuditRecordIsStillCaughtThroughThrottling(t *testing.T) {
 	w := newWorld(t, withTenantWatch)
 	w.sentinel() // the watcher has a cursor
 	// Made five minutes before the watcher's last read, its record arrives only now.
 	_, rec := w.graph.CreatePassOutside(graphfake.OutsidePass{UserID: extEntraID, By: mspTool, At: w.clock().Add(-5 * time.Minute), Late: true})
 	w.sentinel2()
+	// Graph throttles the next reads; the watcher waits them out (Retry-After).
+	w.graph.FailNext(graphfake.OpListAudits, 429, 2, "1")
 	w.graph.DeliverAudit(rec.ID)
 	alert := w.alertFor("ext@example.com")
 	if !strings.Contains(alert.PlainText(), "*Made by:* app MSP Onboarding") {
