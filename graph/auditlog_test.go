@@ -50,6 +50,15 @@ func TestPassEvents(t *testing.T) {
 	e.fake.AddAuditRecord(graphfake.AuditRecord{Activity: graphfake.ActivityRegistered, Service: graphfake.ServiceAuthMethods,
 		ResultReason: "Admin registered phone method for user", By: admin, TargetID: e.bob.ID})
 
+	// Records Graph's filter leaves out: another service, another activity. Were they read,
+	// there would be more pages than the three counted below.
+	for range 3 {
+		e.fake.AddAuditRecord(graphfake.AuditRecord{Activity: graphfake.ActivityRegistered, Service: "Core Directory",
+			ResultReason: "temporary access pass mentioned", TargetID: e.bob.ID})
+		e.fake.AddAuditRecord(graphfake.AuditRecord{Activity: "Admin updated security info", Service: graphfake.ServiceAuthMethods,
+			ResultReason: "Admin updated temporary access pass method for user", TargetID: e.bob.ID})
+	}
+
 	got, err := c.PassEvents(ctx, since)
 	if e.note(err) != nil {
 		t.Fatal(err)
