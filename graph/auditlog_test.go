@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -184,4 +185,30 @@ func slicesWithout(in []string, drop string) []string {
 		}
 	}
 	return out
+}
+
+// TestPassEventsOutage: Graph failing, after the SDK's retries, is Unavailable, so the watcher
+// tries again at its next turn rather than treating the log as empty.
+func TestPassEventsOutage(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		times  int
+	}{
+		{"internal error", http.StatusInternalServerError, 1},
+		{"unavailable past the retries", http.StatusServiceUnavailable, 4},
+		{"gateway timeout past the retries", http.StatusGatewayTimeout, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnvWith(t, graphfake.Options{AuditRequests: -1})
+			c := e.client(10 * time.Second)
+			e.fake.FailNext(graphfake.OpListAudits, tt.status, tt.times, "0")
+			events, err := c.PassEvents(context.Background(), e.clock.Now().Add(-time.Hour))
+			wantCode(t, e.note(err), approvals.Unavailable)
+			if events != nil {
+				t.Errorf("events %v with an error", events)
+			}
+		})
+	}
 }
