@@ -225,25 +225,6 @@ func (s *Server) CreatePassOutside(p OutsidePass) (IssuedPass, AuditRecord) {
 	return *pass, *rec
 }
 
-// DeletePassOutside deletes the user's live pass passID as an admin in the Entra admin center or
-// another app would, and logs its "Admin deleted security info" record naming by (withheld until
-// DeliverAudit when late). It reports false, logging nothing, when passID is not the user's live
-// pass.
-func (s *Server) DeletePassOutside(userID, passID string, by AuditInitiator, late bool) (AuditRecord, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u, ok := s.findUserLocked(userID)
-	if !ok {
-		return AuditRecord{}, false
-	}
-	p := s.livePassLocked(u.ID)
-	if p == nil || !strings.EqualFold(p.ID, passID) {
-		return AuditRecord{}, false
-	}
-	p.Deleted = true
-	return *s.logAuditLocked(passRecord(u, p, false, by, s.now(), late)), true
-}
-
 // passRecord is the record Entra ID logs when pass is created or deleted, with the property
 // names seen in real events and JSON-quoted values.
 func passRecord(u User, p *IssuedPass, created bool, by AuditInitiator, at time.Time, late bool) AuditRecord {

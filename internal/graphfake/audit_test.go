@@ -282,16 +282,16 @@ func TestAuditRetentionAndLateRecords(t *testing.T) {
 	}
 
 	admin := graphfake.AuditInitiator{UserID: "admin-id", UPN: "admin@contoso.com"}
-	if _, ok := h.s.DeletePassOutside(u.ID, "not-the-pass", admin, false); ok {
-		t.Error("DeletePassOutside deleted a pass that is not the user's")
-	}
-	del, ok := h.s.DeletePassOutside(u.ID, pass.ID, admin, false)
+	del, ok := h.s.DeletePassOutside(u.ID, admin)
 	if !ok || !h.s.Passes(u.ID)[0].Deleted {
 		t.Fatal("DeletePassOutside did not delete the live pass")
 	}
 	got = h.audits(tok, url.Values{"$filter": {"activityDisplayName eq 'Admin deleted security info'"}})
 	if len(got) != 1 || got[0]["id"] != del.ID || modified(got[0])["TemporaryAccessPass.Id"][0] != `"`+pass.ID+`"` {
 		t.Errorf("deletion record %v", got)
+	}
+	if _, ok := h.s.DeletePassOutside(u.ID, admin); ok {
+		t.Error("DeletePassOutside deleted a pass that is gone")
 	}
 
 	h.s.SetAuditDelay(5 * time.Minute)
