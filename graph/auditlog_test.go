@@ -212,3 +212,27 @@ func TestPassEventsOutage(t *testing.T) {
 		})
 	}
 }
+
+// TestAppID: the app ID tapbot signs in as comes from its token, and it is the appId the audit
+// log names for the passes tapbot makes, so the watcher can tell them apart without
+// AZURE_CLIENT_ID (a system-assigned managed identity has none).
+func TestAppID(t *testing.T) {
+	e := newEnvWith(t, graphfake.Options{AuditRequests: -1})
+	c := e.client(10 * time.Second)
+	ctx := context.Background()
+	id, err := c.AppID(ctx)
+	if e.note(err) != nil {
+		t.Fatal(err)
+	}
+	if id != e.fake.ClientID() {
+		t.Fatalf("AppID = %q, want the fake's client ID %q", id, e.fake.ClientID())
+	}
+	mustCreate(t, e, c, e.alice.ID, time.Hour, true)
+	events, err := c.PassEvents(ctx, e.clock.Now().Add(-time.Minute))
+	if e.note(err) != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 || events[0].By.AppID != id {
+		t.Errorf("the audit log names %+v, AppID says %s", events, id)
+	}
+}
