@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,15 @@ func TestPassEvents(t *testing.T) {
 	// The same activity for another method is not a pass.
 	e.fake.AddAuditRecord(graphfake.AuditRecord{Activity: graphfake.ActivityRegistered, Service: graphfake.ServiceAuthMethods,
 		ResultReason: "Admin registered phone method for user", By: admin, TargetID: e.bob.ID})
+
+	// Records Graph's filter leaves out: another service, another activity. Were they read,
+	// there would be more pages than the three counted below.
+	for range 3 {
+		e.fake.AddAuditRecord(graphfake.AuditRecord{Activity: graphfake.ActivityRegistered, Service: "Core Directory",
+			ResultReason: "temporary access pass mentioned", TargetID: e.bob.ID})
+		e.fake.AddAuditRecord(graphfake.AuditRecord{Activity: "Admin updated security info", Service: graphfake.ServiceAuthMethods,
+			ResultReason: "Admin updated temporary access pass method for user", TargetID: e.bob.ID})
+	}
 
 	got, err := c.PassEvents(ctx, since)
 	if e.note(err) != nil {
@@ -175,4 +185,54 @@ func slicesWithout(in []string, drop string) []string {
 		}
 	}
 	return out
+}
+
+// TestPassEventsOutage: Graph failing, after the SDK's retries, is Unavailable, so the watcher
+// tries again at its next turn rather than treating the log as empty.
+func TestPassEventsOutage(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		times  int
+	}{
+		{"internal error", http.StatusInternalServerError, 1},
+		{"unavailable past the retries", http.StatusServiceUnavailable, 4},
+		{"gateway timeout past the retries", http.StatusGatewayTimeout, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnvWith(t, graphfake.Options{AuditRequests: -1})
+			c := e.client(10 * time.Second)
+			e.fake.FailNext(graphfake.OpListAudits, tt.status, tt.times, "0")
+			events, err := c.PassEvents(context.Background(), e.clock.Now().Add(-time.Hour))
+			wantCode(t, e.note(err), approvals.Unavailable)
+			if events != nil {
+				t.Errorf("events %v with an error", events)
+			}
+		})
+	}
+}
+
+// TestAppID: the app ID tapbot signs in as comes from its token, and it is the appId the audit
+// log names for the passes tapbot makes, so the watcher can tell them apart without
+// AZURE_CLIENT_ID (a system-assigned managed identity has none).
+func TestAppID(t *testing.T) {
+	e := newEnvWith(t, graphfake.Options{AuditRequests: -1})
+	c := e.client(10 * time.Second)
+	ctx := context.Background()
+	id, err := c.AppID(ctx)
+	if e.note(err) != nil {
+		t.Fatal(err)
+	}
+	if id != e.fake.ClientID() {
+		t.Fatalf("AppID = %q, want the fake's client ID %q", id, e.fake.ClientID())
+	}
+	mustCreate(t, e, c, e.alice.ID, time.Hour, true)
+	events, err := c.PassEvents(ctx, e.clock.Now().Add(-time.Minute))
+	if e.note(err) != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 || events[0].By.AppID != id {
+		t.Errorf("the audit log names %+v, AppID says %s", events, id)
+	}
 }

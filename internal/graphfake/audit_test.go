@@ -281,13 +281,26 @@ func TestAuditRetentionAndLateRecords(t *testing.T) {
 		t.Errorf("the outside pass is not live: %+v", ps)
 	}
 
+	admin := graphfake.AuditInitiator{UserID: "admin-id", UPN: "admin@contoso.com"}
+	del, ok := h.s.DeletePassOutside(u.ID, admin)
+	if !ok || !h.s.Passes(u.ID)[0].Deleted {
+		t.Fatal("DeletePassOutside did not delete the live pass")
+	}
+	got = h.audits(tok, url.Values{"$filter": {"activityDisplayName eq 'Admin deleted security info'"}})
+	if len(got) != 1 || got[0]["id"] != del.ID || modified(got[0])["TemporaryAccessPass.Id"][0] != `"`+pass.ID+`"` {
+		t.Errorf("deletion record %v", got)
+	}
+	if _, ok := h.s.DeletePassOutside(u.ID, admin); ok {
+		t.Error("DeletePassOutside deleted a pass that is gone")
+	}
+
 	h.s.SetAuditDelay(5 * time.Minute)
 	h.s.AddAuditRecord(graphfake.AuditRecord{ID: "delayed", Activity: "Update user"})
-	if n := len(h.audits(tok, url.Values{})); n != 1 {
+	if n := len(h.audits(tok, url.Values{})); n != 1 { // only the creation, 10 minutes old
 		t.Errorf("a record within its delay was returned (%d)", n)
 	}
 	h.clock.Advance(5 * time.Minute)
-	if n := len(h.audits(tok, url.Values{})); n != 2 {
+	if n := len(h.audits(tok, url.Values{})); n != 3 { // the deletion, logged just now, too
 		t.Errorf("after the delay: %d records", n)
 	}
 }

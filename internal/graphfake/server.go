@@ -1,7 +1,8 @@
 // Package graphfake is a protocol-level stand-in for Microsoft Entra ID's token endpoint and the
 // slice of Microsoft Graph that tapbot uses (users and their managers, Temporary Access Pass
 // methods, the Temporary Access Pass policy, directory role assignments and group membership,
-// and the sign-in methods people register).
+// the sign-in methods people register, and the audit log's records of passes created and
+// deleted, by tapbot or outside it).
 //
 // It speaks HTTPS with a certificate signed by a CA generated at start, so the real azidentity,
 // MSAL and msgraph-sdk-go code paths run unchanged against it: tests, the demo command and the
