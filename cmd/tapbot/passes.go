@@ -77,6 +77,11 @@ func runPasses(ctx context.Context, cfg config.Passes, a passesArgs, transport h
 	if cfg.OwnAppID != "" {
 		own = []string{cfg.OwnAppID}
 	}
+	id, err := dir.AppID(ctx)
+	if err != nil {
+		return signInFailure(err)
+	}
+	own = appendApp(own, id)
 	now := time.Now()
 	passes, err := approvals.TenantPasses(ctx, store, dir, own, now.Add(-a.since), now)
 	if err != nil {

@@ -284,3 +284,14 @@ func TestWatcherSaysWhichWindowItCouldNotCheck(t *testing.T) {
 		t.Fatalf("%d notices of the unchecked window, want 1", n)
 	}
 }
+
+// TestPassByTapbotsOwnAppRaisesNone: a pass tapbot's own app made that no request recorded (an
+// approval interrupted after the create) is tapbot's, not an alert.
+func TestPassByTapbotsOwnAppRaisesNone(t *testing.T) {
+	w := newWorld(t, withTenantWatch)
+	w.graph.CreatePassOutside(graphfake.OutsidePass{UserID: extEntraID, By: graphfake.AuditInitiator{AppID: w.graph.ClientID(), AppName: "tapbot"}})
+	w.sentinel()
+	if n := len(w.alertsFor("ext@example.com")); n != 0 {
+		t.Fatalf("tapbot's own app's pass raised %d alerts", n)
+	}
+}

@@ -143,8 +143,16 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.opts.Checkpoint != nil {
 		svcOpts = append(svcOpts, approvals.WithCheckpoints(m.opts.Checkpoint))
 	}
-	// The tenant watcher reads Entra ID's audit log through the same Graph client.
+	// The tenant watcher reads Entra ID's audit log through the same Graph client, and knows
+	// tapbot's own passes by the app ID its token names (a system-assigned managed identity has
+	// no AZURE_CLIENT_ID) as well as by their pass IDs.
 	svcOpts = append(svcOpts, approvals.WithAuditLog(dir))
+	ownApps := ownAppIDs(cfg)
+	if id, err := dir.AppID(ctx); err != nil {
+		log.Warn("tenant watch: could not read tapbot's app ID from its token; its passes are known by their IDs alone", "err", err)
+	} else {
+		ownApps = appendApp(ownApps, id)
+	}
 	var b *bot.Bot // the audit sink posts through the bot, which needs the service first
 	svcOpts = append(svcOpts, approvals.WithAuditSink(func(ctx context.Context, e approvals.Event, r *approvals.Request) {
 		b.OnAudit(ctx, e, r)
@@ -157,7 +165,7 @@ func (m *Main) Run(ctx context.Context) error {
 		ProtectedGroups: cfg.ProtectedGroups, ProtectedApprovers: cfg.ProtectedApprovers,
 		RatePerRequester: cfg.RatePerRequester, AuditRetention: cfg.AuditRetention,
 		RemindAfter: cfg.RemindAfter, WatchInterval: cfg.WatchInterval, RevokeAfterRegistration: cfg.RevokeAfterRegistration,
-		TenantWatchInterval: cfg.TenantWatchInterval, AuditLogRetention: cfg.AuditLogRetention, OwnAppIDs: ownAppIDs(cfg),
+		TenantWatchInterval: cfg.TenantWatchInterval, AuditLogRetention: cfg.AuditLogRetention, OwnAppIDs: ownApps,
 		// From an Approve click, Graph gets one and a half attempts in all (45 s with the default
 		// TAP_GRAPH_TIMEOUT of 30 s): the create, its retries and Retry-After waits, and the check
 		// after a create that timed out. The approver then hears within a minute of the click.
@@ -214,6 +222,16 @@ func ownAppIDs(cfg config.Config) []string {
 		return nil
 	}
 	return []string{cfg.OwnAppID}
+}
+
+// appendApp adds an app ID once.
+func appendApp(ids []string, id string) []string {
+	for _, have := range ids {
+		if strings.EqualFold(have, id) {
+			return ids
+		}
+	}
+	return append(ids, id)
 }
 
 func storeKind(cfg config.Config) string {
