@@ -102,6 +102,7 @@ const (
 	opListRoleGroups
 	opCheckGroups
 	opListMethods
+	opListHires
 )
 
 // String is the operation's name for Options.Observe. The names are part of the package's
@@ -128,6 +129,8 @@ func (op operation) String() string {
 		return "check_groups"
 	case opListMethods:
 		return "list_methods"
+	case opListHires:
+		return "list_hires"
 	}
 	return "other"
 }
@@ -162,6 +165,8 @@ func forbiddenMessage(op operation) string {
 		return "Entra ID does not allow tapbot to check this user's group memberships (the app lacks GroupMember.Read.All)."
 	case opListMethods:
 		return "Entra ID does not allow tapbot to read this user's sign-in methods (the app lacks UserAuthenticationMethod.Read.All)."
+	case opListHires:
+		return "Entra ID does not allow tapbot to list users by hire date (the app lacks User.Read.All)."
 	}
 	return "Entra ID does not allow tapbot to do this."
 }
@@ -226,6 +231,8 @@ func classifyStatus(op operation, subject string, e *APIError) error {
 		// A 404 is about the user the call named. A call about no user (the policy, the tenant's
 		// role-assignable groups) that 404s is a broken tenant or proxy, not a missing person.
 		return approvals.WrapError(approvals.NotFound, e, "No Entra ID account found for %s.", subject)
+	case status == 400 && op == opListHires:
+		return approvals.WrapError(approvals.Invalid, e, "Microsoft Graph refused the query for upcoming hires (%s).", sentenceFragment(e.Message))
 	case status == 400 && op == opCreatePass:
 		return approvals.WrapError(approvals.Invalid, e, "%s", refusalMessage(e.Message))
 	case status == 408 || status == 429 || status >= 500:
