@@ -2,6 +2,10 @@ package approvals
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -22,4 +26,342 @@ type HireDirectory interface {
 	// UpcomingHires returns everyone whose hire date is within [from, to], every page read. A
 	// tenant whose HR provisioning does not fill employeeHireDate returns none, without an error.
 	UpcomingHires(ctx context.Context, from, to time.Time) ([]Hire, error)
+}
+
+// Onboarding defaults (TAP_ONBOARDING_NOTICE, TAP_ONBOARDING_START).
+const (
+	DefaultOnboardingNotice = 3 * 24 * time.Hour
+	DefaultOnboardingStart  = "08:00"
+)
+
+// Events of the onboarding look-ahead.
+const (
+	EventOnboardingPrompted = "onboarding_prompted"
+	EventOnboardingDeclined = "onboarding_declined"
+)
+
+// OnboardingState is where a new hire's first-morning pass stands.
+type OnboardingState string
+
+// The states a hire's onboarding record holds. After Requested, the request itself says how far
+// it got (approved, issued, revealed, registered).
+const (
+	// OnboardingAsking is kept while the prompt is being sent, so a click that comes before
+	// Prompted finds the record; one left from a crash is asked again after promptLease.
+	OnboardingAsking    OnboardingState = "asking"
+	OnboardingAsked     OnboardingState = "asked"
+	OnboardingRequested OnboardingState = "requested"
+	OnboardingDeclined  OnboardingState = "not_needed"
+)
+
+// Onboarding is what tapbot keeps of one new hire it asked about, so that no replica or restart
+// asks twice and a click on the prompt can be checked and answered.
+type Onboarding struct {
+	Key         string    `json:"key"`
+	UserID      string    `json:"user_id"` // the hire's Entra ID object ID
+	UPN         string    `json:"upn"`
+	Mail        string    `json:"mail,omitempty"`
+	DisplayName string    `json:"display_name,omitempty"`
+	HireDate    time.Time `json:"hire_date"`
+	// FirstDay is the calendar day the hire starts, "2006-01-02" (see FirstDay).
+	FirstDay string `json:"first_day"`
+	// SlackID is the hire's own chat account when they already have one; usually empty before
+	// day one.
+	SlackID string `json:"slack_id,omitempty"`
+	// Manager is the hire's Entra ID manager (UPN), and ManagerSlackID their chat account; both
+	// empty when Entra ID names no manager. With no ManagerSlackID the approval channel is asked.
+	Manager        string          `json:"manager,omitempty"`
+	ManagerName    string          `json:"manager_name,omitempty"`
+	ManagerSlackID string          `json:"manager_slack_id,omitempty"`
+	State          OnboardingState `json:"state"`
+	Prompt         MessageRef      `json:"prompt,omitzero"`
+	AskedAt        time.Time       `json:"asked_at,omitzero"`
+	RequestID      string          `json:"request_id,omitempty"`
+	By             string          `json:"by,omitempty"` // who requested, or said not needed
+	DeclinedReason string          `json:"declined_reason,omitempty"`
+	DecidedAt      time.Time       `json:"decided_at,omitzero"`
+}
+
+// AskedInChannel reports whether the prompt went to the approval channel, because the hire has no
+// manager in Entra ID or the manager is not in chat.
+func (o *Onboarding) AskedInChannel() bool { return o.ManagerSlackID == "" }
+
+// FirstDay is the calendar day a hire date means. HR provisioning writes employeeHireDate as a
+// point in time: most systems write midnight UTC of the first day, some midnight of the office's
+// own zone (which is the day before in UTC east of Greenwich). A date that is exactly midnight in
+// loc is that day there; any other is taken as the UTC day.
+func FirstDay(hire time.Time, loc *time.Location) (year int, month time.Month, day int) {
+	if loc != nil {
+		l := hire.In(loc)
+		if l.Hour() == 0 && l.Minute() == 0 && l.Second() == 0 {
+			return l.Date()
+		}
+	}
+	return hire.UTC().Date()
+}
+
+// FirstMorning is when a first-morning pass starts: clock ("08:00") on the hire's first day in
+// loc, the requester's time zone.
+func FirstMorning(hire time.Time, loc *time.Location, clock string) (time.Time, error) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	t, err := time.Parse("15:04", clock)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("start time %q is not HH:MM: %w", clock, err)
+	}
+	y, m, d := FirstDay(hire, loc)
+	return time.Date(y, m, d, t.Hour(), t.Minute(), 0, 0, loc), nil
+}
+
+// onboardingKey names one hire's onboarding record: the person and their first day, so a hire
+// date that HR moves is asked about again.
+func onboardingKey(userID string, hire time.Time) string {
+	y, m, d := hire.UTC().Date()
+	return fmt.Sprintf("onboarding:%s:%04d-%02d-%02d", strings.ToLower(userID), y, m, d)
+}
+
+// ValidOnboardingKey reports whether s has the shape of a key from onboardingKey, so a forged
+// button value is refused before it reaches the store.
+func ValidOnboardingKey(s string) bool {
+	rest, ok := strings.CutPrefix(s, "onboarding:")
+	if !ok || len(s) > 100 {
+		return false
+	}
+	id, day, ok := strings.Cut(rest, ":")
+	if !ok || id == "" || strings.Trim(id, "0123456789abcdef-") != "" {
+		return false
+	}
+	_, err := time.Parse("2006-01-02", day)
+	return err == nil
+}
+
+// promptLease is how long a replica may take to send one hire's prompt before another may try;
+// a crash in that window delays the prompt by this much, it never loses it.
+const promptLease = time.Hour
+
+// onboardingKept is how long a hire's record outlives their first day, so a late click is still
+// answered and nobody is asked again.
+const onboardingKept = 30 * 24 * time.Hour
+
+// OnboardingOn reports whether the look-ahead runs (TAP_ONBOARDING).
+func (s *Service) OnboardingOn() bool { return s.cfg.Onboarding && s.hires != nil }
+
+// TakeOnboardingTurn reports whether this replica should look ahead now: one replica a day. A
+// replica also looks once when it starts (LookAhead is safe to run on several at once).
+func (s *Service) TakeOnboardingTurn(ctx context.Context) (bool, error) {
+	if !s.OnboardingOn() {
+		return false, nil
+	}
+	return s.store.Claim(ctx, "onboarding-turn", 23*time.Hour)
+}
+
+// LookAhead finds the people whose hire date falls within TAP_ONBOARDING_NOTICE from now and
+// who have not been asked about, and returns one prompt for each, to be sent and then confirmed
+// with Prompted (or given back with PromptFailed). Each hire is claimed first, so two replicas
+// looking at once ask once. A hire tapbot cannot look up further (their manager) is still
+// prompted, to the approval channel.
+func (s *Service) LookAhead(ctx context.Context) ([]*Onboarding, error) {
+	if !s.OnboardingOn() {
+		return nil, nil
+	}
+	now := s.now()
+	hires, err := s.hires.UpcomingHires(ctx, now, now.Add(offOrDefault(s.cfg.OnboardingNotice, DefaultOnboardingNotice)))
+	if err != nil {
+		return nil, fmt.Errorf("look for upcoming hires: %w", err)
+	}
+	var out []*Onboarding
+	for _, h := range hires {
+		if !h.HireDate.After(now) {
+			continue
+		}
+		key := onboardingKey(h.User.ID, h.HireDate)
+		if known, err := s.Onboarding(ctx, key); err == nil && !(known.State == OnboardingAsking && now.Sub(known.AskedAt) > promptLease) {
+			continue
+		} else if err != nil && ErrorCode(err) != NotFound {
+			return out, err
+		}
+		won, err := s.store.Claim(ctx, "prompting:"+key, promptLease)
+		if err != nil {
+			return out, storeError(err)
+		}
+		if !won {
+			continue
+		}
+		o := &Onboarding{Key: key, UserID: h.User.ID, UPN: h.User.UPN, Mail: h.User.Mail, DisplayName: h.User.DisplayName,
+			HireDate: h.HireDate, State: OnboardingAsked}
+		y, m, d := FirstDay(h.HireDate, nil)
+		o.FirstDay = fmt.Sprintf("%04d-%02d-%02d", y, m, d)
+		o.SlackID = s.chatAccount(ctx, h.User)
+		mgr, err := s.dir.Manager(ctx, h.User.ID)
+		switch {
+		case err == nil:
+			o.Manager, o.ManagerName = mgr.UPN, mgr.DisplayName
+			o.ManagerSlackID = s.chatAccount(ctx, mgr)
+		case ErrorCode(err) != NotFound:
+			// Not "no manager": Entra ID could not say now. Asking the channel would go
+			// around the manager, so the hire waits for the next look-ahead.
+			s.log.WarnContext(ctx, "new hire's manager not read; tried again at the next look-ahead", "hire", h.User.UPN, "err", err)
+			s.PromptFailed(ctx, o)
+			continue
+		}
+		// Kept before the prompt goes out, so a click on it finds the record.
+		o.State, o.AskedAt = OnboardingAsking, now
+		if err := s.saveOnboarding(ctx, o); err != nil {
+			s.PromptFailed(ctx, o)
+			return out, err
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// chatAccount finds a directory user's chat account by mail, then UPN; "" when there is none or
+// chat cannot say now.
+func (s *Service) chatAccount(ctx context.Context, u DirectoryUser) string {
+	for _, addr := range uniqueFold(u.Mail, u.UPN) {
+		if addr == "" {
+			continue
+		}
+		id, err := s.people.FindByEmail(ctx, addr)
+		if err == nil && id != "" {
+			return id
+		}
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			s.log.WarnContext(ctx, "chat account not looked up", "user", u.UPN, "err", err)
+		}
+	}
+	return ""
+}
+
+// Prompted records that a hire's prompt was sent (to the manager, or to the approval channel)
+// and where, so it is never sent again.
+func (s *Service) Prompted(ctx context.Context, o *Onboarding, at MessageRef) error {
+	o.Prompt, o.AskedAt, o.State = at, s.now(), OnboardingAsked
+	if err := s.saveOnboarding(ctx, o); err != nil {
+		return err
+	}
+	where := "the approval channel"
+	if !o.AskedInChannel() {
+		where = "manager " + o.ManagerSlackID
+	}
+	s.recordOnboarding(ctx, EventOnboardingPrompted, o, "", "first day "+o.FirstDay+"; asked "+where)
+	return nil
+}
+
+// PromptFailed gives a hire back after their prompt could not be sent, so the next look-ahead
+// tries again.
+func (s *Service) PromptFailed(ctx context.Context, o *Onboarding) {
+	if o.State == OnboardingAsking {
+		if err := s.store.Remember(ctx, o.Key, "", 0); err != nil {
+			s.log.WarnContext(ctx, "onboarding record not dropped; the hire is asked again within the hour", "hire", o.UPN, "err", err)
+		}
+	}
+	if err := s.store.Release(ctx, "prompting:"+o.Key); err != nil {
+		s.log.WarnContext(ctx, "onboarding prompt not released; it is tried again within the hour", "hire", o.UPN, "err", err)
+	}
+}
+
+// Onboarding returns a hire's record; NotFound when tapbot never asked about them or forgot.
+func (s *Service) Onboarding(ctx context.Context, key string) (*Onboarding, error) {
+	if !ValidOnboardingKey(key) {
+		return nil, Errorf(Invalid, "That button does not belong to a new hire tapbot asked about.")
+	}
+	raw, err := s.store.Recall(ctx, key)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	if raw == "" {
+		return nil, Errorf(NotFound, "tapbot no longer has this new hire's record (it is kept 30 days after their first day).")
+	}
+	var o Onboarding
+	if err := json.Unmarshal([]byte(raw), &o); err != nil {
+		return nil, fmt.Errorf("onboarding record %s: %w", key, err)
+	}
+	return &o, nil
+}
+
+// MayAnswerOnboarding checks that user may act on a hire's prompt: the manager it was sent to, or,
+// for a prompt in the approval channel, anyone who may request passes.
+func (s *Service) MayAnswerOnboarding(ctx context.Context, o *Onboarding, user string) error {
+	if !o.AskedInChannel() {
+		if user != o.ManagerSlackID {
+			return Errorf(Forbidden, "Only %s's manager, who was asked, can answer this.", o.DisplayName)
+		}
+		return nil
+	}
+	if len(s.cfg.Requesters) == 0 {
+		return nil
+	}
+	ok, err := s.isMember(ctx, user, s.cfg.Requesters)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &Error{Code: Forbidden, Message: "Only the people who may request passes can answer this.", Who: s.cfg.Requesters}
+	}
+	return nil
+}
+
+// Requested records that a first-morning pass was asked for a hire, by whom and which request.
+func (s *Service) Requested(ctx context.Context, key, by, requestID string) (*Onboarding, error) {
+	o, err := s.Onboarding(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	o.State, o.By, o.RequestID, o.DecidedAt = OnboardingRequested, by, requestID, s.now()
+	return o, s.saveOnboarding(ctx, o)
+}
+
+// DeclineOnboarding records that no pass is needed for a hire, and why.
+func (s *Service) DeclineOnboarding(ctx context.Context, key, by, reason string) (*Onboarding, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return nil, onField(Errorf(Invalid, "Say why no pass is needed, for the audit trail."), FieldReason)
+	}
+	o, err := s.Onboarding(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.MayAnswerOnboarding(ctx, o, by); err != nil {
+		return nil, err
+	}
+	if o.State == OnboardingDeclined {
+		return o, nil // said already, by this click sent again or by someone else
+	}
+	if o.State == OnboardingRequested {
+		return nil, Errorf(Conflict, "A pass was already requested for %s (request %s); cancel that request instead.", o.DisplayName, o.RequestID)
+	}
+	o.State, o.By, o.DeclinedReason, o.DecidedAt = OnboardingDeclined, by, reason, s.now()
+	if err := s.saveOnboarding(ctx, o); err != nil {
+		return nil, err
+	}
+	s.recordOnboarding(ctx, EventOnboardingDeclined, o, by, "first day "+o.FirstDay)
+	return o, nil
+}
+
+func (s *Service) saveOnboarding(ctx context.Context, o *Onboarding) error {
+	raw, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	keep := o.HireDate.Add(onboardingKept).Sub(s.now())
+	if err := s.store.Remember(ctx, o.Key, string(raw), max(keep, time.Hour)); err != nil {
+		return storeError(err)
+	}
+	return nil
+}
+
+// recordOnboarding writes an onboarding event to the trail; there is no request behind it yet.
+func (s *Service) recordOnboarding(ctx context.Context, name string, o *Onboarding, actor, detail string) {
+	e := Event{Time: s.now().UTC(), Event: name, Actor: actor, Target: o.UPN, TargetEntraID: o.UserID,
+		TargetSlackID: o.SlackID, Reason: o.DeclinedReason, Detail: detail}
+	s.log.InfoContext(ctx, "audit", "event", e.Event, "actor", e.Actor, "target", e.Target,
+		"target_entra_id", e.TargetEntraID, "reason", e.Reason, "detail", e.Detail)
+	if err := s.store.AppendAudit(ctx, e, s.cfg.AuditRetention); err != nil {
+		s.log.ErrorContext(ctx, "audit trail not written to the store", "event", name, "err", err)
+	}
+	if s.sink != nil {
+		s.sink(ctx, e, nil)
+	}
 }

@@ -74,6 +74,14 @@ type Config struct {
 	// RevokeAfterRegistration deletes what is left of a pass once the person registered a
 	// passkey, security key, Windows Hello or Authenticator with it.
 	RevokeAfterRegistration bool
+
+	// Onboarding turns on the look-ahead for new hires (TAP_ONBOARDING): tapbot asks each
+	// hire's manager for a first-morning pass OnboardingNotice before their hire date (zero
+	// means DefaultOnboardingNotice), starting at OnboardingStart ("08:00", the requester's
+	// time) on the first day.
+	Onboarding       bool
+	OnboardingNotice time.Duration
+	OnboardingStart  string
 }
 
 // Defaults for Config fields left zero.
@@ -116,6 +124,7 @@ type Service struct {
 	// crashAt, set only by tests, is called at each step of issuing and revealing.
 	crashAt func(step string)
 	sink    AuditSink
+	hires   HireDirectory // nil: no onboarding look-ahead
 
 	groupsMu sync.Mutex
 	groups   map[string]cachedGroup
@@ -158,6 +167,9 @@ func WithCheckpoints(f func(step string)) Option { return func(s *Service) { s.c
 // WithAuditSink hands every audit event to f as well, for example to post it in a channel.
 func WithAuditSink(f AuditSink) Option { return func(s *Service) { s.sink = f } }
 
+// WithHires gives the service the directory's hire dates, for the onboarding look-ahead.
+func WithHires(h HireDirectory) Option { return func(s *Service) { s.hires = h } }
+
 // WithLogger sets the logger; the default discards.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
@@ -177,6 +189,9 @@ func NewService(cfg Config, store Store, dir Directory, people People, sealer *S
 	}
 	if cfg.IssueLease == 0 {
 		cfg.IssueLease = DefaultIssue
+	}
+	if cfg.OnboardingStart == "" {
+		cfg.OnboardingStart = DefaultOnboardingStart
 	}
 	if cfg.IssueTimeout <= 0 {
 		cfg.IssueTimeout = DefaultIssueTimeout

@@ -90,6 +90,11 @@ type Store interface {
 	AppendAudit(ctx context.Context, e Event, retention time.Duration) error
 	// ReadAudit returns the trail's events since a time, oldest first.
 	ReadAudit(ctx context.Context, since time.Time) ([]Event, error)
+	// Recall returns what Remember kept under key, "" when nothing or expired; Remember keeps
+	// value under key for ttl, and value "" forgets key. They hold small records that are not
+	// requests (a person's Slack DM channel, a new hire's onboarding), apart from Claim's keys.
+	Recall(ctx context.Context, key string) (string, error)
+	Remember(ctx context.Context, key, value string, ttl time.Duration) error
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 	// Close releases connections.

@@ -355,6 +355,17 @@ func AuditLine(e approvals.Event) string {
 	if e.UsableOnce {
 		usage = "one-time"
 	}
+	if e.RequestID == "" {
+		// An event about no request (an onboarding prompt): who, what, why.
+		line := fmt.Sprintf("`%s` %s · %s", e.Event, actor, upnText(e.Target))
+		if e.Reason != "" {
+			line += " · " + reasonText(e.Reason)
+		}
+		if e.Detail != "" {
+			line += " · " + detailText(e.Detail)
+		}
+		return line
+	}
 	line := fmt.Sprintf("`%s` %s · %s · %s (%s, %s) · request `%s`", e.Event, actor, upnText(e.Target), reasonText(e.Reason), e.Lifetime, usage, e.RequestID)
 	if e.Detail != "" {
 		line += " · " + detailText(e.Detail)

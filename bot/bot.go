@@ -249,6 +249,9 @@ func (b *Bot) Run(parent context.Context) error {
 	h.HandleInteractionBlockAction(ActionHomeDeny, b.tracked(b.onHomeDecision(false)))
 	h.HandleInteractionBlockAction(ActionRemind, b.tracked(b.onClick(b.onRemind)))
 	h.HandleEvents(slackevents.AppHomeOpened, b.tracked(b.onHomeOpened))
+	h.HandleInteractionBlockAction(ActionOnboardingRequest, b.tracked(b.onOnboardingRequest))
+	h.HandleInteractionBlockAction(ActionOnboardingDecline, b.tracked(b.onOnboardingDecline))
+	h.HandleViewSubmission(CallbackOnboardingDecline, b.tracked(b.onDeclineSubmission))
 	// Connection events are consumed by dispatch, in order; the handler would run each on its own
 	// goroutine and a late "connecting" could overwrite "connected".
 	for _, t := range []socketmode.EventType{socketmode.EventTypeConnected, socketmode.EventTypeConnecting,
@@ -351,6 +354,9 @@ func (b *Bot) startLoops(ctx, tail context.Context) (work, all <-chan struct{}) 
 	var jobs, rest sync.WaitGroup
 	jobs.Go(func() { b.every(ctx, b.cfg.SweepEvery, b.sweep) })
 	jobs.Go(func() { b.every(ctx, b.cfg.SweepEvery, b.followUp) })
+	if b.svc.OnboardingOn() {
+		jobs.Go(func() { b.onboard(ctx) })
+	}
 	rest.Go(func() { b.every(tail, b.cfg.HeartbeatTTL/3, b.heartbeat) })
 	rest.Go(func() { b.postAudits(tail) })
 	go func() { jobs.Wait(); close(jobsDone); rest.Wait(); close(allDone) }()
@@ -1171,10 +1177,18 @@ type auditPost struct {
 // blocks a request: when the queue is full the event is only in the log and the store.
 func (b *Bot) OnAudit(_ context.Context, e approvals.Event, r *approvals.Request) {
 	select {
-	case b.audits <- auditPost{e, r.Clone()}:
+	case b.audits <- auditPost{e, cloneOrNil(r)}:
 	default:
 		b.log.Warn("audit channel queue full; event kept in log and store only", "event", e.Event, "request_id", e.RequestID)
 	}
+}
+
+// cloneOrNil copies a request, if the event has one (onboarding events have none).
+func cloneOrNil(r *approvals.Request) *approvals.Request {
+	if r == nil {
+		return nil
+	}
+	return r.Clone()
 }
 
 // postAudits posts queued audit events in order until ctx ends, then drains what is queued

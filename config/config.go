@@ -56,6 +56,12 @@ type Config struct {
 	// when watching is off.
 	WatchInterval           time.Duration
 	RevokeAfterRegistration bool
+
+	// Onboarding asks each new hire's manager for a first-morning pass OnboardingNotice before
+	// the hire date, starting at OnboardingStart (HH:MM, the manager's time). See onboarding.go.
+	Onboarding       bool
+	OnboardingNotice time.Duration
+	OnboardingStart  string
 }
 
 // Error names the variable that is wrong and says how to fix it, in one line.
@@ -148,6 +154,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.loadOperations(l)
 	c.loadTrust(l)
 	c.loadFollowUp(l)
+	c.loadOnboarding(l)
 	return c, errors.Join(l.errs...)
 }
 

@@ -140,4 +140,4 @@ var (
 
 // Durations are every duration variable Load reads, in the README's order.
 var Durations = []DurationSetting{DefaultLifetime, MaxLifetime, RequestTTL, RemindAfter, WatchInterval,
-	GroupCacheTTL, AuditRetention, GraphTimeout, ShutdownTimeout}
+	GroupCacheTTL, AuditRetention, GraphTimeout, ShutdownTimeout, OnboardingNotice}

@@ -221,4 +221,11 @@ func (c countingStore) CompareAndSwap(ctx context.Context, key, old, next string
 	ok, err := c.s.CompareAndSwap(ctx, key, old, next, ttl)
 	return ok, c.count(err)
 }
+func (c countingStore) Recall(ctx context.Context, key string) (string, error) {
+	v, err := c.s.Recall(ctx, key)
+	return v, c.count(err)
+}
+func (c countingStore) Remember(ctx context.Context, key, value string, ttl time.Duration) error {
+	return c.count(c.s.Remember(ctx, key, value, ttl))
+}
 func (c countingStore) Close() error { return c.s.Close() }

@@ -101,6 +101,7 @@ const (
 	chkGraphToken   = "Graph sign-in"
 	chkGraphPerms   = "Graph permissions"
 	chkPolicy       = "TAP policy"
+	chkHires        = "New hires"
 	chkStore        = "Store"
 	chkRedisWrite   = "Redis writable"
 	chkEncryptionKy = "Encryption key"
@@ -495,6 +496,7 @@ func (d *doctor) checkGraph(ctx context.Context) {
 	skipAll := func(why string) {
 		d.list.skip(chkGraphPerms, why)
 		d.list.skip(chkPolicy, why)
+		d.list.skip(chkHires, why)
 	}
 	if d.skipBroken(chkGraphToken, "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST",
 		"GRAPH_BASE_URL", "TAP_GRAPH_CONCURRENCY", "TAP_GRAPH_TIMEOUT") {
@@ -555,6 +557,56 @@ func (d *doctor) checkGraph(ctx context.Context) {
 		}
 		d.list.pass(chkPolicy, detail)
 	}
+	d.checkHires(ctx, dir)
+}
+
+// checkHires runs the onboarding look-ahead's hire-date query (an advanced query) for the notice
+// window and says how many people it finds, so an admin sees before the first prompt whether
+// HR provisioning fills employeeHireDate.
+func (d *doctor) checkHires(ctx context.Context, dir *graph.Client) {
+	if d.skipBroken(chkHires, "TAP_ONBOARDING", "TAP_ONBOARDING_NOTICE", "TAP_ONBOARDING_START") {
+		return
+	}
+	if !d.cfg.Onboarding {
+		d.list.pass(chkHires, "TAP_ONBOARDING is off: tapbot does not ask managers about new hires")
+		return
+	}
+	notice := d.cfg.OnboardingNotice
+	ctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+	defer cancel()
+	now := time.Now()
+	hires, err := dir.UpcomingHires(ctx, now, now.Add(notice))
+	if err != nil {
+		d.list.fail(chkHires, "cannot list users by hire date: "+graphProblem(err),
+			"grant the app the Microsoft Graph application permission User.Read.All with admin consent (see "+chkGraphPerms+")")
+		return
+	}
+	window := approvals.FormatDuration(notice)
+	if len(hires) == 0 {
+		d.list.pass(chkHires, fmt.Sprintf("the hire-date query works; nobody starts within %s. If HR provisioning does not fill employeeHireDate in Entra ID, tapbot never asks", window))
+		return
+	}
+	d.list.pass(chkHires, fmt.Sprintf("%d %s within %s (the first on %s)", len(hires), plural(len(hires), "person starts", "people start"),
+		window, earliest(hires).Format("2006-01-02")))
+}
+
+// earliest is the soonest hire date.
+func earliest(hires []approvals.Hire) time.Time {
+	first := hires[0].HireDate
+	for _, h := range hires[1:] {
+		if h.HireDate.Before(first) {
+			first = h.HireDate
+		}
+	}
+	return first
+}
+
+// plural picks the singular or plural wording for n.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // tokenClaims are the claims of an Entra ID access token doctor reads.

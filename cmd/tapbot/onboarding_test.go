@@ -1,0 +1,231 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapbot/tapbot/approvals"
+	"github.com/tapbot/tapbot/internal/graphfake"
+	"github.com/tapbot/tapbot/internal/slackfake"
+)
+
+// The new hire of the onboarding tests: in Entra ID from HR provisioning, not in Slack yet.
+const (
+	ninaEntraID    = "00000000-0000-0000-0000-0000000000b1"
+	managerEntraID = "00000000-0000-0000-0000-0000000000aa" // manager@example.com, UMANAGER in Slack
+)
+
+// withNewHire adds Nina to the tenant, starting in two days (midnight UTC, as most HR systems
+// write employeeHireDate), reporting to managerID ("" for nobody).
+func withNewHire(managerID string) worldOption {
+	return func(w *world) {
+		w.graph.AddUser(graphfake.User{ID: ninaEntraID, UPN: "nina@example.com", Mail: "nina@example.com", DisplayName: "Nina New"})
+		w.graph.SetHireDate(ninaEntraID, ninaHireDate(w))
+		w.graph.SetAccountEnabled(ninaEntraID, false) // enabled by HR on day one
+		if managerID != "" {
+			w.graph.SetManager(ninaEntraID, managerID)
+		}
+		w.env["TAP_ONBOARDING"] = "on"
+	}
+}
+
+func ninaHireDate(w *world) time.Time {
+	y, m, d := w.clock().UTC().AddDate(0, 0, 2).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// prompts returns the messages in channel that ask about Nina.
+func (w *world) prompts(channel string) []slackfake.Message {
+	var out []slackfake.Message
+	for _, m := range w.slack.Messages(channel) {
+		if strings.Contains(m.PlainText(), "Nina New") && strings.Contains(m.PlainText(), "starts on") {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestNewHireManagerIsAskedOnce: a hire two days out is found through Graph's advanced query
+// (the fake refuses it without ConsistencyLevel: eventual and $count=true), and their manager is
+// asked once, however many replicas look and however often they restart.
+func TestNewHireManagerIsAskedOnce(t *testing.T) {
+	for name, opts := range map[string][]worldOption{"embedded": nil, "two replicas on redis": {withRedis, withSlackSpeed(20)}} {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, append(opts, withNewHire(managerEntraID))...)
+			replicas := 1
+			if w.redis != nil {
+				w.startReplica()
+				replicas = 2
+			}
+			prompt := w.dm(manager, "Nina New")
+			day := ninaHireDate(w).Format("Monday 2 January 2006")
+			if !strings.Contains(prompt.PlainText(), "starts on *"+day+"*") || !strings.Contains(prompt.PlainText(), "reports to you") {
+				t.Fatalf("the manager's prompt does not say who starts when:\n%s", prompt.PlainText())
+			}
+			button(t, prompt, "Request first-morning pass")
+			button(t, prompt, "Not needed")
+
+			// Every replica has looked (each looks once at start) before the count.
+			looked := func(n int) func() bool {
+				return func() bool { return strings.Count(w.logs.String(), "onboarding look-ahead done") >= n }
+			}
+			w.waitFor("every replica's look-ahead", looked(replicas))
+			if n := len(w.prompts(w.slack.DMChannel(manager))); n != 1 {
+				t.Fatalf("the manager was asked %d times, want once", n)
+			}
+			if n := len(w.prompts(approvalChannel)); n != 0 {
+				t.Fatalf("the approval channel was asked too (%d), although the manager is in Slack", n)
+			}
+			if w.redis == nil {
+				return // the embedded store forgets on restart, by design
+			}
+			w.restart()
+			w.waitFor("the restarted replica's look-ahead", looked(replicas+1))
+			if n := len(w.prompts(w.slack.DMChannel(manager))); n != 1 {
+				t.Fatalf("after a restart the manager was asked %d times, want once", n)
+			}
+		})
+	}
+}
+
+// TestFirstMorningPassFromThePrompt: the prompt's button opens the request form filled in for the
+// hire (who cannot be picked: not in Slack), starting at 08:00 on the hire date in the manager's
+// zone; the pass Entra ID creates starts then, goes to the manager to hand over, and the prompt
+// says it was requested.
+func TestFirstMorningPassFromThePrompt(t *testing.T) {
+	w := newWorld(t, withNewHire(managerEntraID))
+	prompt := w.dm(manager, "Nina New")
+	before := len(w.slack.Views(manager))
+	w.click(manager, prompt, "Request first-morning pass")
+	var form slackfake.View
+	w.waitFor("the filled-in form", func() bool {
+		views := w.slack.Views(manager)
+		for _, v := range views[min(before, len(views)):] {
+			if v.Event == "open" && v.CallbackID == "tap_request" {
+				form = v
+				return true
+			}
+		}
+		return false
+	})
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	day := ninaHireDate(w)
+	start := time.Date(day.Year(), day.Month(), day.Day(), 8, 0, 0, 0, berlin)
+	in := viewInputs(t, form)
+	if _, picker := in["target"]; picker || !strings.Contains(form.PlainText(), "For:* Nina New (nina@example.com)") {
+		t.Fatalf("the form does not name the hire as fixed:\n%s", form.PlainText())
+	}
+	if got := in["start_date"]["initial_date"]; got != start.Format("2006-01-02") {
+		t.Errorf("start date %v, want the hire date %s", got, start.Format("2006-01-02"))
+	}
+	if got, tz := in["start_time"]["initial_time"], in["start_time"]["timezone"]; got != "08:00" || tz != "Europe/Berlin" {
+		t.Errorf("start time %v in %v, want 08:00 in the manager's Europe/Berlin", got, tz)
+	}
+	if got, _ := in["reason"]["initial_value"].(string); !strings.Contains(got, "Nina New starts on") {
+		t.Errorf("reason %q does not name the hire and the day", got)
+	}
+
+	ack, err := w.slack.SubmitView(w.ctx(), manager, form.ID, nil)
+	if err != nil || ack.ResponseAction != "" {
+		t.Fatalf("submit: %v, ack %s %s", err, ack.ResponseAction, ack.Payload)
+	}
+	m := w.approvalMessage(1)
+	w.click(approver, m, "Approve")
+	reveal := w.dm(manager, "Reveal pass")
+	passes := w.graph.Passes(ninaEntraID)
+	if len(passes) != 1 || !passes[0].StartsAt.Equal(start) {
+		t.Fatalf("Entra ID holds %+v, want one pass starting %v", passes, start)
+	}
+	button(t, reveal, "Reveal pass")
+	w.waitFor("the prompt updated", func() bool {
+		cur := w.message(prompt.Ref())
+		return strings.Contains(cur.PlainText(), "asked for a first-morning pass") && len(cur.Buttons()) == 0
+	})
+}
+
+// TestNewHireWithoutManagerInSlackAsksTheChannel: with no manager in Entra ID the prompt goes to
+// the approval channel; "Not needed" asks why and records it in the audit trail, and the
+// prompt can no longer be answered.
+func TestNewHireWithoutManagerInSlackAsksTheChannel(t *testing.T) {
+	w := newWorld(t, withNewHire(""))
+	var prompt slackfake.Message
+	w.waitFor("the channel prompt", func() bool {
+		ps := w.prompts(approvalChannel)
+		if len(ps) == 1 {
+			prompt = ps[0]
+		}
+		return len(ps) == 1
+	})
+	if !strings.Contains(prompt.PlainText(), "names no manager") {
+		t.Fatalf("the channel prompt does not say why the channel is asked:\n%s", prompt.PlainText())
+	}
+	before := len(w.slack.Views(approver))
+	w.click(approver, prompt, "Not needed")
+	var why slackfake.View
+	w.waitFor("the not-needed form", func() bool {
+		views := w.slack.Views(approver)
+		for _, v := range views[min(before, len(views)):] {
+			if v.Event == "open" && v.CallbackID == "onboarding_decline" {
+				why = v
+				return true
+			}
+		}
+		return false
+	})
+	ack, err := w.slack.SubmitView(w.ctx(), approver, why.ID, map[string]map[string]slackfake.InputValue{
+		"decline_reason": {"decline_reason": slackfake.TextInput("already set up a passkey at the office")},
+	})
+	if err != nil || ack.ResponseAction != "" {
+		t.Fatalf("submit: %v, ack %s %s", err, ack.ResponseAction, ack.Payload)
+	}
+	w.waitFor("the prompt says not needed", func() bool {
+		cur := w.message(prompt.Ref())
+		return strings.Contains(cur.PlainText(), "Not needed, said <@"+approver+">: already set up a passkey") && len(cur.Buttons()) == 0
+	})
+	events := w.auditEvents()
+	var declined *approvals.Event
+	for i := range events {
+		if events[i].Event == approvals.EventOnboardingDeclined {
+			declined = &events[i]
+		}
+	}
+	if declined == nil || declined.Actor != approver || declined.Target != "nina@example.com" || !strings.Contains(declined.Reason, "passkey at the office") {
+		t.Fatalf("the audit trail holds no onboarding_declined by the approver for Nina: %+v", events)
+	}
+
+	// A click on the prompt as it was (another client not yet refreshed) is answered, not acted on.
+	if _, err := w.slack.ClickStaleButton(w.ctx(), outsider, prompt.Ref(), "onboarding_request", button(t, prompt, "Request first-morning pass").Value); err != nil {
+		t.Fatal(err)
+	}
+	w.ephemeral(outsider, "already said no pass is needed")
+}
+
+// auditEvents reads the store's audit trail of the last hour.
+func (w *world) auditEvents() []approvals.Event {
+	w.t.Helper()
+	evs, err := w.main.store.ReadAudit(w.ctx(), time.Now().Add(-time.Hour))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return evs
+}
+
+// TestDoctorSeesNewHires: with TAP_ONBOARDING on, doctor runs the hire-date query (through the
+// fake that refuses it without the advanced-query parameters) and says how many people start
+// within the notice, or that none do and why that may be.
+func TestDoctorSeesNewHires(t *testing.T) {
+	w := newWorld(t, withoutStart, withNewHire(managerEntraID))
+	out, err := w.doctor()
+	if err != nil {
+		t.Fatalf("doctor = %v\n%s", err, out)
+	}
+	requireLines(t, out, "✓ New hires: 1 person starts within 3d (the first on "+ninaHireDate(w).Format("2006-01-02")+")")
+
+	w.env["TAP_ONBOARDING_NOTICE"] = "1d" // Nina starts in two days
+	out, err = w.doctor()
+	if err != nil {
+		t.Fatalf("doctor = %v\n%s", err, out)
+	}
+	requireLines(t, out, "✓ New hires: the hire-date query works; nobody starts within 1d. If HR provisioning does not fill employeeHireDate")
+}
