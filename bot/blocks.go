@@ -161,8 +161,8 @@ func outcomeText(r *approvals.Request) string {
 func RevealBlocks(r *approvals.Request) []slack.Block {
 	var intro string
 	if r.RecipientIsRequester() {
-		intro = fmt.Sprintf("Your request for a Temporary Access Pass for %s was approved by <@%s>. %s has no Slack account and could not be notified, so the pass comes to you: hand it over in person or by phone, never by chat or email.",
-			targetText(r.Target), r.DecidedBy, upnText(r.Target.UPN))
+		intro = fmt.Sprintf("Your request for a Temporary Access Pass for %s was approved by <@%s>. %s has no Slack account and could not be notified, so the pass comes to you to hand over.\n%s",
+			targetText(r.Target), r.DecidedBy, upnText(r.Target.UPN), handOver(r))
 	} else {
 		intro = fmt.Sprintf("<@%s> asked for a Temporary Access Pass for you and <@%s> approved it. Use it to sign in without a password and set up a passkey, security key or the Authenticator app at %s.",
 			r.Requester, r.DecidedBy, SecurityInfoURL)
@@ -201,6 +201,26 @@ func RevealBlocks(r *approvals.Request) []slack.Block {
 		blocks = append(blocks, registeredNote(r))
 	}
 	return blocks
+}
+
+// handOver says how a requester passes a pass on to a person who is not in Slack (a new hire
+// before day one, usually): the pass is shown once, so it is revealed only when the person is
+// there to hear it, and said aloud, never written down where it stays.
+func handOver(r *approvals.Request) string {
+	when := ""
+	if scheduled(r) {
+		when = fmt.Sprintf(" at %s, when the pass starts working", slackDate(r.PassStartsAt))
+	}
+	return fmt.Sprintf("*How to hand it over:* click *Reveal pass* only when %s is with you, on the phone or on a video call%s, and read the pass out. Never email, paste or photograph it. It works %s, %s.",
+		upnText(r.Target.UPN), when, usageWords(r), validity(r))
+}
+
+// usageWords says how often a pass works, for a sentence.
+func usageWords(r *approvals.Request) string {
+	if r.UsableOnce {
+		return "for one sign-in"
+	}
+	return "for any number of sign-ins"
 }
 
 // RevealText is the notification text of the recipient's DM.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +139,11 @@ func TestFirstMorningPassFromThePrompt(t *testing.T) {
 		t.Fatalf("Entra ID holds %+v, want one pass starting %v", passes, start)
 	}
 	button(t, reveal, "Reveal pass")
+	stamp := "<!date^" + strconv.FormatInt(start.Unix(), 10) + "^"
+	if text := reveal.PlainText(); !strings.Contains(text, "click *Reveal pass* only when nina@example.com is with you, on the phone or on a video call at "+stamp) ||
+		!strings.Contains(text, "Never email, paste or photograph it. It works for one sign-in, valid from "+stamp) {
+		t.Errorf("the manager is not told how to hand the pass over:\n%s", text)
+	}
 	w.waitFor("the prompt updated", func() bool {
 		cur := w.message(prompt.Ref())
 		return strings.Contains(cur.PlainText(), "asked for a first-morning pass") && len(cur.Buttons()) == 0
