@@ -165,6 +165,11 @@ type Request struct {
 	// RegisteredAt when tapbot saw it; the pass has then done its job.
 	Registered   string    `json:"registered,omitempty"`
 	RegisteredAt time.Time `json:"registered_at,omitzero"`
+	// Onboarding is the new hire's onboarding record when the request came from its prompt;
+	// MissedAt is when tapbot saw that such a pass was revealed and ended with no strong sign-in
+	// method registered, and told the requester (once).
+	Onboarding string    `json:"onboarding,omitempty"`
+	MissedAt   time.Time `json:"missed_at,omitzero"`
 }
 
 // RecipientIsRequester reports whether the pass goes to the requester because the target has no

@@ -232,6 +232,9 @@ type Draft struct {
 	Reason       string
 	// StartsAt is when the pass should start working; zero means as soon as it is approved.
 	StartsAt time.Time
+	// Onboarding is the key of the new hire's onboarding record when the request comes from
+	// its prompt, so the pass is followed to a passkey.
+	Onboarding string
 }
 
 // MaxStartAhead bounds how far ahead a pass may be asked to start: far enough for a new hire's
@@ -331,6 +334,7 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 		ExpiresAt:          now.Add(s.cfg.RequestTTL),
 		ReplacesActivePass: active,
 		StartsAt:           d.StartsAt,
+		Onboarding:         d.Onboarding,
 	}
 	if r.Recipient == "" {
 		r.Recipient = d.Requester

@@ -270,6 +270,7 @@ func readForm(cb slack.InteractionCallback) (approvals.Draft, map[string]string)
 	errs := map[string]string{}
 	meta := parseFormMeta(cb.View.PrivateMetadata)
 	d := approvals.Draft{Requester: cb.User.ID, UsableOnce: true}
+	d.Onboarding = meta.Onboarding
 	if meta.TargetEmail != "" {
 		d.TargetEmail = meta.TargetEmail
 	} else if d.TargetUserID = values[formTarget][formTarget].SelectedUser; d.TargetUserID == "" {

@@ -17,6 +17,7 @@ import (
 const (
 	ActionOnboardingRequest   = "onboarding_request"
 	ActionOnboardingDecline   = "onboarding_decline"
+	ActionOnboardingRetry     = "onboarding_retry"
 	CallbackOnboardingDecline = "onboarding_decline"
 	declineReason             = "decline_reason"
 )
@@ -145,6 +146,16 @@ func (b *Bot) onboardingClick(ctx context.Context, cb slack.InteractionCallback)
 
 // onOnboardingRequest opens the request form filled in for the hire's first morning.
 func (b *Bot) onOnboardingRequest(evt *socketmode.Event, _ *socketmode.Client) {
+	b.openOnboardingForm(evt, false)
+}
+
+// onOnboardingRetry opens the request form for a new pass, working at once, for a hire whose
+// first-morning pass ended without a passkey.
+func (b *Bot) onOnboardingRetry(evt *socketmode.Event, _ *socketmode.Client) {
+	b.openOnboardingForm(evt, true)
+}
+
+func (b *Bot) openOnboardingForm(evt *socketmode.Event, retry bool) {
 	if !b.ackOnce(evt) {
 		return
 	}
@@ -155,7 +166,12 @@ func (b *Bot) onOnboardingRequest(evt *socketmode.Event, _ *socketmode.Client) {
 	ctx, cancel := b.work()
 	defer cancel()
 	ctx = slackrate.With(ctx, slackrate.Interactive)
-	o, ok := b.onboardingClick(ctx, cb)
+	var o *approvals.Onboarding
+	if retry {
+		o, ok = b.retryClick(ctx, cb)
+	} else {
+		o, ok = b.onboardingClick(ctx, cb)
+	}
 	if !ok {
 		return
 	}
@@ -164,13 +180,16 @@ func (b *Bot) onOnboardingRequest(evt *socketmode.Event, _ *socketmode.Client) {
 		b.tellClicker(ctx, cb, ":warning: "+userMessage(err))
 		return
 	}
-	start, err := approvals.FirstMorning(o.HireDate, location(spec.TZ), b.svc.Config().OnboardingStart)
-	if err != nil {
-		b.log.Error("first-morning start", "hire", o.UPN, "err", err)
-		start = time.Time{}
-	}
-	spec.Draft = &approvals.Draft{TargetEmail: o.UPN, Lifetime: spec.Default, UsableOnce: true, StartsAt: start,
+	d := &approvals.Draft{TargetEmail: o.UPN, Lifetime: spec.Default, UsableOnce: true,
 		Reason: fmt.Sprintf("First-morning pass: %s starts on %s.", o.DisplayName, o.FirstDay)}
+	if retry {
+		d.Reason = fmt.Sprintf("New pass: %s's first-morning pass ended without a passkey.", o.DisplayName)
+	} else if start, err := approvals.FirstMorning(o.HireDate, location(spec.TZ), b.svc.Config().OnboardingStart); err == nil {
+		d.StartsAt = start
+	} else {
+		b.log.Error("first-morning start", "hire", o.UPN, "err", err)
+	}
+	spec.Draft = d
 	spec.FixedTarget = fixedTarget(o)
 	spec.Onboarding = o.Key
 	_, err = b.openWithTrigger(ctx, cb.TriggerID, RequestForm(spec))
@@ -181,6 +200,38 @@ func (b *Bot) onOnboardingRequest(evt *socketmode.Event, _ *socketmode.Client) {
 	if err != nil {
 		b.log.Error("open first-morning form", "user", cb.User.ID, "err", err)
 		b.tellClicker(ctx, cb, ":warning: I could not open the request form; click again in a moment.")
+	}
+}
+
+// retryClick reads the hire of an "Ask for a new pass" button and checks that the clicker may
+// ask: whoever may answer the hire's prompt.
+func (b *Bot) retryClick(ctx context.Context, cb slack.InteractionCallback) (*approvals.Onboarding, bool) {
+	if len(cb.ActionCallback.BlockActions) == 0 {
+		return nil, false
+	}
+	o, err := b.svc.Onboarding(ctx, cb.ActionCallback.BlockActions[0].Value)
+	if err == nil && o.By != cb.User.ID {
+		err = b.svc.MayAnswerOnboarding(ctx, o, cb.User.ID)
+	}
+	if err != nil {
+		b.tellClicker(ctx, cb, ":warning: "+userMessage(err))
+		return nil, false
+	}
+	return o, true
+}
+
+// announceMissed tells the requester, once, that a new hire's pass ended without a passkey, with
+// a button to ask for a new one.
+func (b *Bot) announceMissed(ctx context.Context, r *approvals.Request) {
+	text := fmt.Sprintf(":warning: The first-morning pass for %s ended %s, revealed but with no passkey, security key, Windows Hello or Authenticator registered. They still cannot sign in without a password.",
+		targetText(r.Target), slackDate(r.PassExpiresAt))
+	blocks := []slack.Block{section(text)}
+	if approvals.ValidOnboardingKey(r.Onboarding) {
+		blocks = append(blocks, slack.NewActionBlock("retry",
+			slack.NewButtonBlockElement(ActionOnboardingRetry, r.Onboarding, plain("Ask for a new pass")).WithStyle(slack.StylePrimary)))
+	}
+	if _, err := b.dm(ctx, r.Requester, text, blocks); err != nil {
+		b.log.Error("tell requester of a pass that ended without a passkey", "request_id", r.ID, "err", err)
 	}
 }
 

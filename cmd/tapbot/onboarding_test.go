@@ -235,3 +235,60 @@ func TestDoctorSeesNewHires(t *testing.T) {
 	}
 	requireLines(t, out, "✓ New hires: the hire-date query works; nobody starts within 1d. If HR provisioning does not fill employeeHireDate")
 }
+
+// TestNewHirePassThatEndsWithoutAPasskey: a first-morning pass that was revealed but ended with
+// no passkey, security key, Windows Hello or Authenticator registered is told to the manager
+// once, with a button that asks for a new pass working at once.
+func TestNewHirePassThatEndsWithoutAPasskey(t *testing.T) {
+	w := newWorld(t, withNewHire(managerEntraID), withEnv("TAP_WATCH_INTERVAL", "1s"), withFastSweep)
+	prompt := w.dm(manager, "Nina New")
+	w.click(manager, prompt, "Request first-morning pass")
+	form := w.view(manager, "For:* Nina New")
+	if _, err := w.slack.SubmitView(w.ctx(), manager, form.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.click(approver, w.approvalMessage(1), "Approve")
+	reveal := w.dm(manager, "How to hand it over")
+	w.click(manager, reveal, "Reveal pass")
+	w.view(manager, w.codes(ninaEntraID)[0])
+
+	w.advance(4 * 24 * time.Hour) // past the first morning and the pass's hour
+	missed := w.dm(manager, "ended")
+	if text := missed.PlainText(); !strings.Contains(text, "first-morning pass for Nina New (nina@example.com) ended") ||
+		!strings.Contains(text, "no passkey, security key, Windows Hello or Authenticator registered") {
+		t.Fatalf("the manager's notice: %s", text)
+	}
+	// Later watch turns do not tell again.
+	turns := strings.Count(w.logs.String(), `"msg":"watched"`)
+	w.waitFor("two more watch turns", func() bool { return strings.Count(w.logs.String(), `"msg":"watched"`) >= turns+2 })
+	n := 0
+	for _, m := range w.slack.Messages(w.slack.DMChannel(manager)) {
+		if strings.Contains(m.PlainText(), "ended") && strings.Contains(m.PlainText(), "no passkey") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("told %d times, want once", n)
+	}
+
+	before := len(w.slack.Views(manager))
+	w.click(manager, missed, "Ask for a new pass")
+	var again slackfake.View
+	w.waitFor("the form for a new pass", func() bool {
+		views := w.slack.Views(manager)
+		for _, v := range views[min(before, len(views)):] {
+			if v.Event == "open" && v.CallbackID == "tap_request" {
+				again = v
+				return true
+			}
+		}
+		return false
+	})
+	in := viewInputs(t, again)
+	if d := in["start_date"]["initial_date"]; d != nil {
+		t.Errorf("the new pass is set to start %v; it should work at once", d)
+	}
+	if got, _ := in["reason"]["initial_value"].(string); !strings.Contains(got, "ended without a passkey") {
+		t.Errorf("reason %q", got)
+	}
+}
