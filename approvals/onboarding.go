@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -364,4 +365,107 @@ func (s *Service) recordOnboarding(ctx context.Context, name string, o *Onboardi
 	if s.sink != nil {
 		s.sink(ctx, e, nil)
 	}
+}
+
+// CohortEntry is one new hire in the Starting soon view: who, when, their manager, and how far
+// their first-morning pass got.
+type CohortEntry struct {
+	UPN         string
+	DisplayName string
+	FirstDay    string // "2006-01-02"
+	// Manager and ManagerSlackID are known once the hire was asked about.
+	Manager        string
+	ManagerSlackID string
+	Stage          CohortStage
+	RequestID      string
+}
+
+// CohortStage is where a hire stands, from nobody asked to a passkey registered.
+type CohortStage string
+
+// The stages of the Starting soon view, in the order a hire goes through them.
+const (
+	StageNotAsked   CohortStage = "not asked"
+	StageAsked      CohortStage = "asked"
+	StageRequested  CohortStage = "requested"
+	StageApproved   CohortStage = "approved"
+	StageIssued     CohortStage = "issued"
+	StageRevealed   CohortStage = "revealed"
+	StageRegistered CohortStage = "passkey registered"
+	StageNotNeeded  CohortStage = "not needed"
+	// StageEnded is a request that ended without a pass doing its job: denied, expired, failed,
+	// cancelled or revoked.
+	StageEnded CohortStage = "ended"
+)
+
+// cohortSince is how long after their first day a hire stays in the view, so the manager sees
+// whether the pass did its job.
+const cohortSince = 7 * 24 * time.Hour
+
+// Cohort lists the hires from a week ago to TAP_ONBOARDING_NOTICE ahead, first day first, and
+// where each stands. An approver sees all of them; anyone else only those they were asked about
+// or requested a pass for.
+func (s *Service) Cohort(ctx context.Context, viewer string) ([]CohortEntry, error) {
+	if !s.OnboardingOn() {
+		return nil, nil
+	}
+	now := s.now()
+	hires, err := s.hires.UpcomingHires(ctx, now.Add(-cohortSince), now.Add(offOrDefault(s.cfg.OnboardingNotice, DefaultOnboardingNotice)))
+	if err != nil {
+		return nil, fmt.Errorf("read the new hires: %w", err)
+	}
+	approver, err := s.isMember(ctx, viewer, s.cfg.Approvers)
+	if err != nil {
+		return nil, err
+	}
+	var out []CohortEntry
+	for _, h := range hires {
+		y, m, d := FirstDay(h.HireDate, nil)
+		e := CohortEntry{UPN: h.User.UPN, DisplayName: h.User.DisplayName, FirstDay: fmt.Sprintf("%04d-%02d-%02d", y, m, d), Stage: StageNotAsked}
+		o, err := s.Onboarding(ctx, onboardingKey(h.User.ID, h.HireDate))
+		switch {
+		case err == nil:
+			e.Manager, e.ManagerSlackID, e.RequestID = o.Manager, o.ManagerSlackID, o.RequestID
+			e.Stage = s.stageOf(ctx, o)
+			if !approver && viewer != o.ManagerSlackID && viewer != o.By {
+				continue
+			}
+		case ErrorCode(err) == NotFound:
+			if !approver {
+				continue
+			}
+		default:
+			return out, err
+		}
+		out = append(out, e)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].FirstDay < out[j].FirstDay })
+	return out, nil
+}
+
+// stageOf follows a hire's record, and the request made from it, to where the pass is now.
+func (s *Service) stageOf(ctx context.Context, o *Onboarding) CohortStage {
+	switch o.State {
+	case OnboardingAsking, OnboardingAsked:
+		return StageAsked
+	case OnboardingDeclined:
+		return StageNotNeeded
+	}
+	r, err := s.store.Get(ctx, o.RequestID)
+	if err != nil {
+		return StageRequested
+	}
+	switch {
+	case !r.RegisteredAt.IsZero():
+		return StageRegistered
+	case r.State == Revealed:
+		return StageRevealed
+	case r.State == Issued || r.State == Revealing:
+		return StageIssued
+	case r.State == Issuing:
+		return StageApproved
+	case r.State == Pending:
+		return StageRequested
+	}
+	return StageEnded
 }

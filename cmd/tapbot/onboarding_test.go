@@ -292,3 +292,89 @@ func TestNewHirePassThatEndsWithoutAPasskey(t *testing.T) {
 		t.Errorf("reason %q", got)
 	}
 }
+
+// startingSoon returns the Starting soon line of user's Home tab about upn, "" when none.
+func (w *world) startingSoon(user, upn string) string {
+	w.t.Helper()
+	text := w.openHome(user).PlainText()
+	_, section, ok := strings.Cut(text, "*Starting soon*")
+	if !ok {
+		return ""
+	}
+	for _, line := range strings.Split(section, "\n") {
+		if strings.Contains(line, upn) {
+			return line
+		}
+	}
+	return ""
+}
+
+// TestStartingSoonShowsWhereEachHireStands: the approver's Home tab lists every hire of the week
+// ago to the notice ahead with how far they got, from not asked to passkey registered; the
+// manager sees only the hire they were asked about.
+func TestStartingSoonShowsWhereEachHireStands(t *testing.T) {
+	w := newWorld(t, withNewHire(managerEntraID), withEnv("TAP_WATCH_INTERVAL", "1s"), withFastSweep, withoutStart)
+	// Omar started three days ago, before anyone looked: never asked. Pia has no manager and
+	// needs no pass.
+	omar := w.graph.AddUser(graphfake.User{UPN: "omar@example.com", Mail: "omar@example.com", DisplayName: "Omar Old"})
+	w.graph.SetHireDate(omar.ID, ninaHireDate(w).AddDate(0, 0, -5))
+	pia := w.graph.AddUser(graphfake.User{UPN: "pia@example.com", Mail: "pia@example.com", DisplayName: "Pia Pass"})
+	w.graph.SetHireDate(pia.ID, ninaHireDate(w).AddDate(0, 0, -1))
+	w.start()
+
+	prompt := w.dm(manager, "Nina New")
+	stage := func(user, upn, want string) {
+		t.Helper()
+		w.waitFor(user+" sees "+upn+" "+want, func() bool { return strings.Contains(w.startingSoon(user, upn), "*"+want+"*") })
+	}
+	stage(approver, "nina@example.com", "asked")
+	stage(approver, "omar@example.com", "not asked")
+	if line := w.startingSoon(approver, "nina@example.com"); !strings.Contains(line, "manager <@"+manager+">") ||
+		!strings.Contains(line, "starts "+ninaHireDate(w).Format("2006-01-02")) {
+		t.Errorf("Nina's line: %q", line)
+	}
+
+	var channelPrompt slackfake.Message
+	w.waitFor("Pia's channel prompt", func() bool {
+		for _, m := range w.slack.Messages(approvalChannel) {
+			if strings.Contains(m.PlainText(), "Pia Pass") {
+				channelPrompt = m
+				return true
+			}
+		}
+		return false
+	})
+	w.click(approver, channelPrompt, "Not needed")
+	why := w.view(approver, "No first-morning pass for")
+	if _, err := w.slack.SubmitView(w.ctx(), approver, why.ID, map[string]map[string]slackfake.InputValue{
+		"decline_reason": {"decline_reason": slackfake.TextInput("contractor, uses their own company's account")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stage(approver, "pia@example.com", "not needed")
+
+	w.click(manager, prompt, "Request first-morning pass")
+	form := w.view(manager, "For:* Nina New")
+	if _, err := w.slack.SubmitView(w.ctx(), manager, form.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	stage(manager, "nina@example.com", "requested")
+	w.click(approver, w.approvalMessage(2), "Approve") // after Pia's prompt
+	stage(approver, "nina@example.com", "issued")
+	reveal := w.dm(manager, "How to hand it over")
+	w.click(manager, reveal, "Reveal pass")
+	w.view(manager, w.codes(ninaEntraID)[0])
+	stage(manager, "nina@example.com", "revealed")
+
+	start := w.graph.Passes(ninaEntraID)[0].StartsAt
+	w.graph.AddMethod(ninaEntraID, graphfake.Method{Type: graphfake.MethodFIDO2, DisplayName: "Passkey", CreatedAt: start.Add(10 * time.Minute)})
+	stage(manager, "nina@example.com", "passkey registered")
+
+	// The manager was asked about Nina only.
+	if line := w.startingSoon(manager, "pia@example.com"); line != "" {
+		t.Errorf("the manager sees a hire they were not asked about: %q", line)
+	}
+	if line := w.startingSoon(outsider, "nina@example.com"); line != "" {
+		t.Errorf("someone who is neither approver nor manager sees the cohort: %q", line)
+	}
+}
