@@ -81,6 +81,11 @@ func TestNewHireManagerIsAskedOnce(t *testing.T) {
 			if w.redis == nil {
 				return // the embedded store forgets on restart, by design
 			}
+			// tapbot audit shows the prompt in the trail.
+			stdout, stderr, status := runTapbot(t, map[string]string{"REDIS_URL": w.env["REDIS_URL"]}, "audit")
+			if status != 0 || !strings.Contains(stdout, approvals.EventOnboardingPrompted) || !strings.Contains(stdout, "nina@example.com") {
+				t.Fatalf("tapbot audit: exit %d, %s\n%s", status, stderr, stdout)
+			}
 			w.restart()
 			w.waitFor("the restarted replica's look-ahead", looked(replicas+1))
 			if n := len(w.prompts(w.slack.DMChannel(manager))); n != 1 {
@@ -154,6 +159,13 @@ func TestFirstMorningPassFromThePrompt(t *testing.T) {
 // the approval channel; "Not needed" asks why and records it in the audit trail, and the
 // prompt can no longer be answered.
 func TestNewHireWithoutManagerInSlackAsksTheChannel(t *testing.T) {
+	t.Run("a manager who is not in Slack", func(t *testing.T) {
+		w := newWorld(t, withNewHire(extEntraID)) // ext@example.com has no Slack account
+		w.waitFor("the channel prompt", func() bool { return len(w.prompts(approvalChannel)) == 1 })
+		if text := w.prompts(approvalChannel)[0].PlainText(); !strings.Contains(text, "their manager ext@example.com is not in Slack") {
+			t.Fatalf("the channel prompt does not say why the channel is asked:\n%s", text)
+		}
+	})
 	w := newWorld(t, withNewHire(""))
 	var prompt slackfake.Message
 	w.waitFor("the channel prompt", func() bool {
