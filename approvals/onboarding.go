@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -74,6 +75,12 @@ type Onboarding struct {
 	Manager        string          `json:"manager,omitempty"`
 	ManagerName    string          `json:"manager_name,omitempty"`
 	ManagerSlackID string          `json:"manager_slack_id,omitempty"`
+	// ManagerWhy says why a manager Entra ID names is not asked in a DM: not in Slack, not
+	// reachable there, or not among those who may request passes.
+	ManagerWhy string `json:"manager_why,omitempty"`
+	// Enabled is the hire's accountEnabled when they were asked about: HR often enables the
+	// account on day one, and a pass works only once it is.
+	Enabled        bool            `json:"enabled"`
 	State          OnboardingState `json:"state"`
 	Prompt         MessageRef      `json:"prompt,omitzero"`
 	AskedAt        time.Time       `json:"asked_at,omitzero"`
@@ -88,17 +95,12 @@ type Onboarding struct {
 func (o *Onboarding) AskedInChannel() bool { return o.ManagerSlackID == "" }
 
 // FirstDay is the calendar day a hire date means. HR provisioning writes employeeHireDate as a
-// point in time: most systems write midnight UTC of the first day, some midnight of the office's
-// own zone (which is the day before in UTC east of Greenwich). A date that is exactly midnight in
-// loc is that day there; any other is taken as the UTC day.
-func FirstDay(hire time.Time, loc *time.Location) (year int, month time.Month, day int) {
-	if loc != nil {
-		l := hire.In(loc)
-		if l.Hour() == 0 && l.Minute() == 0 && l.Second() == 0 {
-			return l.Date()
-		}
-	}
-	return hire.UTC().Date()
+// point in time: most systems write midnight UTC of the first day, some midnight (or the start
+// of the working day) in the office's own zone, which east of Greenwich is the evening before in
+// UTC. The day is the one whose midnight UTC is nearest, which reads every office's midnight,
+// from UTC-11 to UTC+11, as its own day, the same for everyone who sees it.
+func FirstDay(hire time.Time) (year int, month time.Month, day int) {
+	return hire.UTC().Add(12 * time.Hour).Date()
 }
 
 // FirstMorning is when a first-morning pass starts: clock ("08:00") on the hire's first day in
@@ -111,8 +113,13 @@ func FirstMorning(hire time.Time, loc *time.Location, clock string) (time.Time, 
 	if err != nil {
 		return time.Time{}, fmt.Errorf("start time %q is not HH:MM: %w", clock, err)
 	}
-	y, m, d := FirstDay(hire, loc)
+	y, m, d := FirstDay(hire)
 	return time.Date(y, m, d, t.Hour(), t.Minute(), 0, 0, loc), nil
+}
+
+func firstDayString(hire time.Time) string {
+	y, m, d := FirstDay(hire)
+	return fmt.Sprintf("%04d-%02d-%02d", y, m, d)
 }
 
 // onboardingKey names one hire's onboarding record: the person and their first day, so a hire
@@ -148,13 +155,19 @@ const onboardingKept = 30 * 24 * time.Hour
 // OnboardingOn reports whether the look-ahead runs (TAP_ONBOARDING).
 func (s *Service) OnboardingOn() bool { return s.cfg.Onboarding && s.hires != nil }
 
-// TakeOnboardingTurn reports whether this replica should look ahead now: one replica a day. A
-// replica also looks once when it starts (LookAhead is safe to run on several at once).
+// OnboardingEvery is how often one replica looks ahead for new hires; a replica also looks when
+// it starts. Hourly, so a hire whose prompt failed or was interrupted is asked within about
+// promptLease and an hour, not a day later.
+const OnboardingEvery = time.Hour
+
+// TakeOnboardingTurn reports whether this replica should look ahead now: one replica an hour.
+// LookAhead is safe to run on several at once (each hire is claimed), so the look at start
+// needs no turn.
 func (s *Service) TakeOnboardingTurn(ctx context.Context) (bool, error) {
 	if !s.OnboardingOn() {
 		return false, nil
 	}
-	return s.store.Claim(ctx, "onboarding-turn", 23*time.Hour)
+	return s.store.Claim(ctx, "onboarding-turn", OnboardingEvery-5*time.Minute)
 }
 
 // LookAhead finds the people whose hire date falls within TAP_ONBOARDING_NOTICE from now and
@@ -167,13 +180,15 @@ func (s *Service) LookAhead(ctx context.Context) ([]*Onboarding, error) {
 		return nil, nil
 	}
 	now := s.now()
-	hires, err := s.hires.UpcomingHires(ctx, now, now.Add(offOrDefault(s.cfg.OnboardingNotice, DefaultOnboardingNotice)))
+	// From a day back: the first morning of a hire dated midnight UTC is still ahead west of
+	// Greenwich until that day ends there.
+	hires, err := s.hires.UpcomingHires(ctx, now.Add(-24*time.Hour), now.Add(offOrDefault(s.cfg.OnboardingNotice, DefaultOnboardingNotice)))
 	if err != nil {
 		return nil, fmt.Errorf("look for upcoming hires: %w", err)
 	}
 	var out []*Onboarding
 	for _, h := range hires {
-		if !h.HireDate.After(now) {
+		if !h.HireDate.Add(24 * time.Hour).After(now) {
 			continue
 		}
 		key := onboardingKey(h.User.ID, h.HireDate)
@@ -190,19 +205,11 @@ func (s *Service) LookAhead(ctx context.Context) ([]*Onboarding, error) {
 			continue
 		}
 		o := &Onboarding{Key: key, UserID: h.User.ID, UPN: h.User.UPN, Mail: h.User.Mail, DisplayName: h.User.DisplayName,
-			HireDate: h.HireDate, State: OnboardingAsked}
-		y, m, d := FirstDay(h.HireDate, nil)
-		o.FirstDay = fmt.Sprintf("%04d-%02d-%02d", y, m, d)
-		o.SlackID = s.chatAccount(ctx, h.User)
-		mgr, err := s.dir.Manager(ctx, h.User.ID)
-		switch {
-		case err == nil:
-			o.Manager, o.ManagerName = mgr.UPN, mgr.DisplayName
-			o.ManagerSlackID = s.chatAccount(ctx, mgr)
-		case ErrorCode(err) != NotFound:
-			// Not "no manager": Entra ID could not say now. Asking the channel would go
-			// around the manager, so the hire waits for the next look-ahead.
-			s.log.WarnContext(ctx, "new hire's manager not read; tried again at the next look-ahead", "hire", h.User.UPN, "err", err)
+			HireDate: h.HireDate, FirstDay: firstDayString(h.HireDate), Enabled: h.Enabled, State: OnboardingAsked}
+		if err := s.findManager(ctx, o, h.User); err != nil {
+			// Not "no manager" but Entra ID or Slack could not say now. Asking the channel
+			// would go around the manager, so the hire waits for the next look-ahead.
+			s.log.WarnContext(ctx, "new hire's manager not found now; tried again at the next look-ahead", "hire", h.User.UPN, "err", err)
 			s.PromptFailed(ctx, o)
 			continue
 		}
@@ -217,37 +224,138 @@ func (s *Service) LookAhead(ctx context.Context) ([]*Onboarding, error) {
 	return out, nil
 }
 
-// chatAccount finds a directory user's chat account by mail, then UPN; "" when there is none or
-// chat cannot say now.
-func (s *Service) chatAccount(ctx context.Context, u DirectoryUser) string {
+// findManager fills in who is asked about a hire: their Entra ID manager in a DM when the
+// manager is in chat and may request passes, otherwise the approval channel, with why. An error
+// means Entra ID or chat could not say now.
+func (s *Service) findManager(ctx context.Context, o *Onboarding, hire DirectoryUser) error {
+	id, err := s.chatAccount(ctx, hire)
+	if err != nil {
+		return err
+	}
+	o.SlackID = id
+	mgr, err := s.dir.Manager(ctx, hire.ID)
+	if ErrorCode(err) == NotFound {
+		return nil // no manager: the channel is asked
+	}
+	if err != nil {
+		return err
+	}
+	o.Manager, o.ManagerName = mgr.UPN, mgr.DisplayName
+	if o.ManagerSlackID, err = s.chatAccount(ctx, mgr); err != nil {
+		return err
+	}
+	if o.ManagerSlackID == "" {
+		o.ManagerWhy = "is not in Slack"
+		return nil
+	}
+	if len(s.cfg.Requesters) > 0 {
+		ok, err := s.isMember(ctx, o.ManagerSlackID, s.cfg.Requesters)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			// A DM they could not act on would be a dead end: the channel is asked instead.
+			o.ManagerSlackID, o.ManagerWhy = "", "is not among those who may request passes (TAP_REQUESTERS)"
+		}
+	}
+	return nil
+}
+
+// chatAccount finds a directory user's chat account by mail, then UPN: "" when they have none,
+// an error when chat cannot say now.
+func (s *Service) chatAccount(ctx context.Context, u DirectoryUser) (string, error) {
 	for _, addr := range uniqueFold(u.Mail, u.UPN) {
 		if addr == "" {
 			continue
 		}
 		id, err := s.people.FindByEmail(ctx, addr)
 		if err == nil && id != "" {
-			return id
+			return id, nil
 		}
 		if err != nil && !errors.Is(err, ErrNotFound) {
-			s.log.WarnContext(ctx, "chat account not looked up", "user", u.UPN, "err", err)
+			return "", fmt.Errorf("find %s in chat: %w", u.UPN, err)
 		}
 	}
-	return ""
+	return "", nil
+}
+
+// Unreachable records that the manager could not be sent a DM for good (Slack refused it, not
+// "later"), so the hire's prompt goes to the approval channel instead, saying why.
+func (o *Onboarding) Unreachable(why string) {
+	o.ManagerSlackID, o.ManagerWhy = "", why
 }
 
 // Prompted records that a hire's prompt was sent (to the manager, or to the approval channel)
-// and where, so it is never sent again.
-func (s *Service) Prompted(ctx context.Context, o *Onboarding, at MessageRef) error {
-	o.Prompt, o.AskedAt, o.State = at, s.now(), OnboardingAsked
-	if err := s.saveOnboarding(ctx, o); err != nil {
-		return err
+// and where, so it is never sent again, and returns the record as it now is: a click on the
+// prompt may have answered it already, which the prompt must then show.
+func (s *Service) Prompted(ctx context.Context, o *Onboarding, at MessageRef) (*Onboarding, error) {
+	cur, err := s.withOnboarding(ctx, o.Key, func(cur *Onboarding) error {
+		cur.Prompt, cur.ManagerSlackID, cur.ManagerWhy = at, o.ManagerSlackID, o.ManagerWhy
+		if cur.State == OnboardingAsking {
+			cur.State, cur.AskedAt = OnboardingAsked, s.now()
+		}
+		return nil
+	})
+	if ErrorCode(err) == NotFound {
+		// The record was lost (an embedded store restarted): keep what was sent.
+		cur = o
+		cur.Prompt, cur.State, cur.AskedAt = at, OnboardingAsked, s.now()
+		err = s.saveOnboarding(ctx, cur)
+	}
+	if err != nil {
+		return o, err
+	}
+	// The record now says the hire was asked; the claim is no longer what keeps a second
+	// prompt away.
+	if err := s.store.Release(ctx, "prompting:"+o.Key); err != nil {
+		s.log.WarnContext(ctx, "onboarding prompt claim not released", "hire", o.UPN, "err", err)
 	}
 	where := "the approval channel"
-	if !o.AskedInChannel() {
-		where = "manager " + o.ManagerSlackID
+	if !cur.AskedInChannel() {
+		where = "manager " + cur.ManagerSlackID
 	}
-	s.recordOnboarding(ctx, EventOnboardingPrompted, o, "", "first day "+o.FirstDay+"; asked "+where)
-	return nil
+	s.recordOnboarding(ctx, EventOnboardingPrompted, cur, "", "first day "+cur.FirstDay+"; asked "+where)
+	return cur, nil
+}
+
+// onboardingLock is how long one change of a hire's record may hold it.
+const onboardingLock = 10 * time.Second
+
+// withOnboarding changes a hire's record under a short lock, so that two changes (a request and
+// a "not needed", a click and the prompt being recorded) never overwrite each other.
+func (s *Service) withOnboarding(ctx context.Context, key string, change func(*Onboarding) error) (*Onboarding, error) {
+	lock := "onboarding-lock:" + key
+	giveUp := time.Now().Add(2 * time.Second)
+	for {
+		won, err := s.store.Claim(ctx, lock, onboardingLock)
+		if err != nil {
+			return nil, storeError(err)
+		}
+		if won {
+			break
+		}
+		if time.Now().After(giveUp) {
+			return nil, Errorf(Unavailable, "Someone else is answering for this new hire right now; try again in a moment.")
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+	defer func() {
+		if err := s.store.Release(context.WithoutCancel(ctx), lock); err != nil {
+			s.log.WarnContext(ctx, "onboarding lock not released; it lapses by itself", "key", key, "err", err)
+		}
+	}()
+	o, err := s.Onboarding(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := change(o); err != nil {
+		return o, err
+	}
+	return o, s.saveOnboarding(ctx, o)
 }
 
 // PromptFailed gives a hire back after their prompt could not be sent, so the next look-ahead
@@ -305,13 +413,45 @@ func (s *Service) MayAnswerOnboarding(ctx context.Context, o *Onboarding, user s
 }
 
 // Requested records that a first-morning pass was asked for a hire, by whom and which request.
+// Submit checked that the hire was still open for it; a "not needed" recorded since is kept in
+// the trail, and the request, which exists, is what the record follows from now on.
 func (s *Service) Requested(ctx context.Context, key, by, requestID string) (*Onboarding, error) {
-	o, err := s.Onboarding(ctx, key)
+	return s.withOnboarding(ctx, key, func(o *Onboarding) error {
+		if o.State == OnboardingDeclined {
+			s.log.WarnContext(ctx, "a pass was requested for a new hire just after someone said none is needed", "hire", o.UPN, "request_id", requestID)
+		}
+		o.State, o.By, o.RequestID, o.DecidedAt = OnboardingRequested, by, requestID, s.now()
+		return nil
+	})
+}
+
+// onboardingOpen checks, before a request made from a hire's prompt is stored, that the prompt
+// is still open for it: asked and not answered, or answered with a request that has ended (a
+// new pass for a hire whose first one did not do its job), and that the requester may answer it.
+func (s *Service) onboardingOpen(ctx context.Context, d Draft) error {
+	o, err := s.Onboarding(ctx, d.Onboarding)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	o.State, o.By, o.RequestID, o.DecidedAt = OnboardingRequested, by, requestID, s.now()
-	return o, s.saveOnboarding(ctx, o)
+	if !strings.EqualFold(d.TargetEmail, o.UPN) {
+		return Errorf(Invalid, "This form was filled in for %s, not for %s; open it again from the prompt.", o.UPN, d.TargetEmail)
+	}
+	if o.By != d.Requester {
+		if err := s.MayAnswerOnboarding(ctx, o, d.Requester); err != nil {
+			return err
+		}
+	}
+	switch o.State {
+	case OnboardingDeclined:
+		return Errorf(Conflict, "No pass is needed for %s, as recorded since this form was opened (%s). If one is needed after all, ask with /tap.",
+			o.DisplayName, o.DeclinedReason)
+	case OnboardingRequested:
+		r, err := s.store.Get(ctx, o.RequestID)
+		if err == nil && !r.State.Final() {
+			return Errorf(Conflict, "A pass for %s was already asked for (request %s).", o.DisplayName, o.RequestID)
+		}
+	}
+	return nil
 }
 
 // DeclineOnboarding records that no pass is needed for a hire, and why.
@@ -320,24 +460,27 @@ func (s *Service) DeclineOnboarding(ctx context.Context, key, by, reason string)
 	if reason == "" {
 		return nil, onField(Errorf(Invalid, "Say why no pass is needed, for the audit trail."), FieldReason)
 	}
-	o, err := s.Onboarding(ctx, key)
+	already := false
+	o, err := s.withOnboarding(ctx, key, func(o *Onboarding) error {
+		if err := s.MayAnswerOnboarding(ctx, o, by); err != nil {
+			return err
+		}
+		switch o.State {
+		case OnboardingDeclined:
+			already = true // said already, by this click sent again or by someone else
+			return nil
+		case OnboardingRequested:
+			return Errorf(Conflict, "A pass was already requested for %s (request %s); cancel that request instead.", o.DisplayName, o.RequestID)
+		}
+		o.State, o.By, o.DeclinedReason, o.DecidedAt = OnboardingDeclined, by, reason, s.now()
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := s.MayAnswerOnboarding(ctx, o, by); err != nil {
-		return nil, err
+	if !already {
+		s.recordOnboarding(ctx, EventOnboardingDeclined, o, by, "first day "+o.FirstDay)
 	}
-	if o.State == OnboardingDeclined {
-		return o, nil // said already, by this click sent again or by someone else
-	}
-	if o.State == OnboardingRequested {
-		return nil, Errorf(Conflict, "A pass was already requested for %s (request %s); cancel that request instead.", o.DisplayName, o.RequestID)
-	}
-	o.State, o.By, o.DeclinedReason, o.DecidedAt = OnboardingDeclined, by, reason, s.now()
-	if err := s.saveOnboarding(ctx, o); err != nil {
-		return nil, err
-	}
-	s.recordOnboarding(ctx, EventOnboardingDeclined, o, by, "first day "+o.FirstDay)
 	return o, nil
 }
 
@@ -378,6 +521,11 @@ type CohortEntry struct {
 	ManagerSlackID string
 	Stage          CohortStage
 	RequestID      string
+	// Disabled is set while the hire's account is disabled in Entra ID (HR enables it on day
+	// one, usually): a pass works only once it is enabled.
+	Disabled bool
+	// Started is set once the first day has begun (UTC): such entries follow the upcoming ones.
+	Started bool
 }
 
 // CohortStage is where a hire stands, from nobody asked to a passkey registered.
@@ -393,6 +541,8 @@ const (
 	StageRevealed   CohortStage = "revealed"
 	StageRegistered CohortStage = "passkey registered"
 	StageNotNeeded  CohortStage = "not needed"
+	// StageMissed is a revealed pass that ended with no passkey registered.
+	StageMissed CohortStage = "ended without a passkey"
 	// StageEnded is a request that ended without a pass doing its job: denied, expired, failed,
 	// cancelled or revoked.
 	StageEnded CohortStage = "ended"
@@ -402,26 +552,59 @@ const (
 // whether the pass did its job.
 const cohortSince = 7 * 24 * time.Hour
 
-// Cohort lists the hires from a week ago to TAP_ONBOARDING_NOTICE ahead, first day first, and
-// where each stands. An approver sees all of them; anyone else only those they were asked about
-// or requested a pass for.
-func (s *Service) Cohort(ctx context.Context, viewer string) ([]CohortEntry, error) {
-	if !s.OnboardingOn() {
-		return nil, nil
-	}
+// cohortFresh is how long the hires read for the view are reused, so a team opening the Home tab
+// at once costs Graph one query.
+const cohortFresh = time.Minute
+
+type cohortCache struct {
+	mu    sync.Mutex
+	read  time.Time
+	hires []Hire
+}
+
+// cohortHires reads the hires of the view's window, reusing a read of the last cohortFresh.
+func (s *Service) cohortHires(ctx context.Context) ([]Hire, error) {
+	c := &s.cohort
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	now := s.now()
+	if !c.read.IsZero() && now.Sub(c.read) < cohortFresh && !now.Before(c.read) {
+		return c.hires, nil
+	}
 	hires, err := s.hires.UpcomingHires(ctx, now.Add(-cohortSince), now.Add(offOrDefault(s.cfg.OnboardingNotice, DefaultOnboardingNotice)))
 	if err != nil {
 		return nil, fmt.Errorf("read the new hires: %w", err)
+	}
+	c.read, c.hires = now, hires
+	return hires, nil
+}
+
+// Cohort lists the hires from a week ago to TAP_ONBOARDING_NOTICE ahead and where each stands:
+// those still to start first (soonest first), then those who started (latest first). An
+// approver sees all of them; anyone else only those they were asked about or requested a pass
+// for, and sees nothing, rather than an error, when the hires cannot be read.
+func (s *Service) Cohort(ctx context.Context, viewer string) ([]CohortEntry, error) {
+	if !s.OnboardingOn() {
+		return nil, nil
 	}
 	approver, err := s.isMember(ctx, viewer, s.cfg.Approvers)
 	if err != nil {
 		return nil, err
 	}
+	hires, err := s.cohortHires(ctx)
+	if err != nil {
+		if !approver {
+			s.log.WarnContext(ctx, "Starting soon not shown", "user", viewer, "err", err)
+			return nil, nil
+		}
+		return nil, err
+	}
+	today := s.now().UTC().Format("2006-01-02")
 	var out []CohortEntry
 	for _, h := range hires {
-		y, m, d := FirstDay(h.HireDate, nil)
-		e := CohortEntry{UPN: h.User.UPN, DisplayName: h.User.DisplayName, FirstDay: fmt.Sprintf("%04d-%02d-%02d", y, m, d), Stage: StageNotAsked}
+		e := CohortEntry{UPN: h.User.UPN, DisplayName: h.User.DisplayName, FirstDay: firstDayString(h.HireDate),
+			Stage: StageNotAsked, Disabled: !h.Enabled}
+		e.Started = e.FirstDay <= today
 		o, err := s.Onboarding(ctx, onboardingKey(h.User.ID, h.HireDate))
 		switch {
 		case err == nil:
@@ -439,7 +622,16 @@ func (s *Service) Cohort(ctx context.Context, viewer string) ([]CohortEntry, err
 		}
 		out = append(out, e)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].FirstDay < out[j].FirstDay })
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Started != b.Started {
+			return !a.Started
+		}
+		if a.Started {
+			return a.FirstDay > b.FirstDay
+		}
+		return a.FirstDay < b.FirstDay
+	})
 	return out, nil
 }
 
@@ -458,6 +650,8 @@ func (s *Service) stageOf(ctx context.Context, o *Onboarding) CohortStage {
 	switch {
 	case !r.RegisteredAt.IsZero():
 		return StageRegistered
+	case !r.MissedAt.IsZero():
+		return StageMissed
 	case r.State == Revealed:
 		return StageRevealed
 	case r.State == Issued || r.State == Revealing:

@@ -125,6 +125,7 @@ type Service struct {
 	crashAt func(step string)
 	sink    AuditSink
 	hires   HireDirectory // nil: no onboarding look-ahead
+	cohort  cohortCache   // the hires of the Starting soon view
 
 	groupsMu sync.Mutex
 	groups   map[string]cachedGroup
@@ -251,6 +252,11 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 	}
 	if d.TargetUserID == "" && d.TargetEmail == "" {
 		return nil, onField(Errorf(Invalid, "Say who the pass is for: a Slack user or an email address."), FieldTarget)
+	}
+	if d.Onboarding != "" {
+		if err := s.onboardingOpen(ctx, d); err != nil {
+			return nil, err
+		}
 	}
 	if d.Lifetime == 0 {
 		d.Lifetime = s.cfg.DefaultLifetime

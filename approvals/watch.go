@@ -323,6 +323,21 @@ func (s *Service) missedRegistration(ctx context.Context, r *Request) (*Registra
 	return &Registration{Request: missed, Missed: true}, nil
 }
 
+// MissedNotTold undoes missedRegistration's mark when the requester could not be told, so a later
+// watch turn tells them: the notice is not lost to a Slack outage.
+func (s *Service) MissedNotTold(ctx context.Context, r *Request) {
+	if _, err := s.store.Update(ctx, r.ID, func(cur *Request) error {
+		cur.MissedAt = time.Time{}
+		return nil
+	}); err != nil {
+		s.log.WarnContext(ctx, "a missed registration that could not be told is not retried", "request_id", r.ID, "err", err)
+		return
+	}
+	if err := s.store.AddWatch(ctx, r.ID); err != nil {
+		s.log.WarnContext(ctx, "a missed registration that could not be told is not retried", "request_id", r.ID, "err", err)
+	}
+}
+
 // revokeRegistered deletes what is left of a pass whose person registered a strong method
 // (TAP_REVOKE_AFTER_REGISTRATION): the pass did its job and should not stay usable.
 func (s *Service) revokeRegistered(ctx context.Context, r *Request) (*Request, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
@@ -314,8 +315,8 @@ func whyYou(r *approvals.Request, a approvals.Authority) string {
 	return "you are listed in TAP_APPROVERS."
 }
 
-// cohortBlock is the Starting soon section: one line per new hire, first day first, each within
-// its share of the section.
+// cohortBlock is the Starting soon section: one line per new hire, upcoming first, each within
+// its share of the section. The stage and the day come first, so a clipped name never hides them.
 func cohortBlock(cohort []approvals.CohortEntry) slack.Block {
 	const heading = "*Starting soon*"
 	shown := cohort[:min(len(cohort), homeMaxCohort)]
@@ -333,11 +334,15 @@ func cohortBlock(cohort []approvals.CohortEntry) slack.Block {
 		case e.Stage == approvals.StageNotAsked:
 			manager = "not asked yet"
 		}
-		line := fmt.Sprintf("%s %s · starts %s · %s · *%s*", stageIcon(e.Stage), who, e.FirstDay, manager, e.Stage)
+		head := fmt.Sprintf("%s *%s* · starts %s", stageIcon(e.Stage), e.Stage, e.FirstDay)
 		if e.RequestID != "" {
-			line += " · `" + e.RequestID + "`"
+			head += " · `" + e.RequestID + "`"
 		}
-		lines = append(lines, clip(line, share))
+		if e.Disabled {
+			head += " · account disabled"
+		}
+		tail := " · " + manager + " · " + who
+		lines = append(lines, head+clip(tail, max(share-utf8.RuneCountInString(head), 1)))
 	}
 	if more := len(cohort) - len(shown); more > 0 {
 		lines = append(lines, fmt.Sprintf("…and %d more.", more))
@@ -354,7 +359,7 @@ func stageIcon(s approvals.CohortStage) string {
 		return ":hourglass_flowing_sand:"
 	case approvals.StageNotNeeded:
 		return ":heavy_minus_sign:"
-	case approvals.StageEnded:
+	case approvals.StageEnded, approvals.StageMissed:
 		return ":warning:"
 	}
 	return ":grey_question:"

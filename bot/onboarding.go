@@ -54,25 +54,49 @@ func (b *Bot) lookAhead(ctx context.Context) {
 }
 
 // sendPrompt asks the hire's manager in a DM or, with no manager in Slack, the approval channel.
+// A DM Slack refuses for good (the manager's account is deactivated or restricted, say) goes to
+// the channel instead, saying so; one that failed for now is tried again at the next look-ahead.
 func (b *Bot) sendPrompt(ctx context.Context, o *approvals.Onboarding) {
-	text, blocks := b.onboardingMessage(o)
 	var at approvals.MessageRef
 	var err error
-	if o.AskedInChannel() {
+	if !o.AskedInChannel() {
+		text, blocks := b.onboardingMessage(o)
+		at, err = b.dm(ctx, o.ManagerSlackID, text, blocks)
+		if code := slackErrorCode(err); err != nil && refusedForGood(code) {
+			b.log.Warn("the new hire's manager cannot be sent a DM; asking the approval channel", "hire", o.UPN, "manager", o.Manager, "slack_error", code)
+			o.Unreachable("could not be sent a DM in Slack (" + code + ")")
+			err = nil
+		}
+	}
+	if err == nil && o.AskedInChannel() {
+		text, blocks := b.onboardingMessage(o)
 		var ch, ts string
 		ch, ts, err = b.api.PostMessageContext(ctx, b.channel, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
 		at = approvals.MessageRef{Channel: ch, TS: ts}
-	} else {
-		at, err = b.dm(ctx, o.ManagerSlackID, text, blocks)
 	}
 	if err != nil {
 		b.log.Error("onboarding prompt not sent; the next look-ahead tries again", "hire", o.UPN, "err", err)
 		b.svc.PromptFailed(context.WithoutCancel(ctx), o)
 		return
 	}
-	if err := b.svc.Prompted(ctx, o, at); err != nil {
+	cur, err := b.svc.Prompted(ctx, o, at)
+	if err != nil {
 		b.log.Error("onboarding prompt sent but not recorded", "hire", o.UPN, "err", err)
+		return
 	}
+	if cur.State != approvals.OnboardingAsked {
+		b.updatePrompt(ctx, cur) // answered by a click that came before the prompt was recorded
+	}
+}
+
+// refusedForGood reports whether a Slack error code says a message will never be delivered,
+// rather than "later" (rate limits, outages).
+func refusedForGood(code string) bool {
+	switch code {
+	case "", "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout", "team_added_to_org":
+		return false
+	}
+	return true
 }
 
 // onboardingMessage is the prompt's text and blocks for the state it is in.
@@ -87,13 +111,20 @@ func (b *Bot) onboardingMessage(o *approvals.Onboarding) (string, []slack.Block)
 	if o.AskedInChannel() {
 		manager := "Entra ID names no manager for them"
 		if o.Manager != "" {
-			manager = "their manager " + upnText(o.Manager) + " is not in Slack"
+			why := o.ManagerWhy
+			if why == "" {
+				why = "is not in Slack"
+			}
+			manager = "their manager " + upnText(o.Manager) + " " + detailText(why)
 		}
 		head = fmt.Sprintf(":wave: *%s* starts on *%s*, and %s. They will need a Temporary Access Pass on their first morning to set up a passkey. Anyone who may request passes can ask for it here; another person approves, as always.", who, day, manager)
 	} else {
 		head = fmt.Sprintf(":wave: *%s* starts on *%s* and reports to you. They will need a Temporary Access Pass on their first morning to set up a passkey.", who, day)
 	}
 	blocks := []slack.Block{section(head)}
+	if !o.Enabled {
+		blocks = append(blocks, note(":information_source: Their account is still disabled in Entra ID. HR usually enables it on day one; the pass works only once it is, so make sure it is enabled by the time the pass starts."))
+	}
 	switch o.State {
 	case approvals.OnboardingRequested:
 		blocks = append(blocks, note(fmt.Sprintf(":outbox_tray: <@%s> asked for a first-morning pass (request `%s`).", o.By, o.RequestID)))
@@ -104,7 +135,7 @@ func (b *Bot) onboardingMessage(o *approvals.Onboarding) (string, []slack.Block)
 			slack.NewActionBlock("onboarding",
 				slack.NewButtonBlockElement(ActionOnboardingRequest, o.Key, plain("Request first-morning pass")).WithStyle(slack.StylePrimary),
 				slack.NewButtonBlockElement(ActionOnboardingDecline, o.Key, plain("Not needed"))),
-			note(fmt.Sprintf("The form opens filled in: a one-time pass from %s your time on their first day. You can change it. The pass goes to them if they are in Slack by then, otherwise to you to hand over.",
+			note(fmt.Sprintf("The form opens filled in: a one-time pass from %s on their first day, in the time zone of whoever opens it. You can change it. The pass goes to them if they are in Slack by then, otherwise to whoever asks, to hand over.",
 				b.svc.Config().OnboardingStart)))
 	}
 	return text, blocks
@@ -231,7 +262,8 @@ func (b *Bot) announceMissed(ctx context.Context, r *approvals.Request) {
 			slack.NewButtonBlockElement(ActionOnboardingRetry, r.Onboarding, plain("Ask for a new pass")).WithStyle(slack.StylePrimary)))
 	}
 	if _, err := b.dm(ctx, r.Requester, text, blocks); err != nil {
-		b.log.Error("tell requester of a pass that ended without a passkey", "request_id", r.ID, "err", err)
+		b.log.Error("tell requester of a pass that ended without a passkey; told at a later watch", "request_id", r.ID, "err", err)
+		b.svc.MissedNotTold(context.WithoutCancel(ctx), r)
 	}
 }
 

@@ -7,8 +7,10 @@ import (
 )
 
 // OnboardingNotice is how far ahead of a hire date tapbot asks the manager. Submit accepts a
-// start at most 14 days ahead (approvals.MaxStartAhead), so the notice stays within that.
-var OnboardingNotice = DurationSetting{Name: "TAP_ONBOARDING_NOTICE", Default: "3d", Min: "1d", Max: "14d"}
+// start at most 14 days ahead (approvals.MaxStartAhead); the first morning is up to a day and a
+// half after the hire date's timestamp (a west-of-Greenwich morning of a date written as midnight
+// UTC), so the notice stops two days short of that.
+var OnboardingNotice = DurationSetting{Name: "TAP_ONBOARDING_NOTICE", Default: "3d", Min: "1d", Max: "12d"}
 
 // loadOnboarding reads the new-hire look-ahead: TAP_ONBOARDING (on|off, default off),
 // TAP_ONBOARDING_NOTICE and TAP_ONBOARDING_START (the first-morning start, HH:MM).

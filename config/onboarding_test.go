@@ -23,7 +23,8 @@ func TestOnboardingSettings(t *testing.T) {
 		{name: "ON in capitals", set: map[string]string{"TAP_ONBOARDING": "ON"}, on: true, notice: 72 * time.Hour, start: "08:00"},
 		{name: "not on or off", set: map[string]string{"TAP_ONBOARDING": "yes please"}, wantErr: `TAP_ONBOARDING: "yes please" is neither on`},
 		{name: "notice beyond what a start may be ahead", set: map[string]string{"TAP_ONBOARDING_NOTICE": "3w"}, wantErr: "TAP_ONBOARDING_NOTICE:"},
-		{name: "notice too long", set: map[string]string{"TAP_ONBOARDING_NOTICE": "15d"}, wantErr: `TAP_ONBOARDING_NOTICE: "15d" is too long; use from 1d to 14d`},
+		{name: "notice too long for a start 14 days ahead", set: map[string]string{"TAP_ONBOARDING_NOTICE": "13d"}, wantErr: `TAP_ONBOARDING_NOTICE: "13d" is too long; use from 1d to 12d`},
+		{name: "the longest notice", set: map[string]string{"TAP_ONBOARDING_NOTICE": "12d"}, notice: 12 * 24 * time.Hour, start: "08:00"},
 		{name: "start not a time", set: map[string]string{"TAP_ONBOARDING_START": "8am"}, wantErr: `TAP_ONBOARDING_START: "8am" is not a time of day as HH:MM`},
 		{name: "start without a leading zero", set: map[string]string{"TAP_ONBOARDING_START": "8:00"}, wantErr: `TAP_ONBOARDING_START: "8:00" is not a time of day as HH:MM`},
 	}

@@ -89,3 +89,27 @@ func toHire(u models.Userable) (approvals.Hire, bool) {
 	}
 	return h, true
 }
+
+// AnyHireDates reports whether any user in the tenant has an employeeHireDate at all, so doctor
+// can tell "nobody starts soon" from "HR provisioning does not fill hire dates". It reads one user.
+func (c *Client) AnyHireDates(ctx context.Context) (bool, error) {
+	ctx, cancel, err := c.callContext(ctx, opListHires)
+	if err != nil {
+		return false, classify(ctx, opListHires, "", err)
+	}
+	defer cancel()
+	headers := abstractions.NewRequestHeaders()
+	headers.Add("ConsistencyLevel", "eventual")
+	filter := "employeeHireDate ge 1900-01-01T00:00:00Z"
+	count, top := true, int32(1)
+	res, err := c.svc.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
+		Headers: headers,
+		QueryParameters: &users.UsersRequestBuilderGetQueryParameters{
+			Filter: &filter, Count: &count, Select: []string{"id"}, Top: &top,
+		},
+	})
+	if err != nil {
+		return false, classify(ctx, opListHires, "", err)
+	}
+	return res != nil && len(res.GetValue()) > 0, nil
+}

@@ -577,13 +577,28 @@ func (d *doctor) checkHires(ctx context.Context, dir *graph.Client) {
 	now := time.Now()
 	hires, err := dir.UpcomingHires(ctx, now, now.Add(notice))
 	if err != nil {
-		d.list.fail(chkHires, "cannot list users by hire date: "+graphProblem(err),
-			"grant the app the Microsoft Graph application permission User.Read.All with admin consent (see "+chkGraphPerms+")")
+		fix := "check that Microsoft Graph is reachable and run tapbot doctor again"
+		switch approvals.ErrorCode(err) {
+		case approvals.Forbidden:
+			fix = "grant the app the Microsoft Graph application permission User.Read.All with admin consent (see " + chkGraphPerms + ")"
+		case approvals.Invalid:
+			fix = "Graph refused the query itself: report it as a tapbot bug, with this line"
+		}
+		d.list.fail(chkHires, "cannot list users by hire date: "+graphProblem(err), fix)
 		return
 	}
 	window := approvals.FormatDuration(notice)
 	if len(hires) == 0 {
-		d.list.pass(chkHires, fmt.Sprintf("the hire-date query works; nobody starts within %s. If HR provisioning does not fill employeeHireDate in Entra ID, tapbot never asks", window))
+		some, err := dir.AnyHireDates(ctx)
+		switch {
+		case err != nil:
+			d.list.pass(chkHires, fmt.Sprintf("the hire-date query works; nobody starts within %s", window))
+		case !some:
+			d.list.fail(chkHires, "no user in the tenant has a hire date (employeeHireDate), so tapbot would never ask about anyone",
+				"have HR provisioning (Workday, SuccessFactors, an inbound SCIM app) fill employeeHireDate in Entra ID, or set TAP_ONBOARDING=off")
+		default:
+			d.list.pass(chkHires, fmt.Sprintf("the hire-date query works; nobody starts within %s", window))
+		}
 		return
 	}
 	d.list.pass(chkHires, fmt.Sprintf("%d %s within %s (the first on %s)", len(hires), plural(len(hires), "person starts", "people start"),

@@ -53,12 +53,17 @@ func (w *world) prompts(channel string) []slackfake.Message {
 func TestNewHireManagerIsAskedOnce(t *testing.T) {
 	for name, opts := range map[string][]worldOption{"embedded": nil, "two replicas on redis": {withRedis, withSlackSpeed(20)}} {
 		t.Run(name, func(t *testing.T) {
-			w := newWorld(t, append(opts, withNewHire(managerEntraID))...)
+			w := newWorld(t, append(opts, withNewHire(managerEntraID), withoutStart)...)
+			// Both replicas' looks at start overlap: each has the hire list before either asks.
+			release := w.graph.Hold(graphfake.OpListHires)
+			w.start()
 			replicas := 1
 			if w.redis != nil {
 				w.startReplica()
 				replicas = 2
 			}
+			w.waitFor("every replica's hire-date query", func() bool { return w.graph.Calls(graphfake.OpListHires) >= replicas })
+			release()
 			prompt := w.dm(manager, "Nina New")
 			day := ninaHireDate(w).Format("Monday 2 January 2006")
 			if !strings.Contains(prompt.PlainText(), "starts on *"+day+"*") || !strings.Contains(prompt.PlainText(), "reports to you") {
@@ -245,7 +250,11 @@ func TestDoctorSeesNewHires(t *testing.T) {
 	if err != nil {
 		t.Fatalf("doctor = %v\n%s", err, out)
 	}
-	requireLines(t, out, "✓ New hires: the hire-date query works; nobody starts within 1d. If HR provisioning does not fill employeeHireDate")
+	requireLines(t, out, "✓ New hires: the hire-date query works; nobody starts within 1d")
+
+	w.graph.SetHireDate(ninaEntraID, time.Time{}) // a tenant whose HR fills no hire dates
+	out, _ = w.doctor()
+	requireLines(t, out, "✗ New hires: no user in the tenant has a hire date (employeeHireDate)")
 }
 
 // TestNewHirePassThatEndsWithoutAPasskey: a first-morning pass that was revealed but ended with
@@ -371,7 +380,10 @@ func TestStartingSoonShowsWhereEachHireStands(t *testing.T) {
 		t.Fatal(err)
 	}
 	stage(manager, "nina@example.com", "requested")
+	creating := w.graph.Hold(graphfake.OpCreatePass)
 	w.click(approver, w.approvalMessage(2), "Approve") // after Pia's prompt
+	stage(approver, "nina@example.com", "approved")
+	creating()
 	stage(approver, "nina@example.com", "issued")
 	reveal := w.dm(manager, "How to hand it over")
 	w.click(manager, reveal, "Reveal pass")
@@ -381,6 +393,16 @@ func TestStartingSoonShowsWhereEachHireStands(t *testing.T) {
 	start := w.graph.Passes(ninaEntraID)[0].StartsAt
 	w.graph.AddMethod(ninaEntraID, graphfake.Method{Type: graphfake.MethodFIDO2, DisplayName: "Passkey", CreatedAt: start.Add(10 * time.Minute)})
 	stage(manager, "nina@example.com", "passkey registered")
+
+	// A pass that did its job gets no "ended without a passkey" notice when it ends.
+	w.advance(4 * 24 * time.Hour)
+	turns := strings.Count(w.logs.String(), `"msg":"watched"`)
+	w.waitFor("two more watch turns", func() bool { return strings.Count(w.logs.String(), `"msg":"watched"`) >= turns+2 })
+	for _, m := range w.slack.Messages(w.slack.DMChannel(manager)) {
+		if strings.Contains(m.PlainText(), "no passkey") {
+			t.Fatalf("a pass with a passkey registered was reported as ending without one: %s", m.PlainText())
+		}
+	}
 
 	// The manager was asked about Nina only.
 	if line := w.startingSoon(manager, "pia@example.com"); line != "" {

@@ -46,7 +46,9 @@ func isHireQuery(r *http.Request) bool {
 }
 
 // hireClause is one comparison in a hire-date filter: employeeHireDate ge 2026-12-07T00:00:00Z.
-var hireClause = regexp.MustCompile(`(?i)^\s*employeeHireDate\s+(ge|gt|le|lt|eq)\s+(\S+)\s*$`)
+// Graph's user resource lists eq, ne, not, ge, le and in for employeeHireDate; the fake takes the
+// comparisons tapbot may use and refuses the rest (gt and lt among them).
+var hireClause = regexp.MustCompile(`(?i)^\s*employeeHireDate\s+(ge|le|eq)\s+(\S+)\s*$`)
 
 // listHires serves the hire-date query as Microsoft Graph does. employeeHireDate supports $filter
 // only as an advanced query: without ConsistencyLevel: eventual and $count=true Graph answers 400
@@ -86,12 +88,8 @@ func (s *Server) listHires(w http.ResponseWriter, r *http.Request) {
 		switch strings.ToLower(m[1]) {
 		case "ge":
 			after = append(after, func(h time.Time) bool { return !h.Before(t) })
-		case "gt":
-			after = append(after, func(h time.Time) bool { return h.After(t) })
 		case "le":
 			before = append(before, func(h time.Time) bool { return !h.After(t) })
-		case "lt":
-			before = append(before, func(h time.Time) bool { return h.Before(t) })
 		case "eq":
 			after = append(after, func(h time.Time) bool { return h.Equal(t) })
 		}

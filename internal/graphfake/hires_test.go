@@ -32,6 +32,7 @@ func TestHireDateIsAnAdvancedQuery(t *testing.T) {
 		{"$expand in an advanced query", url.Values{"$filter": {window}, "$count": {"true"}, "$expand": {"manager"}}, eventual, 400, "Request_UnsupportedQuery"},
 		{"a bare date", url.Values{"$filter": {"employeeHireDate ge 2026-12-05"}, "$count": {"true"}}, eventual, 400, "Request_UnsupportedQuery"},
 		{"a quoted date", url.Values{"$filter": {"employeeHireDate ge '2026-12-05T00:00:00Z'"}, "$count": {"true"}}, eventual, 400, "Request_UnsupportedQuery"},
+		{"gt, which employeeHireDate does not support", url.Values{"$filter": {"employeeHireDate gt 2026-12-05T00:00:00Z"}, "$count": {"true"}}, eventual, 400, "Request_UnsupportedQuery"},
 		{"advanced", url.Values{"$filter": {window}, "$count": {"true"}}, eventual, 200, ""},
 	}
 	for _, tc := range cases {
