@@ -72,9 +72,9 @@ type Onboarding struct {
 	SlackID string `json:"slack_id,omitempty"`
 	// Manager is the hire's Entra ID manager (UPN), and ManagerSlackID their chat account; both
 	// empty when Entra ID names no manager. With no ManagerSlackID the approval channel is asked.
-	Manager        string          `json:"manager,omitempty"`
-	ManagerName    string          `json:"manager_name,omitempty"`
-	ManagerSlackID string          `json:"manager_slack_id,omitempty"`
+	Manager        string `json:"manager,omitempty"`
+	ManagerName    string `json:"manager_name,omitempty"`
+	ManagerSlackID string `json:"manager_slack_id,omitempty"`
 	// ManagerWhy says why a manager Entra ID names is not asked in a DM: not in Slack, not
 	// reachable there, or not among those who may request passes.
 	ManagerWhy string `json:"manager_why,omitempty"`
