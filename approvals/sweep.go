@@ -316,16 +316,28 @@ func (s *Service) recover(ctx context.Context, r *Request, now time.Time) ([]*Re
 		}
 		return s.abandonIssue(ctx, r, now)
 	case Revealing:
+		// Made this replica's before anything else is looked at: the stalled owner, if it is only
+		// slow, can then neither take the pass nor put it back (Store.TakeSecret checks the
+		// owner), so what the sweeper sees next stays so.
+		mine, err := s.takeOver(ctx, r, now, nil)
+		if err != nil {
+			return nil, err
+		}
 		stored, err := s.store.HasSecret(ctx, r.ID)
 		if err != nil {
 			return nil, err
 		}
 		if stored {
-			// The pass never left the store: the recipient can click again.
-			_, err := s.transitionFrom(ctx, r, Revealing, func(r *Request) { r.State, r.Owner, r.LeaseUntil = Issued, "", time.Time{} })
+			// The pass never left the store: the recipient can click again, under a new token,
+			// so no claim the stalled owner may have left is ever picked up.
+			_, err := s.owned(ctx, r.ID, Revealing, func(r *Request) {
+				r.State, r.Owner, r.LeaseUntil, r.RevealToken = Issued, "", time.Time{}, ""
+			})
 			return nil, err
 		}
-		return s.abandonReveal(ctx, r, now)
+		// Taken, or lost: the owner may have put it on screen, and in doubt a pass is never shown
+		// again.
+		return s.abandonReveal(ctx, mine, r)
 	}
 	_, err := s.store.Update(ctx, r.ID, func(r *Request) error { r.Owner, r.LeaseUntil = "", time.Time{}; return nil })
 	return nil, err
@@ -339,14 +351,11 @@ func (s *Service) cleanUp(ctx context.Context, mine, seen *Request) error {
 	return s.deleteInterruptedPasses(ctx, seen)
 }
 
-// abandonReveal ends a reveal that was interrupted after the pass left the store: nobody knows
-// whether it reached the screen, and a credential in an unknown place is deleted, and the
-// people involved are told to ask again.
-func (s *Service) abandonReveal(ctx context.Context, seen *Request, now time.Time) ([]*Request, error) {
-	mine, err := s.takeOver(ctx, seen, now, nil)
-	if err != nil {
-		return nil, err
-	}
+// abandonReveal ends a reveal that was interrupted after the pass left the store (mine is the
+// request as this replica took it over from seen): nobody knows whether it reached the screen,
+// and a credential in an unknown place is deleted, and the people involved are told to ask
+// again.
+func (s *Service) abandonReveal(ctx context.Context, mine, seen *Request) ([]*Request, error) {
 	// A deleted account (errTargetGone) has no pass left to delete.
 	if cleanupErr := s.cleanUp(ctx, mine, seen); cleanupErr != nil && !errors.Is(cleanupErr, errTargetGone) {
 		return s.cleanupFailed(ctx, mine, cleanupErr, fmt.Sprintf(

@@ -84,11 +84,11 @@ func TestLostRepliesAreRecognised(t *testing.T) {
 				}
 			},
 			act: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
-				b, err := s.TakeSecret(ctx, r.ID, "reveal-1", time.Minute)
+				b, err := revealingTake(t, s, r.ID, "reveal-1")
 				if err != nil || string(b) != "sealed" {
 					t.Fatalf("TakeSecret = %q, %v; want the pass: the claim is its own", b, err)
 				}
-				if _, err := s.TakeSecret(ctx, r.ID, "reveal-2", time.Minute); !errors.Is(err, approvals.ErrClaimedElsewhere) {
+				if _, err := revealingTake(t, s, r.ID, "reveal-2"); !errors.Is(err, approvals.ErrClaimedElsewhere) {
 					t.Fatalf("another reveal's take = %v, want ErrClaimedElsewhere", err)
 				}
 			}},
@@ -142,7 +142,7 @@ func TestTakeWaitsForAReplica(t *testing.T) {
 		}
 	}
 	put()
-	if b, err := s.TakeSecret(ctx, id, "t1", time.Minute); err != nil || string(b) != "sealed" {
+	if b, err := revealingTake(t, s, id, "t1"); err != nil || string(b) != "sealed" {
 		t.Fatalf("take with a live replica = %q, %v", b, err)
 	}
 	if n := commandCalls(t, admin)["wait"]; n != 1 {
@@ -152,7 +152,7 @@ func TestTakeWaitsForAReplica(t *testing.T) {
 	replica.Pause()
 	put()
 	start := time.Now()
-	b, err := s.TakeSecret(ctx, id, "t2", time.Minute)
+	b, err := revealingTake(t, s, id, "t2")
 	replica.Resume()
 	if !errors.Is(err, approvals.ErrNotReplicated) || string(b) != "sealed" {
 		t.Fatalf("take with a stuck replica = %q, %v; want the sealed pass and ErrNotReplicated", b, err)
@@ -163,10 +163,10 @@ func TestTakeWaitsForAReplica(t *testing.T) {
 	if ok, _ := s.HasSecret(ctx, id); ok {
 		t.Fatal("the pass is back in the store; the caller decides that")
 	}
-	if err := s.ReturnSecret(ctx, id, "t2", b, time.Hour); err != nil {
+	if err := s.ReturnSecret(ctx, id, "replica-a", "t2", b, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := s.TakeSecret(ctx, id, "t3", time.Minute); err != nil || string(b) != "sealed" {
+	if b, err := revealingTake(t, s, id, "t3"); err != nil || string(b) != "sealed" {
 		t.Fatalf("take after the replica came back = %q, %v", b, err)
 	}
 
@@ -177,10 +177,32 @@ func TestTakeWaitsForAReplica(t *testing.T) {
 	if err := ls.PutSecret(ctx, id, []byte("sealed"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ls.TakeSecret(ctx, id, "t1", time.Minute); err != nil {
+	if _, err := revealingTake(t, ls, id, "t1"); err != nil {
 		t.Fatal(err)
 	}
 	if n := commandCalls(t, lone)["wait"]; n != 0 {
 		t.Fatalf("WAIT ran %d times on a server without replicas", n)
 	}
+}
+
+// revealingTake makes request id Revealing under replica-a and token (creating the record when
+// there is none), as Reveal does, and takes its pass: the store takes only for the reveal the
+// request names.
+func revealingTake(t *testing.T, s *redisstore.Store, id, token string) ([]byte, error) {
+	t.Helper()
+	ctx := context.Background()
+	set := func(r *approvals.Request) error {
+		r.State, r.Owner, r.RevealToken = approvals.Revealing, "replica-a", token
+		return nil
+	}
+	_, err := s.Update(ctx, id, set)
+	if errors.Is(err, approvals.ErrNotFound) {
+		r := &approvals.Request{ID: id, Requester: "U1", Reason: "x"}
+		_ = set(r)
+		err = s.Create(ctx, r)
+	}
+	if err != nil {
+		t.Fatalf("make %s revealing: %v", id, err)
+	}
+	return s.TakeSecret(ctx, id, "replica-a", token, time.Minute)
 }

@@ -364,18 +364,33 @@ func (s *Store) PutSecret(ctx context.Context, id string, sealed []byte, ttl tim
 	return nil
 }
 
+// revealsLua defines reveals(key, owner, token): whether the request record under key is
+// Revealing, owned by owner under the reveal token token. takeScript and returnScript check it
+// in the same step as they move the pass, so a slow owner that a sweeper took over can neither
+// take the pass nor put it back.
+const revealsLua = `
+local function reveals(key, owner, token)
+  local raw = redis.call('GET', key)
+  if not raw then return false end
+  local r = cjson.decode(raw)
+  return r.state == 'revealing' and r.owner == owner and r.reveal_token == token
+end
+`
+
 // takeScript moves the sealed pass KEYS[1] to the claim KEYS[2] (a hash of the reveal's token
 // ARGV[1] and the sealed bytes) that lives ARGV[2] ms, or as long as the pass had left if that
-// is less, in one step. A claim that already holds ARGV[1] is this reveal's own take, sent again
-// after its reply was lost (GETDEL would find nothing and lose the pass): it answers with the
-// same bytes. It returns {1, sealed, replicas, hold ms}, {0} when there is nothing, {2} when
-// another token's claim holds it. replicas is how many replicas the server has, so the caller
-// knows whether to WAIT.
-var takeScript = redis.NewScript(`
+// is less, in one step, if the request KEYS[3] is Revealing under owner ARGV[3] and token
+// ARGV[1]. A claim that already holds ARGV[1] is this reveal's own take, sent again after its
+// reply was lost (GETDEL would find nothing and lose the pass): it answers with the same bytes.
+// It returns {1, sealed, replicas, hold ms}, {0} when there is nothing, {2} when another token's
+// claim holds it, {3} when the request no longer names this reveal. replicas is how many
+// replicas the server has, so the caller knows whether to WAIT.
+var takeScript = redis.NewScript(revealsLua + `
 local function replicas()
   local info = redis.call('INFO', 'replication')
   return tonumber(string.match(info, 'connected_slaves:(%d+)')) or 0
 end
+if not reveals(KEYS[3], ARGV[3], ARGV[1]) then return {3} end
 local token = redis.call('HGET', KEYS[2], 'token')
 if token == ARGV[1] then
   return {1, redis.call('HGET', KEYS[2], 'sealed'), replicas(), redis.call('PTTL', KEYS[2])}
@@ -400,9 +415,9 @@ const replicaAckTimeout = time.Second
 // WAITs for one to acknowledge the claim: with asynchronous replication a failover can promote
 // a replica that never saw the claim, and that replica would show the pass again. Without an
 // acknowledgement in time it returns the sealed pass with approvals.ErrNotReplicated.
-func (s *Store) TakeSecret(ctx context.Context, id, token string, hold time.Duration) ([]byte, error) {
+func (s *Store) TakeSecret(ctx context.Context, id, owner, token string, hold time.Duration) ([]byte, error) {
 	claim := s.passClaimKey(id)
-	res, err := takeScript.Run(ctx, s.rdb, []string{s.passKey(id), claim}, token, max(hold.Milliseconds(), 1)).Slice()
+	res, err := takeScript.Run(ctx, s.rdb, []string{s.passKey(id), claim, s.reqKey(id)}, token, max(hold.Milliseconds(), 1), owner).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("redis take sealed pass: %w", err)
 	}
@@ -411,6 +426,8 @@ func (s *Store) TakeSecret(ctx context.Context, id, token string, hold time.Dura
 		return nil, approvals.ErrNotFound
 	case code == 2:
 		return nil, approvals.ErrClaimedElsewhere
+	case code == 3:
+		return nil, approvals.ErrStaleReveal
 	case code != 1 || len(res) != 4:
 		return nil, fmt.Errorf("redis take sealed pass: unexpected reply %v", res)
 	}
@@ -469,18 +486,26 @@ func (s *Store) ackTimeout() time.Duration {
 	return replicaAckTimeout
 }
 
-// returnScript puts the sealed pass ARGV[2] back under KEYS[1] for ARGV[3] ms and drops the
-// claim KEYS[2] if it is the token ARGV[1]'s; running it twice leaves the same.
-var returnScript = redis.NewScript(`
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+// returnScript puts the sealed pass ARGV[2] back under KEYS[1] for ARGV[3] ms, if the request
+// KEYS[3] is still Revealing under owner ARGV[4] and token ARGV[1], and drops the claim KEYS[2]
+// if it is the token's either way; running it twice leaves the same. It returns 0 when the
+// request no longer names this reveal: the copy is dropped, not put back.
+var returnScript = redis.NewScript(revealsLua + `
+local fenced = reveals(KEYS[3], ARGV[4], ARGV[1])
+if fenced then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
 if redis.call('HGET', KEYS[2], 'token') == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return 1`)
+if fenced then return 1 end
+return 0`)
 
 // ReturnSecret implements approvals.Store.
-func (s *Store) ReturnSecret(ctx context.Context, id, token string, sealed []byte, ttl time.Duration) error {
-	if err := returnScript.Run(ctx, s.rdb, []string{s.passKey(id), s.passClaimKey(id)}, token, sealed,
-		max(ttl.Milliseconds(), 1)).Err(); err != nil {
+func (s *Store) ReturnSecret(ctx context.Context, id, owner, token string, sealed []byte, ttl time.Duration) error {
+	n, err := returnScript.Run(ctx, s.rdb, []string{s.passKey(id), s.passClaimKey(id), s.reqKey(id)}, token, sealed,
+		max(ttl.Milliseconds(), 1), owner).Int()
+	if err != nil {
 		return fmt.Errorf("redis return sealed pass: %w", err)
+	}
+	if n == 0 {
+		return approvals.ErrStaleReveal
 	}
 	return nil
 }
@@ -492,6 +517,15 @@ func (s *Store) HasSecret(ctx context.Context, id string) (bool, error) {
 		return false, fmt.Errorf("redis check sealed pass: %w", err)
 	}
 	return n == 1, nil
+}
+
+// HasSealedCopy implements approvals.Store: the pass or a claim on it, in one EXISTS.
+func (s *Store) HasSealedCopy(ctx context.Context, id string) (bool, error) {
+	n, err := s.rdb.Exists(ctx, s.passKey(id), s.passClaimKey(id)).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis check sealed copies: %w", err)
+	}
+	return n > 0, nil
 }
 
 // DeleteSecret implements approvals.Store.
