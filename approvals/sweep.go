@@ -227,6 +227,17 @@ func (s *Service) sweepOne(ctx context.Context, id string) ([]*Request, error) {
 		s.releaseTarget(ctx, expired)
 		s.record(ctx, EventExpired, expired, "", "no decision within TAP_REQUEST_TTL")
 		return []*Request{expired}, nil
+	case r.State == Issued && now.Add(clockSkew).Before(r.PassExpiresAt):
+		// A sealed copy must be there, stored or under a claim, or nobody can ever reveal the pass.
+		kept, err := s.store.HasSealedCopy(ctx, id)
+		if err != nil || kept {
+			return nil, err
+		}
+		out, err := s.passGone(ctx, r, now)
+		if errors.Is(err, ErrConflict) {
+			return nil, nil // a click or another sweeper got there first
+		}
+		return out, err
 	case r.State == Issued && !r.PassExpiresAt.IsZero() && !now.Before(r.PassExpiresAt):
 		lapsed, err := s.transition(ctx, id, Issued, func(r *Request) { r.State = Expired })
 		if err != nil {
@@ -341,6 +352,32 @@ func (s *Service) recover(ctx context.Context, r *Request, now time.Time) ([]*Re
 	}
 	_, err := s.store.Update(ctx, r.ID, func(r *Request) error { r.Owner, r.LeaseUntil = "", time.Time{}; return nil })
 	return nil, err
+}
+
+// passGone ends an issued request whose sealed pass the store no longer has, neither stored nor
+// claimed (a Redis restart without persistence, a failover that lost it): nobody can reveal it,
+// so the pass is deleted in Entra ID and the recipient and requester are told the truth, as a
+// click would find (lostPass), instead of a Reveal button that fails every time.
+func (s *Service) passGone(ctx context.Context, seen *Request, now time.Time) ([]*Request, error) {
+	mine, err := s.takeOver(ctx, seen, now, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.log.WarnContext(ctx, "sweep: an issued pass has no sealed copy left in the store; deleting it in Entra ID", "request_id", mine.ID)
+	deleted := "It was deleted in Entra ID for safety; ask for a new one with /tap."
+	if err := s.deletePass(ctx, mine, mine.PassID); err != nil {
+		deleted = fmt.Sprintf("tapbot could not delete it in Entra ID: delete the Temporary Access Pass of %s there by hand, and ask for a new one with /tap.", mine.Target.UPN)
+	}
+	failed, err := s.owned(ctx, mine.ID, Issued, func(r *Request) {
+		r.State, r.Owner, r.LeaseUntil, r.RevealToken = Failed, "", time.Time{}, ""
+		r.Failure = "The pass is no longer in tapbot's store (the store lost it, in a restart or a failover), so it cannot be revealed, and nobody saw it through tapbot. " + deleted
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.dropSealedCopy(ctx, failed)
+	s.record(ctx, EventRevoked, failed, "", "the sealed pass was gone from the store before it was revealed; the pass was deleted in Entra ID for safety")
+	return []*Request{failed}, nil
 }
 
 // cleanUp deletes the pass the interrupted change seen may have left, for mine, the request as

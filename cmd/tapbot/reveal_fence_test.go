@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -125,5 +126,31 @@ func TestPassShownAfterTakeoverIsDeleted(t *testing.T) {
 	w.waitFor("the DM offers nothing", func() bool { return labels(w.message(dm.Ref())) == "" })
 	if r := w.record(id); r.State != approvals.Failed {
 		t.Fatalf("the request is %s, want failed", r.State)
+	}
+}
+
+// TestSweepFindsAPassGoneFromTheStore: the sealed pass of an issued request is gone from Redis
+// (a restart without persistence) and nobody clicks. The sweeper must not leave a Reveal button
+// that fails every time: it deletes the pass in Entra ID and tells Ada and the requester that
+// nobody saw it, raising no alarm.
+func TestSweepFindsAPassGoneFromTheStore(t *testing.T) {
+	w := newWorld(t, withRedis, withFastSweep, withAuditChannel)
+	dm, id := w.issuedToAda()
+	admin := w.redisAdmin()
+	defer admin.Close()
+	if n, err := admin.Del(context.Background(), "{tapbot}:pass:"+id, "{tapbot}:claim:"+id).Result(); err != nil || n != 1 {
+		t.Fatalf("deleting the sealed pass in Redis = %d, %v", n, err)
+	}
+	w.waitFor("the DM no longer offers the pass", func() bool { return labels(w.message(dm.Ref())) == "" })
+	if live := w.livePasses(adaEntraID); len(live) != 0 {
+		t.Fatalf("a pass nobody can see is still live in Entra ID: %+v", live)
+	}
+	if text := w.message(dm.Ref()).PlainText(); !strings.Contains(text, "nobody saw it") {
+		t.Fatalf("ada reads %q; want the truth: nobody saw it", text)
+	}
+	w.dm(manager, "nobody saw it")
+	w.audited("revoked", id)
+	if w.alarmed() {
+		t.Fatal("an alarm says someone else may have the pass; nobody took it")
 	}
 }
