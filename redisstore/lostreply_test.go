@@ -206,3 +206,109 @@ func revealingTake(t *testing.T, s *redisstore.Store, id, token string) ([]byte,
 	}
 	return s.TakeSecret(ctx, id, "replica-a", token, time.Minute)
 }
+
+// TestLostRepliesAreRecognisedAfterAnotherWrite: a write's reply is lost, and before the client
+// sends it again another client writes the same key (a heartbeat renews the request, the lock is
+// handed on, the envelope mark is replaced). The retry must still report that its own write
+// stood, as it did: its write left a marker of its own, where the key's value no longer says so.
+func TestLostRepliesAreRecognisedAfterAnotherWrite(t *testing.T) {
+	srv := redistest.Start(t)
+	proxy := redistest.StartProxy(t, srv)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name string
+		key  string // the key whose command loses its reply
+		// setup runs before the fault is armed; meanwhile is the other client's write, between
+		// the lost reply and the retry; act runs through the fault and checks the outcome.
+		setup     func(t *testing.T, s *redisstore.Store, r *approvals.Request)
+		meanwhile func(other *redisstore.Store, r *approvals.Request) error
+		act       func(t *testing.T, s *redisstore.Store, r *approvals.Request)
+	}{
+		{name: "Create", key: "req:",
+			meanwhile: func(other *redisstore.Store, r *approvals.Request) error {
+				_, err := other.Update(ctx, r.ID, func(r *approvals.Request) error { r.Reason = "edited"; return nil })
+				return err
+			},
+			act: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
+				if err := s.Create(ctx, r); err != nil {
+					t.Fatalf("Create = %v, want nil: the record is its own", err)
+				}
+			}},
+		{name: "Update", key: "req:",
+			setup: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
+				if err := s.Create(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+			},
+			meanwhile: func(other *redisstore.Store, r *approvals.Request) error {
+				_, err := other.Update(ctx, r.ID, func(r *approvals.Request) error { r.Owner = "renewed"; return nil })
+				return err
+			},
+			act: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
+				runs := 0
+				_, err := s.Update(ctx, r.ID, func(r *approvals.Request) error {
+					runs++
+					if r.State != approvals.Issued {
+						return approvals.ErrConflict // a transition from Issued, as Reveal's
+					}
+					r.State = approvals.Revealing
+					return nil
+				})
+				if err != nil || runs != 1 {
+					t.Fatalf("Update = %v after %d runs of change; want its write recognised", err, runs)
+				}
+			}},
+		{name: "CompareAndSwap", key: "key:target:",
+			meanwhile: func(other *redisstore.Store, r *approvals.Request) error {
+				_, err := other.CompareAndSwap(ctx, "target:entra-ada", r.ID, "copy-of-"+r.ID, time.Hour)
+				return err
+			},
+			act: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
+				if ok, err := s.CompareAndSwap(ctx, "target:entra-ada", "", r.ID, time.Hour); !ok || err != nil {
+					t.Fatalf("taking a free lock = %v, %v; want true: the lock was its own", ok, err)
+				}
+			}},
+		{name: "Claim", key: "key:envelope:",
+			meanwhile: func(other *redisstore.Store, r *approvals.Request) error {
+				if err := other.Release(ctx, "envelope:1"); err != nil {
+					return err
+				}
+				_, err := other.Claim(ctx, "envelope:1", time.Hour)
+				return err
+			},
+			act: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
+				if first, err := s.Claim(ctx, "envelope:1", time.Hour); !first || err != nil {
+					t.Fatalf("Claim = %v, %v; want first: the envelope must not be dropped as a duplicate of itself", first, err)
+				}
+			}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rdb, err := redisstore.NewClient(proxy.URL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			prefix := "{" + approvals.NewID() + "}:"
+			s := redisstore.New(rdb, prefix)
+			t.Cleanup(func() { _ = s.Close() })
+			other := redisstore.New(redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket()}), prefix)
+			t.Cleanup(func() { _ = other.Close() })
+			r := &approvals.Request{ID: approvals.NewID(), Requester: "U1", State: approvals.Issued, Reason: "x"}
+			if tt.setup != nil {
+				tt.setup(t, s, r)
+			}
+			var meanwhileErr error
+			dropped := proxy.DropReplyThen(func(cmd []string) bool {
+				return redistest.HasArg("", prefix+tt.key)(cmd) && !strings.EqualFold(cmd[0], "get")
+			}, func() { meanwhileErr = tt.meanwhile(other, r) })
+			tt.act(t, s, r)
+			select {
+			case <-dropped:
+			default:
+				t.Fatal("no reply was lost: the test did not test anything")
+			}
+			if meanwhileErr != nil {
+				t.Fatalf("the other client's write: %v", meanwhileErr)
+			}
+		})
+	}
+}

@@ -116,6 +116,16 @@ func (s *Store) auditKey() string              { return s.prefix + "audit" }
 // /tap status.
 func (s *Store) byRequesterKey(requester string) string { return s.prefix + "byreq:" + requester }
 
+// wroteKey is the marker a write script leaves for writeTTL under its call's unique write ID, so
+// that the same call sent again after its reply was lost knows its write stood even when another
+// client has written the key since: comparing the key's value alone would call that a conflict
+// (a person locked out by their own request's lock, a click dropped as a duplicate of itself, a
+// state change reported as lost).
+func (s *Store) wroteKey(writeID string) string { return s.prefix + "wrote:" + writeID }
+
+// writeTTL is how long a write's marker lives: go-redis sends its retries within seconds.
+const writeTTL = time.Minute
+
 // hitScript counts in a fixed window: the first hit starts the window's expiry.
 var hitScript = redis.NewScript(`
 local n = redis.call('INCR', KEYS[1])
@@ -141,11 +151,14 @@ end
 // is scored by creation time but never goes backwards, so it lists requests in the order they
 // were stored even when two share a timestamp or replicas' clocks differ; it keeps the newest
 // ARGV[6] IDs and lives as long as the newest record. A record that is already exactly ARGV[1]
-// (whose revision is unique to this call) is this call's own write, sent again after its reply
-// was lost: it reports success, the indexes done by the first run.
+// (whose revision is unique to this call), or the call's marker KEYS[4], is this call's own
+// write, sent again after its reply was lost: it reports success, the indexes done by the first
+// run. The marker lives ARGV[7] ms.
 var createScript = redis.NewScript(keepLua + `
+if redis.call('EXISTS', KEYS[4]) == 1 then return 1 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('SET', KEYS[4], '1', 'PX', ARGV[7])
   keep(KEYS[1], ARGV[4])
   redis.call('SADD', KEYS[2], ARGV[3])
   local score = tonumber(ARGV[5])
@@ -181,8 +194,8 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request) error {
 	if err != nil {
 		return err
 	}
-	created, err := createScript.Run(ctx, s.rdb, []string{s.reqKey(r.ID), s.openKey(), s.byRequesterKey(r.Requester)},
-		b, approvals.RecordRetention.Milliseconds(), r.ID, keepUntil(r), r.CreatedAt.UnixMicro(), approvals.RecentKept).Int()
+	created, err := createScript.Run(ctx, s.rdb, []string{s.reqKey(r.ID), s.openKey(), s.byRequesterKey(r.Requester), s.wroteKey(approvals.NewID())},
+		b, approvals.RecordRetention.Milliseconds(), r.ID, keepUntil(r), r.CreatedAt.UnixMicro(), approvals.RecentKept, writeTTL.Milliseconds()).Int()
 	if err != nil {
 		return fmt.Errorf("redis create request: %w", err)
 	}
@@ -253,13 +266,16 @@ func decode(b []byte) (*approvals.Request, error) {
 //
 // A record that already holds ARGV[2] was written by this very call: its revision is new with
 // each write, so nobody else writes the same bytes. That is the script sent again after its
-// reply was lost, and it reports 1, as the first run did, instead of a conflict with itself.
+// reply was lost, and it reports 1, as the first run did, instead of a conflict with itself; so
+// does the call's marker KEYS[3] (ARGV[6] ms), which still says so once another write followed.
 var updateScript = redis.NewScript(keepLua + `
+if redis.call('EXISTS', KEYS[3]) == 1 then return 1 end
 local cur = redis.call('GET', KEYS[1])
 if not cur then return -1 end
 if cur == ARGV[2] then return 1 end
 if cur ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[6])
 keep(KEYS[1], ARGV[5])
 if ARGV[4] == 'rem' then
   redis.call('SREM', KEYS[2], ARGV[3])
@@ -305,7 +321,8 @@ func (s *Store) Update(ctx context.Context, id string, change func(*approvals.Re
 		if !r.KeepUntil().Equal(keptUntil) {
 			keep = keepUntil(r)
 		}
-		res, err := updateScript.Run(ctx, s.rdb, []string{key, s.openKey()}, b, nb, id, index, keep).Int()
+		res, err := updateScript.Run(ctx, s.rdb, []string{key, s.openKey(), s.wroteKey(approvals.NewID())}, b, nb, id, index, keep,
+			writeTTL.Milliseconds()).Int()
 		if err != nil {
 			return nil, fmt.Errorf("redis update request: %w", err)
 		}
@@ -576,17 +593,24 @@ func (s *Store) liveMembers(ctx context.Context, set, what string) ([]string, er
 	return live, nil
 }
 
-// claimScript is SET NX of a value unique to the call (ARGV[1]) that also recognises that value:
-// a SET NX sent again after its reply was lost finds its own write and would report that
-// someone else was first, dropping a click as a duplicate of itself.
+// claimScript is SET NX of a value unique to the call (ARGV[1]) that also recognises that value,
+// or the call's marker KEYS[2] (ARGV[3] ms) once the key changed again: a SET NX sent again
+// after its reply was lost finds its own write and would report that someone else was first,
+// dropping a click as a duplicate of itself.
 var claimScript = redis.NewScript(`
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
+  return 1
+end
 if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0`)
 
 // Claim implements approvals.Store with claimScript.
 func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	n, err := claimScript.Run(ctx, s.rdb, []string{s.claimKey(key)}, approvals.NewID(), max(ttl.Milliseconds(), 1)).Int()
+	id := approvals.NewID()
+	n, err := claimScript.Run(ctx, s.rdb, []string{s.claimKey(key), s.wroteKey(id)}, id, max(ttl.Milliseconds(), 1),
+		writeTTL.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("redis claim %s: %w", key, err)
 	}
@@ -620,8 +644,10 @@ func (s *Store) Release(ctx context.Context, key string) error {
 
 // casScript sets or removes KEYS[1] only if it holds ARGV[1] (an empty string for a missing key),
 // or already holds ARGV[2]: that is its own write, by a call sent again after its reply was lost
-// (approvals.Store.CompareAndSwap says why ARGV[2] must name one writer).
+// (approvals.Store.CompareAndSwap says why ARGV[2] must name one writer). The call's marker
+// KEYS[2] (ARGV[4] ms) says so too once another write has changed the key since.
 var casScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
 local cur = redis.call('GET', KEYS[1]) or ''
 if cur ~= ARGV[1] and cur ~= ARGV[2] then return 0 end
 if ARGV[2] == '' then
@@ -629,6 +655,7 @@ if ARGV[2] == '' then
 else
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 end
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[4])
 return 1`)
 
 // CompareAndSwap implements approvals.Store in one script, so no other client writes between
@@ -638,7 +665,8 @@ func (s *Store) CompareAndSwap(ctx context.Context, key, old, next string, ttl t
 	if next != "" && ms <= 0 {
 		return false, fmt.Errorf("redis swap %s: ttl %v is under a millisecond", key, ttl)
 	}
-	n, err := casScript.Run(ctx, s.rdb, []string{s.claimKey(key)}, old, next, ms).Int()
+	n, err := casScript.Run(ctx, s.rdb, []string{s.claimKey(key), s.wroteKey(approvals.NewID())}, old, next, ms,
+		writeTTL.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("redis swap %s: %w", key, err)
 	}
