@@ -126,9 +126,13 @@ type Request struct {
 	// whose take had no clear outcome, for the next click to pick that claim up, and is cleared
 	// once the pass is shown or back in the store. It grants nothing by itself.
 	RevealToken string `json:"reveal_token,omitempty"`
-	// Resubmitted names the request that replaced this one after an interruption. The sweeper
-	// picks the name when it takes the interrupted request over, so a retry makes the same copy.
+	// Resubmitted names the request that replaced this one after an interruption. Each sweeper
+	// that takes the interrupted request over picks a name of its own, so two sweepers (one only
+	// slow) never both believe they made the copy and hold its lock.
 	Resubmitted string `json:"resubmitted,omitempty"`
+	// Superseded lists the names earlier takeovers picked: one of them may hold the target lock
+	// (handed on to the copy) or exist as a copy nobody was shown (cancelled).
+	Superseded []string `json:"superseded,omitempty"`
 	// NotCreated is true from approval until the call that creates the pass begins: an
 	// interruption before then left no pass to look for. (Records from before this field existed
 	// lack it and are cleaned up by listing the target's passes.)
@@ -175,6 +179,7 @@ func (r *Request) RecipientIsRequester() bool { return r.Target.SlackID == "" }
 func (r *Request) Clone() *Request {
 	c := *r
 	c.Baseline = append([]string(nil), r.Baseline...)
+	c.Superseded = append([]string(nil), r.Superseded...)
 	return &c
 }
 

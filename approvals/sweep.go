@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -418,9 +419,12 @@ func (s *Service) abandonReveal(ctx context.Context, mine, seen *Request) ([]*Re
 // the request just fails and says so.
 func (s *Service) abandonIssue(ctx context.Context, seen *Request, now time.Time) ([]*Request, error) {
 	mine, err := s.takeOver(ctx, seen, now, func(r *Request) {
-		if r.Resubmitted == "" {
-			r.Resubmitted = NewID() // named now, so a retry after a crash makes the same copy
+		// A name of this takeover's own: a copy name two sweepers shared would let both win its
+		// lock (CompareAndSwap recognises its own value) and the slower cancel the other's copy.
+		if r.Resubmitted != "" {
+			r.Superseded = append(r.Superseded, r.Resubmitted)
 		}
+		r.Resubmitted = NewID()
 	})
 	if err != nil {
 		return nil, err
@@ -438,10 +442,12 @@ func (s *Service) abandonIssue(ctx context.Context, seen *Request, now time.Time
 	}
 
 	// The copy needs the one-open-request lock like any request: handed over from this one, or
-	// kept from a retry that handed it over already, or taken afresh when this one's ran out.
+	// from the copy an earlier takeover of it named (it stopped, or was too slow), or taken
+	// afresh when this one's ran out.
+	s.checkpoint("resubmitting")
 	again := mine.Resubmitted
 	var locked bool
-	for _, from := range []string{mine.ID, again, ""} {
+	for _, from := range slices.Concat([]string{mine.ID}, mine.Superseded, []string{""}) {
 		ok, err := s.store.CompareAndSwap(ctx, targetKey(mine.Target), from, again, s.lockTTL())
 		if err != nil {
 			return nil, storeError(err)
@@ -461,7 +467,7 @@ func (s *Service) abandonIssue(ctx context.Context, seen *Request, now time.Time
 	cp.ExpiresAt = cp.CreatedAt.Add(s.cfg.RequestTTL)
 	cp.DecidedBy, cp.DecidedAt, cp.PassID, cp.PassExpiresAt, cp.PassStartsAt = "", time.Time{}, "", time.Time{}, time.Time{}
 	cp.Owner, cp.LeaseUntil, cp.ApprovalMessage, cp.RevealMessage = "", time.Time{}, MessageRef{}, MessageRef{}
-	cp.Resubmitted, cp.NotCreated, cp.CleanupFailures, cp.CleanupSince = "", false, 0, time.Time{}
+	cp.Resubmitted, cp.Superseded, cp.NotCreated, cp.CleanupFailures, cp.CleanupSince = "", nil, false, 0, time.Time{}
 	cp.RemindedAt, cp.RequesterRemindedAt = time.Time{}, time.Time{}
 	cp.Baseline, cp.BaselineAt = nil, time.Time{}
 	if err := s.store.Create(ctx, cp); err != nil && !errors.Is(err, ErrConflict) {
@@ -476,6 +482,12 @@ func (s *Service) abandonIssue(ctx context.Context, seen *Request, now time.Time
 		return nil, err
 	}
 	s.dropSealedCopy(ctx, failed)
+	for _, old := range mine.Superseded {
+		// A copy an earlier takeover made before it stopped was never put before anyone.
+		if _, err := s.Cancel(ctx, old, "superseded by "+again+", the copy of an interrupted request"); err == nil {
+			s.log.InfoContext(ctx, "cancelled the copy an earlier takeover made", "request_id", old, "copy", again)
+		}
+	}
 	resubmitted, err := s.store.Get(ctx, again)
 	if err != nil {
 		resubmitted = cp
