@@ -2,6 +2,7 @@ package approvals_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,5 +56,38 @@ func TestNoPassPutBackOntoAnEndedRequest(t *testing.T) {
 				t.Fatalf("a sealed copy was put back onto a %s request", end)
 			}
 		})
+	}
+}
+
+// TestUnopenablePassEndsHonestly: no replica Ada's clicks reach can unseal her pass, so each
+// click puts it back sealed; once the pass's time is up the sweeper drops the sealed copy and
+// ends the request saying so, not "expired before it was revealed" as if she never clicked.
+func TestUnopenablePassEndsHonestly(t *testing.T) {
+	h := newHarness(t, approvals.Config{})
+	ctx := context.Background()
+	r := h.submit(t)
+	issued, err := h.svc.Approve(ctx, r.ID, "UAPPR", approvals.MessageRef{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := approvals.NewRandomSealer() // the key it was sealed with, which no replica here has
+	if err := h.store.PutSecret(ctx, r.ID, other.Seal(r.ID, []byte(passCode)), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, code, err := h.svc.Reveal(ctx, r.ID, "UADA", approvals.MessageRef{}); code != "" || approvals.ErrorCode(err) != approvals.Unavailable {
+			t.Fatalf("Reveal = %q, %v; want temporarily unavailable", code, err)
+		}
+	}
+	h.advance(issued.PassExpiresAt.Sub(h.clock()) + time.Second)
+	out, err := h.svc.Sweep(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || out[0].State != approvals.Failed || !strings.Contains(out[0].Failure, "unseal") {
+		t.Fatalf("swept %v; want the request failed, saying the pass could not be unsealed", states(out))
+	}
+	if ok, _ := h.store.HasSealedCopy(ctx, r.ID); ok {
+		t.Fatal("the unopenable sealed pass is still in the store")
 	}
 }

@@ -110,6 +110,9 @@ type Request struct {
 	// PassStartsAt is when the issued pass starts working, as Entra ID recorded it; the pass
 	// expires at PassStartsAt plus its lifetime.
 	PassStartsAt time.Time `json:"pass_starts_at,omitzero"`
+	// UnopenedAt is when a replica first could not unseal the pass (its TAP_ENCRYPTION_KEY lacks
+	// the key it was sealed with), so a pass that expires that way is reported for what it is.
+	UnopenedAt time.Time `json:"unopened_at,omitzero"`
 
 	ApprovalMessage MessageRef `json:"approval_message,omitzero"`
 	RevealMessage   MessageRef `json:"reveal_message,omitzero"`

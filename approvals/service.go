@@ -849,7 +849,7 @@ func (s *Service) claimSecret(ctx context.Context, r *Request, clicker string) (
 		s.log.ErrorContext(ctx, "reveal: the sealed pass does not open with this replica's TAP_ENCRYPTION_KEY, so it goes back unseen. "+
 			"Every replica must be able to open what any replica seals: add a new key everywhere as a second key before making it the first",
 			"request_id", id, "keys", s.sealer.KeyIDs(), "err", err)
-		return s.putBack(ctx, r, sealed, WrapError(Unavailable, err,
+		return s.putBackUnopened(ctx, r, sealed, WrapError(Unavailable, err,
 			"Your pass is temporarily unavailable: this tapbot replica cannot unseal it right now. It is still sealed and unseen: try again in a minute, and tell your IT team if this keeps happening."))
 	}
 	s.log.InfoContext(ctx, "pass claimed for reveal", "request_id", id, "recipient", clicker)
@@ -863,8 +863,18 @@ func (s *Service) claimSecret(ctx context.Context, r *Request, clicker string) (
 // next click a few minutes. A request that meanwhile ended or was taken over gets nothing back:
 // the store drops the copy (Store.ReturnSecret), and whoever ended it told the people involved.
 func (s *Service) putBack(ctx context.Context, r *Request, sealed []byte, cause error) (*Request, string, error) {
-	token := r.RevealToken
-	if ttl := r.PassExpiresAt.Sub(s.now()); ttl > 0 {
+	return s.returnSealed(ctx, r, sealed, cause, false)
+}
+
+// putBackUnopened is putBack for a pass this replica could not unseal; the request remembers
+// since when that happens, for the sweeper to report honestly a pass that expires unopened.
+func (s *Service) putBackUnopened(ctx context.Context, r *Request, sealed []byte, cause error) (*Request, string, error) {
+	return s.returnSealed(ctx, r, sealed, cause, true)
+}
+
+func (s *Service) returnSealed(ctx context.Context, r *Request, sealed []byte, cause error, unopened bool) (*Request, string, error) {
+	now, token := s.now(), r.RevealToken
+	if ttl := r.PassExpiresAt.Sub(now); ttl > 0 {
 		err := s.store.ReturnSecret(ctx, r.ID, s.cfg.Instance, token, sealed, ttl)
 		switch {
 		case errors.Is(err, ErrStaleReveal):
@@ -882,6 +892,9 @@ func (s *Service) putBack(ctx context.Context, r *Request, sealed []byte, cause 
 	}
 	back, err := s.owned(ctx, r.ID, Revealing, func(r *Request) {
 		r.State, r.Owner, r.LeaseUntil, r.RevealToken = Issued, "", time.Time{}, token
+		if unopened && r.UnopenedAt.IsZero() {
+			r.UnopenedAt = now
+		}
 	})
 	if err != nil {
 		s.log.ErrorContext(ctx, "reveal: could not release the claim", "request_id", r.ID, "err", err)

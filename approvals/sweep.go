@@ -239,6 +239,18 @@ func (s *Service) sweepOne(ctx context.Context, id string) ([]*Request, error) {
 			return nil, nil // a click or another sweeper got there first
 		}
 		return out, err
+	case r.State == Issued && !r.PassExpiresAt.IsZero() && !now.Before(r.PassExpiresAt) && !r.UnopenedAt.IsZero():
+		// Clicked, but never unsealed: "expired before it was revealed" would blame the person.
+		failed, err := s.transition(ctx, id, Issued, func(r *Request) {
+			r.State, r.RevealToken = Failed, ""
+			r.Failure = "No tapbot replica that was asked could unseal the pass before it expired: it was sealed with a TAP_ENCRYPTION_KEY they do not have. Nobody saw it, and it no longer works. Ask for a new one with /tap, and tell your IT team to give every replica the same keys."
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.dropSealedCopy(ctx, failed)
+		s.record(ctx, EventExpired, failed, "", "the pass expired unopened: no replica that was clicked could unseal it (TAP_ENCRYPTION_KEY)")
+		return []*Request{failed}, nil
 	case r.State == Issued && !r.PassExpiresAt.IsZero() && !now.Before(r.PassExpiresAt):
 		lapsed, err := s.transition(ctx, id, Issued, func(r *Request) { r.State = Expired })
 		if err != nil {
