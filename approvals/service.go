@@ -1006,10 +1006,16 @@ func (s *Service) shownInDoubt(ctx context.Context, current *Request) (*Request,
 	}
 	failure := "tapbot was so slow showing the pass that another replica took the reveal over, so the pass may have been shown twice. " + deleted + " Ask for a new one with /tap."
 	ended, err := s.store.Update(ctx, current.ID, func(r *Request) error {
-		if r.State.Final() {
+		switch {
+		case r.State == Failed:
+			// The sweeper that took the reveal over ended it (the pass deleted for safety): its
+			// reason now says what else happened, for the requester told next.
+			r.Failure = failure
+		case r.State.Final():
 			return ErrConflict
+		default:
+			r.State, r.Failure, r.Owner, r.LeaseUntil, r.RevealToken = Failed, failure, "", time.Time{}, ""
 		}
-		r.State, r.Failure, r.Owner, r.LeaseUntil, r.RevealToken = Failed, failure, "", time.Time{}, ""
 		return nil
 	})
 	switch {

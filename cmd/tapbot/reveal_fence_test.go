@@ -123,6 +123,7 @@ func TestPassShownAfterTakeoverIsDeleted(t *testing.T) {
 		return false
 	})
 	w.ephemeral(ada, "may have been shown twice")
+	w.dm(manager, "may have been shown twice")
 	w.waitFor("the DM offers nothing", func() bool { return labels(w.message(dm.Ref())) == "" })
 	if r := w.record(id); r.State != approvals.Failed {
 		t.Fatalf("the request is %s, want failed", r.State)
