@@ -127,7 +127,9 @@ type Request struct {
 	// RevealToken names the reveal attempt that claims the sealed pass (Store.TakeSecret), so a
 	// take sent again after its reply was lost finds its own claim. It stays after an attempt
 	// whose take had no clear outcome, for the next click to pick that claim up, and is cleared
-	// once the pass is shown or back in the store. It grants nothing by itself.
+	// once the pass is shown or back in the store, and when a sweeper ends a reveal it took over
+	// from a stalled replica, so no later click picks up a claim that replica may have shown. It
+	// grants nothing by itself.
 	RevealToken string `json:"reveal_token,omitempty"`
 	// Resubmitted names the request that replaced this one after an interruption. Each sweeper
 	// that takes the interrupted request over picks a name of its own, so two sweepers (one only

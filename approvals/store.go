@@ -15,7 +15,8 @@ import (
 // again after the first attempt ran but its answer was lost (go-redis does, after a dropped
 // connection or a read timeout). Every write therefore recognises its own earlier attempt and
 // reports what that attempt did: an Update or Create finds the very record it wrote, a Claim or
-// CompareAndSwap the value it set, a TakeSecret its own claim.
+// CompareAndSwap the value it set, a TakeSecret its own claim, even when another client has
+// written the same key between the first attempt and the retry.
 type Store interface {
 	// Create stores a new request; ErrConflict if the ID exists.
 	Create(ctx context.Context, r *Request) error
