@@ -1009,9 +1009,17 @@ func (b *Bot) onReveal(ctx context.Context, cb slack.InteractionCallback, id str
 	} else {
 		b.metrics.Reveals.WithLabelValues("revealed").Inc()
 	}
-	if confirmed, err := b.svc.ConfirmReveal(ctx, id); err != nil {
+	confirmed, err := b.svc.ConfirmReveal(ctx, id)
+	switch {
+	case errors.Is(err, approvals.ErrShownInDoubt):
+		// Shown after another replica took the reveal over: the pass was deleted, and the
+		// recipient hears why the pass on their screen must not be used.
+		b.metrics.Reveals.WithLabelValues("in_doubt").Inc()
+		b.tellClicker(ctx, cb, ":rotating_light: "+userMessage(err))
+		r = confirmed
+	case err != nil:
 		b.log.Error("record reveal", "request_id", id, "err", err)
-	} else {
+	default:
 		r = confirmed
 	}
 	if r.RevealMessage.IsZero() {
@@ -1020,7 +1028,7 @@ func (b *Bot) onReveal(ctx context.Context, cb slack.InteractionCallback, id str
 	}
 	b.updateRevealMessage(ctx, r)
 	b.updateApproval(ctx, r)
-	if r.State == approvals.Revealed && r.Requester != r.Recipient {
+	if (r.State == approvals.Revealed || r.State == approvals.Failed) && r.Requester != r.Recipient {
 		b.tellRequester(ctx, r)
 	}
 }
@@ -1256,6 +1264,8 @@ func alertText(e approvals.Event) string {
 		return fmt.Sprintf(":rotating_light: <@%s> tried to reveal a pass that was already revealed. Someone else may have it.", e.Actor)
 	case e.Event == approvals.EventRevealRefused:
 		return fmt.Sprintf(":rotating_light: <@%s> tried to reveal a pass that is not theirs.", e.Actor)
+	case e.Event == approvals.EventRevealInDoubt:
+		return ":rotating_light: A pass was put on screen after another tapbot replica had taken its reveal over, so it may have been shown twice. It was deleted in Entra ID; check who signed in with it."
 	}
 	return ""
 }
