@@ -16,6 +16,9 @@ const (
 	EventIssueFailed   = "issue_failed"
 	EventRevealed      = "revealed"
 	EventRevealRefused = "reveal_refused"
+	// EventRevealInDoubt is a pass put on screen after its reveal was taken over: it may have
+	// been shown twice, and it was deleted in Entra ID (DoubtDetail).
+	EventRevealInDoubt = "reveal_in_doubt"
 	EventRevoked       = "revoked"
 	EventReported      = "reported"
 )

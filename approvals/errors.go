@@ -113,6 +113,10 @@ var (
 	ErrClaimedElsewhere = errors.New("the sealed pass is claimed by another reveal")
 	// ErrNotReplicated is TakeSecret's claim not acknowledged by any replica in time.
 	ErrNotReplicated = errors.New("no replica acknowledged the claim in time")
+	// ErrStaleReveal is TakeSecret or ReturnSecret called by a reveal attempt the request no
+	// longer names (it is not Revealing, or another replica or token owns it now): a slow owner
+	// that was taken over may neither take the pass nor put it back.
+	ErrStaleReveal = errors.New("the reveal attempt no longer owns the request")
 )
 
 // WhoMay returns the people and groups an error says may do what was refused.

@@ -179,12 +179,15 @@ func (m *MemoryStore) PutSecret(ctx context.Context, id string, sealed []byte, t
 
 // TakeSecret implements Store. Nothing here loses a reply, but the claims behave as the Redis
 // store's do, so the service sees one behaviour.
-func (m *MemoryStore) TakeSecret(ctx context.Context, id, token string, hold time.Duration) ([]byte, error) {
+func (m *MemoryStore) TakeSecret(ctx context.Context, id, owner, token string, hold time.Duration) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if !m.revealsLocked(id, owner, token) {
+		return nil, ErrStaleReveal
+	}
 	now := m.now()
 	c, claimed := m.claims[id]
 	claimed = claimed && now.Before(c.expires)
@@ -203,16 +206,29 @@ func (m *MemoryStore) TakeSecret(ctx context.Context, id, token string, hold tim
 	return append([]byte(nil), s.sealed...), nil
 }
 
+// revealsLocked reports whether request id is Revealing, owned by owner under token; m.mu must
+// be held.
+func (m *MemoryStore) revealsLocked(id, owner, token string) bool {
+	rec, ok := m.liveRecord(id)
+	return ok && rec.req.State == Revealing && rec.req.Owner == owner && rec.req.RevealToken == token
+}
+
 // ReturnSecret implements Store.
-func (m *MemoryStore) ReturnSecret(ctx context.Context, id, token string, sealed []byte, ttl time.Duration) error {
+func (m *MemoryStore) ReturnSecret(ctx context.Context, id, owner, token string, sealed []byte, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.secrets[id] = memSecret{sealed: append([]byte(nil), sealed...), expires: m.now().Add(ttl)}
+	fenced := m.revealsLocked(id, owner, token)
+	if fenced {
+		m.secrets[id] = memSecret{sealed: append([]byte(nil), sealed...), expires: m.now().Add(ttl)}
+	}
 	if c, ok := m.claims[id]; ok && c.token == token {
 		delete(m.claims, id)
+	}
+	if !fenced {
+		return ErrStaleReveal
 	}
 	return nil
 }
@@ -226,6 +242,19 @@ func (m *MemoryStore) HasSecret(ctx context.Context, id string) (bool, error) {
 	defer m.mu.Unlock()
 	s, ok := m.secrets[id]
 	return ok && m.now().Before(s.expires), nil
+}
+
+// HasSealedCopy implements Store.
+func (m *MemoryStore) HasSealedCopy(ctx context.Context, id string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	s, stored := m.secrets[id]
+	c, claimed := m.claims[id]
+	return stored && now.Before(s.expires) || claimed && now.Before(c.expires), nil
 }
 
 // DeleteSecret implements Store.

@@ -110,6 +110,9 @@ type Request struct {
 	// PassStartsAt is when the issued pass starts working, as Entra ID recorded it; the pass
 	// expires at PassStartsAt plus its lifetime.
 	PassStartsAt time.Time `json:"pass_starts_at,omitzero"`
+	// UnopenedAt is when a replica first could not unseal the pass (its TAP_ENCRYPTION_KEY lacks
+	// the key it was sealed with), so a pass that expires that way is reported for what it is.
+	UnopenedAt time.Time `json:"unopened_at,omitzero"`
 
 	ApprovalMessage MessageRef `json:"approval_message,omitzero"`
 	RevealMessage   MessageRef `json:"reveal_message,omitzero"`
@@ -127,11 +130,17 @@ type Request struct {
 	// RevealToken names the reveal attempt that claims the sealed pass (Store.TakeSecret), so a
 	// take sent again after its reply was lost finds its own claim. It stays after an attempt
 	// whose take had no clear outcome, for the next click to pick that claim up, and is cleared
-	// once the pass is shown or back in the store. It grants nothing by itself.
+	// once the pass is shown or back in the store, and when a sweeper ends a reveal it took over
+	// from a stalled replica, so no later click picks up a claim that replica may have shown. It
+	// grants nothing by itself.
 	RevealToken string `json:"reveal_token,omitempty"`
-	// Resubmitted names the request that replaced this one after an interruption. The sweeper
-	// picks the name when it takes the interrupted request over, so a retry makes the same copy.
+	// Resubmitted names the request that replaced this one after an interruption. Each sweeper
+	// that takes the interrupted request over picks a name of its own, so two sweepers (one only
+	// slow) never both believe they made the copy and hold its lock.
 	Resubmitted string `json:"resubmitted,omitempty"`
+	// Superseded lists the names earlier takeovers picked: one of them may hold the target lock
+	// (handed on to the copy) or exist as a copy nobody was shown (cancelled).
+	Superseded []string `json:"superseded,omitempty"`
 	// NotCreated is true from approval until the call that creates the pass begins: an
 	// interruption before then left no pass to look for. (Records from before this field existed
 	// lack it and are cleaned up by listing the target's passes.)
@@ -168,6 +177,11 @@ type Request struct {
 	// RegisteredAt when tapbot saw it; the pass has then done its job.
 	Registered   string    `json:"registered,omitempty"`
 	RegisteredAt time.Time `json:"registered_at,omitzero"`
+	// Onboarding is the new hire's onboarding record when the request came from its prompt;
+	// MissedAt is when tapbot saw that such a pass was revealed and ended with no strong sign-in
+	// method registered, and told the requester (once).
+	Onboarding string    `json:"onboarding,omitempty"`
+	MissedAt   time.Time `json:"missed_at,omitzero"`
 }
 
 // RecipientIsRequester reports whether the pass goes to the requester because the target has no
@@ -178,6 +192,7 @@ func (r *Request) RecipientIsRequester() bool { return r.Target.SlackID == "" }
 func (r *Request) Clone() *Request {
 	c := *r
 	c.Baseline = append([]string(nil), r.Baseline...)
+	c.Superseded = append([]string(nil), r.Superseded...)
 	return &c
 }
 

@@ -85,6 +85,13 @@ type Config struct {
 	// OwnAppIDs are the application (client) IDs tapbot acts as in Entra ID: its app
 	// registration, or its managed identity. Passes they make are tapbot's.
 	OwnAppIDs []string
+	// Onboarding turns on the look-ahead for new hires (TAP_ONBOARDING): tapbot asks each
+	// hire's manager for a first-morning pass OnboardingNotice before their hire date (zero
+	// means DefaultOnboardingNotice), starting at OnboardingStart ("08:00", the requester's
+	// time) on the first day.
+	Onboarding       bool
+	OnboardingNotice time.Duration
+	OnboardingStart  string
 }
 
 // Defaults for Config fields left zero.
@@ -127,6 +134,8 @@ type Service struct {
 	// crashAt, set only by tests, is called at each step of issuing and revealing.
 	crashAt func(step string)
 	sink    AuditSink
+	hires   HireDirectory // nil: no onboarding look-ahead
+	cohort  cohortCache   // the hires of the Starting soon view
 
 	groupsMu sync.Mutex
 	groups   map[string]cachedGroup
@@ -177,6 +186,9 @@ func WithAuditSink(f AuditSink) Option { return func(s *Service) { s.sink = f } 
 // WithAuditLog gives the tenant watcher Entra ID's audit log to read.
 func WithAuditLog(l AuditLog) Option { return func(s *Service) { s.auditLog = l } }
 
+// WithHires gives the service the directory's hire dates, for the onboarding look-ahead.
+func WithHires(h HireDirectory) Option { return func(s *Service) { s.hires = h } }
+
 // WithLogger sets the logger; the default discards.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
@@ -196,6 +208,9 @@ func NewService(cfg Config, store Store, dir Directory, people People, sealer *S
 	}
 	if cfg.IssueLease == 0 {
 		cfg.IssueLease = DefaultIssue
+	}
+	if cfg.OnboardingStart == "" {
+		cfg.OnboardingStart = DefaultOnboardingStart
 	}
 	if cfg.IssueTimeout <= 0 {
 		cfg.IssueTimeout = DefaultIssueTimeout
@@ -236,6 +251,9 @@ type Draft struct {
 	Reason       string
 	// StartsAt is when the pass should start working; zero means as soon as it is approved.
 	StartsAt time.Time
+	// Onboarding is the key of the new hire's onboarding record when the request comes from
+	// its prompt, so the pass is followed to a passkey.
+	Onboarding string
 }
 
 // MaxStartAhead bounds how far ahead a pass may be asked to start: far enough for a new hire's
@@ -252,6 +270,11 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 	}
 	if d.TargetUserID == "" && d.TargetEmail == "" {
 		return nil, onField(Errorf(Invalid, "Say who the pass is for: a Slack user or an email address."), FieldTarget)
+	}
+	if d.Onboarding != "" {
+		if err := s.onboardingOpen(ctx, d); err != nil {
+			return nil, err
+		}
 	}
 	if d.Lifetime == 0 {
 		d.Lifetime = s.cfg.DefaultLifetime
@@ -335,6 +358,7 @@ func (s *Service) Submit(ctx context.Context, d Draft) (*Request, error) {
 		ExpiresAt:          now.Add(s.cfg.RequestTTL),
 		ReplacesActivePass: active,
 		StartsAt:           d.StartsAt,
+		Onboarding:         d.Onboarding,
 	}
 	if r.Recipient == "" {
 		r.Recipient = d.Requester
@@ -822,6 +846,7 @@ func (s *Service) Reveal(ctx context.Context, id, clicker string, clicked Messag
 	}
 	// Renewed until ConfirmReveal or ReturnPass, or until this call fails.
 	release := s.hold(id, s.cfg.RevealLease)
+	s.checkpoint("revealing")
 	r, code, err := s.claimSecret(ctx, r, clicker)
 	if err != nil {
 		release()
@@ -834,8 +859,18 @@ func (s *Service) Reveal(ctx context.Context, id, clicker string, clicked Messag
 // replica's keys do not open it, or the claim is not safe on a replica yet) goes back unseen.
 func (s *Service) claimSecret(ctx context.Context, r *Request, clicker string) (*Request, string, error) {
 	id := r.ID
-	sealed, err := s.store.TakeSecret(ctx, id, r.RevealToken, claimHold)
+	sealed, err := s.store.TakeSecret(ctx, id, s.cfg.Instance, r.RevealToken, claimHold)
 	switch {
+	case errors.Is(err, ErrStaleReveal):
+		// This replica was too slow: a sweeper took the reveal over meanwhile, and the pass is
+		// its to show or give up now. Nothing was taken here.
+		s.log.WarnContext(ctx, "reveal: another replica took this reveal over before the pass was taken; nothing is shown here", "request_id", id)
+		current, gerr := s.store.Get(ctx, id)
+		if gerr != nil {
+			current = r
+		}
+		return current, "", &Error{Code: Conflict, Err: err,
+			Message: "This took too long, so another tapbot replica took your reveal over, and nothing was shown here. Close this and click *Reveal pass* again."}
 	case errors.Is(err, ErrNotFound):
 		return s.lostPass(ctx, r, clicker, false)
 	case errors.Is(err, ErrClaimedElsewhere):
@@ -863,7 +898,7 @@ func (s *Service) claimSecret(ctx context.Context, r *Request, clicker string) (
 		s.log.ErrorContext(ctx, "reveal: the sealed pass does not open with this replica's TAP_ENCRYPTION_KEY, so it goes back unseen. "+
 			"Every replica must be able to open what any replica seals: add a new key everywhere as a second key before making it the first",
 			"request_id", id, "keys", s.sealer.KeyIDs(), "err", err)
-		return s.putBack(ctx, r, sealed, WrapError(Unavailable, err,
+		return s.putBackUnopened(ctx, r, sealed, WrapError(Unavailable, err,
 			"Your pass is temporarily unavailable: this tapbot replica cannot unseal it right now. It is still sealed and unseen: try again in a minute, and tell your IT team if this keeps happening."))
 	}
 	s.log.InfoContext(ctx, "pass claimed for reveal", "request_id", id, "recipient", clicker)
@@ -874,18 +909,41 @@ func (s *Service) claimSecret(ctx context.Context, r *Request, clicker string) (
 // putBack returns a claimed pass, sealed as it was taken, to the store for the next click and
 // moves the request back to Issued; cause is what the clicker is told. If the pass cannot be put
 // back, the request still goes back to Issued with its token, whose claim keeps the pass for the
-// next click a few minutes.
+// next click a few minutes. A request that meanwhile ended or was taken over gets nothing back:
+// the store drops the copy (Store.ReturnSecret), and whoever ended it told the people involved.
 func (s *Service) putBack(ctx context.Context, r *Request, sealed []byte, cause error) (*Request, string, error) {
-	token := r.RevealToken
-	if ttl := r.PassExpiresAt.Sub(s.now()); ttl > 0 {
-		if err := s.store.ReturnSecret(ctx, r.ID, token, sealed, ttl); err != nil {
+	return s.returnSealed(ctx, r, sealed, cause, false)
+}
+
+// putBackUnopened is putBack for a pass this replica could not unseal; the request remembers
+// since when that happens, for the sweeper to report honestly a pass that expires unopened.
+func (s *Service) putBackUnopened(ctx context.Context, r *Request, sealed []byte, cause error) (*Request, string, error) {
+	return s.returnSealed(ctx, r, sealed, cause, true)
+}
+
+func (s *Service) returnSealed(ctx context.Context, r *Request, sealed []byte, cause error, unopened bool) (*Request, string, error) {
+	now, token := s.now(), r.RevealToken
+	if ttl := r.PassExpiresAt.Sub(now); ttl > 0 {
+		err := s.store.ReturnSecret(ctx, r.ID, s.cfg.Instance, token, sealed, ttl)
+		switch {
+		case errors.Is(err, ErrStaleReveal):
+			s.log.WarnContext(ctx, "reveal: the request ended or was taken over meanwhile; its sealed copy is dropped, not put back", "request_id", r.ID)
+			current, gerr := s.store.Get(ctx, r.ID)
+			if gerr != nil {
+				current = r
+			}
+			return current, "", cause
+		case err != nil:
 			s.log.ErrorContext(ctx, "reveal: could not put the unseen pass back; its claim keeps it for the next click", "request_id", r.ID, "err", err)
-		} else {
+		default:
 			token = ""
 		}
 	}
 	back, err := s.owned(ctx, r.ID, Revealing, func(r *Request) {
 		r.State, r.Owner, r.LeaseUntil, r.RevealToken = Issued, "", time.Time{}, token
+		if unopened && r.UnopenedAt.IsZero() {
+			r.UnopenedAt = now
+		}
 	})
 	if err != nil {
 		s.log.ErrorContext(ctx, "reveal: could not release the claim", "request_id", r.ID, "err", err)
@@ -956,8 +1014,11 @@ func (s *Service) unhold(id string) {
 // ConfirmReveal records that the recipient has seen the pass (or may have: the caller could not
 // tell), and drops the claimed copy.
 //
-// It fails when the reveal took so long that another replica took it over (and, not knowing
-// whether the pass was seen, deleted it): that replica tells everyone.
+// When the request is no longer this reveal's (this replica was so slow that a sweeper took the
+// reveal over), the pass is on a screen although tapbot let go of it: someone else may have been
+// shown it as well, or may be about to. That is settled in doubt's favour (shownInDoubt): the
+// pass is deleted in Entra ID, the request ends without a Reveal button, an alert is raised and
+// the returned *Error tells the recipient the truth.
 func (s *Service) ConfirmReveal(ctx context.Context, id string) (*Request, error) {
 	s.unhold(id)
 	now := s.now()
@@ -968,13 +1029,68 @@ func (s *Service) ConfirmReveal(ctx context.Context, id string) (*Request, error
 		s.dropSealedCopy(ctx, r)
 		s.record(ctx, EventRevealed, r, r.Recipient, "")
 		s.startWatching(ctx, r)
+		return r, nil
 	}
-	return r, err
+	if r == nil || ErrorCode(err) != Conflict {
+		// The store could not say: the request stays Revealing under this replica's name, and
+		// the sweeper, finding its pass claimed, deletes it for safety.
+		return r, err
+	}
+	return s.shownInDoubt(ctx, r)
 }
+
+// DoubtDetail is the audit detail of EventRevealInDoubt.
+const DoubtDetail = "the pass was put on screen after another tapbot replica had taken the reveal over, so it may have been shown twice; it was deleted in Entra ID"
+
+// shownInDoubt ends a request whose pass this replica showed after it had lost the reveal to a
+// takeover (current is the request as it is now): nobody can say how many people have it, so it
+// is deleted in Entra ID, the request ends Failed (unless it already ended), its sealed copies go,
+// and an alert is raised.
+func (s *Service) shownInDoubt(ctx context.Context, current *Request) (*Request, error) {
+	s.log.ErrorContext(ctx, "reveal: the pass was shown after another replica took the reveal over; it may have been shown twice, so it is deleted in Entra ID",
+		"request_id", current.ID, "state", string(current.State), "owner", current.Owner)
+	deleted := "It was deleted in Entra ID for safety."
+	if err := s.deletePass(ctx, current, current.PassID); err != nil {
+		deleted = fmt.Sprintf("tapbot could not delete it in Entra ID: delete the Temporary Access Pass of %s there by hand now.", current.Target.UPN)
+	}
+	failure := "tapbot was so slow showing the pass that another replica took the reveal over, so the pass may have been shown twice. " + deleted + " Ask for a new one with /tap."
+	ended, err := s.store.Update(ctx, current.ID, func(r *Request) error {
+		switch {
+		case r.State == Failed:
+			// The sweeper that took the reveal over ended it (the pass deleted for safety): its
+			// reason now says what else happened, for the requester told next.
+			r.Failure = failure
+		case r.State.Final():
+			return ErrConflict
+		default:
+			r.State, r.Failure, r.Owner, r.LeaseUntil, r.RevealToken = Failed, failure, "", time.Time{}, ""
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrConflict):
+		if ended, err = s.store.Get(ctx, current.ID); err != nil {
+			ended = current
+		}
+	default:
+		s.log.ErrorContext(ctx, "reveal: could not end the request whose pass may have been shown twice", "request_id", current.ID, "err", err)
+		ended = current
+	}
+	s.dropSealedCopy(ctx, ended)
+	s.record(ctx, EventRevealInDoubt, ended, "", DoubtDetail)
+	return ended, &Error{Code: Conflict, Err: ErrShownInDoubt,
+		Message: "tapbot took so long to show your pass that another tapbot replica took over, so the pass may have been shown twice. " + deleted + " If the pass you see works, do not use it; ask for a new one with /tap, and tell your IT team."}
+}
+
+// ErrShownInDoubt is wrapped by the error ConfirmReveal returns when the pass reached a screen
+// after the reveal was taken over: it may have been shown twice, and it was deleted.
+var ErrShownInDoubt = errors.New("the pass may have been shown twice")
 
 // ReturnPass puts a claimed pass back when it was certainly not put on screen (the chat service
 // refused the window), so the recipient can click again instead of losing it. If the store
-// cannot keep it, nobody will ever see it, so it is deleted in Entra ID and the request fails.
+// cannot keep it, nobody will ever see it, so it is deleted in Entra ID and the request fails. A
+// request that ended or was taken over meanwhile gets nothing back (Store.ReturnSecret).
 func (s *Service) ReturnPass(ctx context.Context, id, code string) (*Request, error) {
 	s.unhold(id)
 	r, err := s.Get(ctx, id)
@@ -986,7 +1102,17 @@ func (s *Service) ReturnPass(ctx context.Context, id, code string) (*Request, er
 		s.dropSealedCopy(ctx, r) // the sweeper expires the request
 		return s.owned(ctx, id, Revealing, func(r *Request) { r.State, r.Owner, r.LeaseUntil, r.RevealToken = Issued, "", time.Time{}, "" })
 	}
-	if err := s.store.ReturnSecret(ctx, id, r.RevealToken, s.sealer.Seal(id, []byte(code)), ttl); err != nil {
+	err = s.store.ReturnSecret(ctx, id, s.cfg.Instance, r.RevealToken, s.sealer.Seal(id, []byte(code)), ttl)
+	if errors.Is(err, ErrStaleReveal) {
+		s.log.WarnContext(ctx, "reveal: the request ended or was taken over meanwhile; its unseen pass is dropped, not put back", "request_id", id)
+		current, gerr := s.store.Get(ctx, id)
+		if gerr != nil {
+			current = r
+		}
+		return current, &Error{Code: Conflict, Err: err,
+			Message: "Slack did not let me show your pass, and meanwhile another tapbot replica took your reveal over. Nothing was shown; click *Reveal pass* again if it is still offered."}
+	}
+	if err != nil {
 		s.log.ErrorContext(ctx, "reveal: could not put the unseen pass back; deleting it in Entra ID", "request_id", id, "err", err)
 		deleted := "so it was deleted in Entra ID; nobody saw it. Ask for a new one with /tap."
 		if derr := s.deletePass(ctx, r, r.PassID); derr != nil {

@@ -522,11 +522,24 @@ func TestUnopenablePassGoesBackSealed(t *testing.T) {
 	if got.State != approvals.Issued || len(h.dir.deleted) != 0 {
 		t.Fatalf("state %s, deleted %v: want the request issued and the pass live", got.State, h.dir.deleted)
 	}
-	back, err := h.store.TakeSecret(ctx, r.ID, "peek", time.Minute)
+	peek := func(r *approvals.Request) error {
+		r.State, r.Owner, r.RevealToken = approvals.Revealing, "peek", "peek"
+		return nil
+	}
+	if _, err := h.store.Update(ctx, r.ID, peek); err != nil {
+		t.Fatal(err)
+	}
+	back, err := h.store.TakeSecret(ctx, r.ID, "peek", "peek", time.Minute)
 	if err != nil || string(back) != string(sealed) {
 		t.Fatalf("the store holds %d bytes (%v); want the pass back exactly as it was sealed", len(back), err)
 	}
-	if err := h.store.ReturnSecret(ctx, r.ID, "peek", back, time.Hour); err != nil {
+	if err := h.store.ReturnSecret(ctx, r.ID, "peek", "peek", back, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Update(ctx, r.ID, func(r *approvals.Request) error {
+		r.State, r.Owner, r.RevealToken = approvals.Issued, "", ""
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := h.svc.Config()
@@ -551,7 +564,20 @@ func TestRevealWithNoSecret(t *testing.T) {
 		{"lost by the store", func(ctx context.Context, s approvals.Store, id string) error { return s.DeleteSecret(ctx, id) },
 			approvals.ErrPassLost, "nobody has seen it", false},
 		{"taken by another reveal", func(ctx context.Context, s approvals.Store, id string) error {
-			_, err := s.TakeSecret(ctx, id, "another-reveal", time.Minute)
+			if _, err := s.Update(ctx, id, func(r *approvals.Request) error {
+				r.State, r.Owner, r.RevealToken = approvals.Revealing, "another-replica", "another-reveal"
+				return nil
+			}); err != nil {
+				return err
+			}
+			if _, err := s.TakeSecret(ctx, id, "another-replica", "another-reveal", time.Minute); err != nil {
+				return err
+			}
+			// That reveal stopped without a word, and a sweep let the request go back to Issued.
+			_, err := s.Update(ctx, id, func(r *approvals.Request) error {
+				r.State, r.Owner, r.RevealToken = approvals.Issued, "", ""
+				return nil
+			})
 			return err
 		}, approvals.ErrAlreadyRevealed, "someone may have seen it", true},
 	} {
@@ -597,19 +623,19 @@ type flakyStore struct {
 	returnErr error // returned by every ReturnSecret, which does nothing
 }
 
-func (f *flakyStore) TakeSecret(ctx context.Context, id, token string, hold time.Duration) ([]byte, error) {
-	b, err := f.MemoryStore.TakeSecret(ctx, id, token, hold)
+func (f *flakyStore) TakeSecret(ctx context.Context, id, owner, token string, hold time.Duration) ([]byte, error) {
+	b, err := f.MemoryStore.TakeSecret(ctx, id, owner, token, hold)
 	if err == nil && f.takeErr != nil {
 		err, f.takeErr = f.takeErr, nil
 	}
 	return b, err
 }
 
-func (f *flakyStore) ReturnSecret(ctx context.Context, id, token string, sealed []byte, ttl time.Duration) error {
+func (f *flakyStore) ReturnSecret(ctx context.Context, id, owner, token string, sealed []byte, ttl time.Duration) error {
 	if f.returnErr != nil {
 		return f.returnErr
 	}
-	return f.MemoryStore.ReturnSecret(ctx, id, token, sealed, ttl)
+	return f.MemoryStore.ReturnSecret(ctx, id, owner, token, sealed, ttl)
 }
 
 func flakyHarness(t *testing.T, f *flakyStore) *harness {

@@ -15,7 +15,8 @@ import (
 // again after the first attempt ran but its answer was lost (go-redis does, after a dropped
 // connection or a read timeout). Every write therefore recognises its own earlier attempt and
 // reports what that attempt did: an Update or Create finds the very record it wrote, a Claim or
-// CompareAndSwap the value it set, a TakeSecret its own claim.
+// CompareAndSwap the value it set, a TakeSecret its own claim, even when another client has
+// written the same key between the first attempt and the retry.
 type Store interface {
 	// Create stores a new request; ErrConflict if the ID exists.
 	Create(ctx context.Context, r *Request) error
@@ -27,22 +28,31 @@ type Store interface {
 	Update(ctx context.Context, id string, change func(*Request) error) (*Request, error)
 	// PutSecret stores a sealed pass for the request, gone after ttl.
 	PutSecret(ctx context.Context, id string, sealed []byte, ttl time.Duration) error
-	// TakeSecret claims the sealed pass for one reveal attempt: in one atomic step it moves the
-	// pass to a claim named by token, which lives for hold (and no longer than the pass would
-	// have), and returns it. Taking again with the same token returns the same bytes, so a take
-	// that is sent again after its reply was lost finds its own claim instead of nothing.
+	// TakeSecret claims the sealed pass for one reveal attempt: in one atomic step it checks that
+	// the request is Revealing, owned by owner under token (its RevealToken), moves the pass to a
+	// claim named by token, which lives for hold (and no longer than the pass would have), and
+	// returns it. Taking again with the same token returns the same bytes, so a take that is sent
+	// again after its reply was lost finds its own claim instead of nothing. ErrStaleReveal when
+	// the request no longer names this attempt (a sweeper took it over, or it ended): a slow
+	// owner must not take, or find its claim, once someone else may be showing the pass.
 	// ErrNotFound when there is neither a pass nor a claim by token (it expired, or the store
 	// lost it); ErrClaimedElsewhere when another token's claim holds it. A store with replicas
 	// also waits until one acknowledged the claim: if none did in time it returns the sealed
 	// pass with ErrNotReplicated, since a failover could lose the claim and let the pass be shown
 	// again, and the caller must put it back (ReturnSecret) instead of showing it.
-	TakeSecret(ctx context.Context, id, token string, hold time.Duration) ([]byte, error)
+	TakeSecret(ctx context.Context, id, owner, token string, hold time.Duration) ([]byte, error)
 	// ReturnSecret puts a sealed pass back for ttl and drops token's claim on it, in one step:
-	// the reveal that claimed it did not show it. Doing it twice is harmless.
-	ReturnSecret(ctx context.Context, id, token string, sealed []byte, ttl time.Duration) error
+	// the reveal that claimed it did not show it. Doing it twice is harmless. It is fenced as
+	// TakeSecret is: when the request is no longer Revealing under owner and token (it ended, or
+	// was taken over) it puts nothing back, drops token's claim, and returns ErrStaleReveal, so
+	// no sealed copy outlives a request that ended or resurrects one a sweeper gave up.
+	ReturnSecret(ctx context.Context, id, owner, token string, sealed []byte, ttl time.Duration) error
 	// HasSecret reports whether a sealed pass is stored for the request and not claimed, without
 	// touching it.
 	HasSecret(ctx context.Context, id string) (bool, error)
+	// HasSealedCopy reports whether any sealed copy of the request's pass is left: stored, or
+	// under a reveal's claim. Without one nobody can ever see the pass through tapbot.
+	HasSealedCopy(ctx context.Context, id string) (bool, error)
 	// DeleteSecret removes a sealed pass and any claim on it; a missing one is not an error.
 	DeleteSecret(ctx context.Context, id string) error
 
@@ -94,6 +104,11 @@ type Store interface {
 	AppendAudit(ctx context.Context, e Event, retention time.Duration) error
 	// ReadAudit returns the trail's events since a time, oldest first.
 	ReadAudit(ctx context.Context, since time.Time) ([]Event, error)
+	// Recall returns what Remember kept under key, "" when nothing or expired; Remember keeps
+	// value under key for ttl, and value "" forgets key. They hold small records that are not
+	// requests (a person's Slack DM channel, a new hire's onboarding), apart from Claim's keys.
+	Recall(ctx context.Context, key string) (string, error)
+	Remember(ctx context.Context, key, value string, ttl time.Duration) error
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 	// Close releases connections.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -227,6 +228,29 @@ func (s *Service) sweepOne(ctx context.Context, id string) ([]*Request, error) {
 		s.releaseTarget(ctx, expired)
 		s.record(ctx, EventExpired, expired, "", "no decision within TAP_REQUEST_TTL")
 		return []*Request{expired}, nil
+	case r.State == Issued && now.Add(clockSkew).Before(r.PassExpiresAt):
+		// A sealed copy must be there, stored or under a claim, or nobody can ever reveal the pass.
+		kept, err := s.store.HasSealedCopy(ctx, id)
+		if err != nil || kept {
+			return nil, err
+		}
+		out, err := s.passGone(ctx, r, now)
+		if errors.Is(err, ErrConflict) {
+			return nil, nil // a click or another sweeper got there first
+		}
+		return out, err
+	case r.State == Issued && !r.PassExpiresAt.IsZero() && !now.Before(r.PassExpiresAt) && !r.UnopenedAt.IsZero():
+		// Clicked, but never unsealed: "expired before it was revealed" would blame the person.
+		failed, err := s.transition(ctx, id, Issued, func(r *Request) {
+			r.State, r.RevealToken = Failed, ""
+			r.Failure = "No tapbot replica that was asked could unseal the pass before it expired: it was sealed with a TAP_ENCRYPTION_KEY they do not have. Nobody saw it, and it no longer works. Ask for a new one with /tap, and tell your IT team to give every replica the same keys."
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.dropSealedCopy(ctx, failed)
+		s.record(ctx, EventExpired, failed, "", "the pass expired unopened: no replica that was clicked could unseal it (TAP_ENCRYPTION_KEY)")
+		return []*Request{failed}, nil
 	case r.State == Issued && !r.PassExpiresAt.IsZero() && !now.Before(r.PassExpiresAt):
 		lapsed, err := s.transition(ctx, id, Issued, func(r *Request) { r.State = Expired })
 		if err != nil {
@@ -316,19 +340,57 @@ func (s *Service) recover(ctx context.Context, r *Request, now time.Time) ([]*Re
 		}
 		return s.abandonIssue(ctx, r, now)
 	case Revealing:
+		// Made this replica's before anything else is looked at: the stalled owner, if it is only
+		// slow, can then neither take the pass nor put it back (Store.TakeSecret checks the
+		// owner), so what the sweeper sees next stays so.
+		mine, err := s.takeOver(ctx, r, now, nil)
+		if err != nil {
+			return nil, err
+		}
 		stored, err := s.store.HasSecret(ctx, r.ID)
 		if err != nil {
 			return nil, err
 		}
 		if stored {
-			// The pass never left the store: the recipient can click again.
-			_, err := s.transitionFrom(ctx, r, Revealing, func(r *Request) { r.State, r.Owner, r.LeaseUntil = Issued, "", time.Time{} })
+			// The pass never left the store: the recipient can click again, under a new token,
+			// so no claim the stalled owner may have left is ever picked up.
+			_, err := s.owned(ctx, r.ID, Revealing, func(r *Request) {
+				r.State, r.Owner, r.LeaseUntil, r.RevealToken = Issued, "", time.Time{}, ""
+			})
 			return nil, err
 		}
-		return s.abandonReveal(ctx, r, now)
+		// Taken, or lost: the owner may have put it on screen, and in doubt a pass is never shown
+		// again.
+		return s.abandonReveal(ctx, mine, r)
 	}
 	_, err := s.store.Update(ctx, r.ID, func(r *Request) error { r.Owner, r.LeaseUntil = "", time.Time{}; return nil })
 	return nil, err
+}
+
+// passGone ends an issued request whose sealed pass the store no longer has, neither stored nor
+// claimed (a Redis restart without persistence, a failover that lost it): nobody can reveal it,
+// so the pass is deleted in Entra ID and the recipient and requester are told the truth, as a
+// click would find (lostPass), instead of a Reveal button that fails every time.
+func (s *Service) passGone(ctx context.Context, seen *Request, now time.Time) ([]*Request, error) {
+	mine, err := s.takeOver(ctx, seen, now, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.log.WarnContext(ctx, "sweep: an issued pass has no sealed copy left in the store; deleting it in Entra ID", "request_id", mine.ID)
+	deleted := "It was deleted in Entra ID for safety; ask for a new one with /tap."
+	if err := s.deletePass(ctx, mine, mine.PassID); err != nil {
+		deleted = fmt.Sprintf("tapbot could not delete it in Entra ID: delete the Temporary Access Pass of %s there by hand, and ask for a new one with /tap.", mine.Target.UPN)
+	}
+	failed, err := s.owned(ctx, mine.ID, Issued, func(r *Request) {
+		r.State, r.Owner, r.LeaseUntil, r.RevealToken = Failed, "", time.Time{}, ""
+		r.Failure = "The pass is no longer in tapbot's store (the store lost it, in a restart or a failover), so it cannot be revealed, and nobody saw it through tapbot. " + deleted
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.dropSealedCopy(ctx, failed)
+	s.record(ctx, EventRevoked, failed, "", "the sealed pass was gone from the store before it was revealed; the pass was deleted in Entra ID for safety")
+	return []*Request{failed}, nil
 }
 
 // cleanUp deletes the pass the interrupted change seen may have left, for mine, the request as
@@ -339,14 +401,11 @@ func (s *Service) cleanUp(ctx context.Context, mine, seen *Request) error {
 	return s.deleteInterruptedPasses(ctx, seen)
 }
 
-// abandonReveal ends a reveal that was interrupted after the pass left the store: nobody knows
-// whether it reached the screen, and a credential in an unknown place is deleted, and the
-// people involved are told to ask again.
-func (s *Service) abandonReveal(ctx context.Context, seen *Request, now time.Time) ([]*Request, error) {
-	mine, err := s.takeOver(ctx, seen, now, nil)
-	if err != nil {
-		return nil, err
-	}
+// abandonReveal ends a reveal that was interrupted after the pass left the store (mine is the
+// request as this replica took it over from seen): nobody knows whether it reached the screen,
+// and a credential in an unknown place is deleted, and the people involved are told to ask
+// again.
+func (s *Service) abandonReveal(ctx context.Context, mine, seen *Request) ([]*Request, error) {
 	// A deleted account (errTargetGone) has no pass left to delete.
 	if cleanupErr := s.cleanUp(ctx, mine, seen); cleanupErr != nil && !errors.Is(cleanupErr, errTargetGone) {
 		return s.cleanupFailed(ctx, mine, cleanupErr, fmt.Sprintf(
@@ -372,9 +431,12 @@ func (s *Service) abandonReveal(ctx context.Context, seen *Request, now time.Tim
 // the request just fails and says so.
 func (s *Service) abandonIssue(ctx context.Context, seen *Request, now time.Time) ([]*Request, error) {
 	mine, err := s.takeOver(ctx, seen, now, func(r *Request) {
-		if r.Resubmitted == "" {
-			r.Resubmitted = NewID() // named now, so a retry after a crash makes the same copy
+		// A name of this takeover's own: a copy name two sweepers shared would let both win its
+		// lock (CompareAndSwap recognises its own value) and the slower cancel the other's copy.
+		if r.Resubmitted != "" {
+			r.Superseded = append(r.Superseded, r.Resubmitted)
 		}
+		r.Resubmitted = NewID()
 	})
 	if err != nil {
 		return nil, err
@@ -392,10 +454,12 @@ func (s *Service) abandonIssue(ctx context.Context, seen *Request, now time.Time
 	}
 
 	// The copy needs the one-open-request lock like any request: handed over from this one, or
-	// kept from a retry that handed it over already, or taken afresh when this one's ran out.
+	// from the copy an earlier takeover of it named (it stopped, or was too slow), or taken
+	// afresh when this one's ran out.
+	s.checkpoint("resubmitting")
 	again := mine.Resubmitted
 	var locked bool
-	for _, from := range []string{mine.ID, again, ""} {
+	for _, from := range slices.Concat([]string{mine.ID}, mine.Superseded, []string{""}) {
 		ok, err := s.store.CompareAndSwap(ctx, targetKey(mine.Target), from, again, s.lockTTL())
 		if err != nil {
 			return nil, storeError(err)
@@ -415,7 +479,7 @@ func (s *Service) abandonIssue(ctx context.Context, seen *Request, now time.Time
 	cp.ExpiresAt = cp.CreatedAt.Add(s.cfg.RequestTTL)
 	cp.DecidedBy, cp.DecidedAt, cp.PassID, cp.PassExpiresAt, cp.PassStartsAt = "", time.Time{}, "", time.Time{}, time.Time{}
 	cp.Owner, cp.LeaseUntil, cp.ApprovalMessage, cp.RevealMessage = "", time.Time{}, MessageRef{}, MessageRef{}
-	cp.Resubmitted, cp.NotCreated, cp.CleanupFailures, cp.CleanupSince = "", false, 0, time.Time{}
+	cp.Resubmitted, cp.Superseded, cp.NotCreated, cp.CleanupFailures, cp.CleanupSince = "", nil, false, 0, time.Time{}
 	cp.RemindedAt, cp.RequesterRemindedAt = time.Time{}, time.Time{}
 	cp.Baseline, cp.BaselineAt = nil, time.Time{}
 	if err := s.store.Create(ctx, cp); err != nil && !errors.Is(err, ErrConflict) {
@@ -430,6 +494,12 @@ func (s *Service) abandonIssue(ctx context.Context, seen *Request, now time.Time
 		return nil, err
 	}
 	s.dropSealedCopy(ctx, failed)
+	for _, old := range mine.Superseded {
+		// A copy an earlier takeover made before it stopped was never put before anyone.
+		if _, err := s.Cancel(ctx, old, "superseded by "+again+", the copy of an interrupted request"); err == nil {
+			s.log.InfoContext(ctx, "cancelled the copy an earlier takeover made", "request_id", old, "copy", again)
+		}
+	}
 	resubmitted, err := s.store.Get(ctx, again)
 	if err != nil {
 		resubmitted = cp

@@ -80,6 +80,9 @@ type Registration struct {
 	Revoked bool
 	// RevokeErr is why deleting the pass failed, when it was asked for and failed.
 	RevokeErr error
+	// Missed is set instead of Method when a new hire's first-morning pass ended, revealed,
+	// without any strong method registered: they still cannot sign in without a password.
+	Missed bool
 }
 
 // WatchInterval is how often revealed passes are watched; 0 when watching is off.
@@ -223,10 +226,14 @@ func (s *Service) watchOne(ctx context.Context, id string) (*Registration, error
 		return nil, err
 	}
 	now := s.now()
+	expired := !r.PassExpiresAt.IsZero() && !now.Before(r.PassExpiresAt)
+	// A new hire's pass gets one last look when it ends, so a pass that did not do its job is
+	// told to the requester.
+	lastLook := expired && r.Onboarding != "" && r.MissedAt.IsZero()
 	switch {
 	case r.State == Issued || r.State == Revealing:
 		return nil, nil // waits for its reveal
-	case r.State != Revealed || !r.RegisteredAt.IsZero() || r.PassExpiresAt.IsZero() || !now.Before(r.PassExpiresAt):
+	case r.State != Revealed || !r.RegisteredAt.IsZero() || r.PassExpiresAt.IsZero() || expired && !lastLook:
 		return nil, s.store.RemoveWatch(ctx, id) // ended, revoked, registered or expired
 	}
 	methods, err := s.dir.AuthMethods(ctx, r.Target.EntraID)
@@ -245,6 +252,9 @@ func (s *Service) watchOne(ctx context.Context, id string) (*Registration, error
 		known = baseline(methods, start)
 	}
 	m := newMethod(methods, known, start)
+	if m == nil && lastLook {
+		return s.missedRegistration(ctx, r)
+	}
 	if m == nil {
 		if r.BaselineAt.IsZero() {
 			// Revealed before a baseline was taken: what is there now, of unknown age, is old.
@@ -288,6 +298,44 @@ func (s *Service) watchOne(ctx context.Context, id string) (*Registration, error
 		s.log.WarnContext(ctx, "stop watching", "request_id", id, "err", err)
 	}
 	return reg, nil
+}
+
+// missedRegistration records, once, that a new hire's revealed pass ended with no strong method
+// registered, and stops watching it.
+func (s *Service) missedRegistration(ctx context.Context, r *Request) (*Registration, error) {
+	now := s.now()
+	missed, err := s.store.Update(ctx, r.ID, func(cur *Request) error {
+		if !cur.MissedAt.IsZero() || !cur.RegisteredAt.IsZero() {
+			return ErrConflict
+		}
+		cur.MissedAt = now
+		return nil
+	})
+	if errors.Is(err, ErrConflict) {
+		return nil, s.store.RemoveWatch(ctx, r.ID) // told already
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.RemoveWatch(ctx, r.ID); err != nil {
+		s.log.WarnContext(ctx, "stop watching", "request_id", r.ID, "err", err)
+	}
+	return &Registration{Request: missed, Missed: true}, nil
+}
+
+// MissedNotTold undoes missedRegistration's mark when the requester could not be told, so a later
+// watch turn tells them: the notice is not lost to a Slack outage.
+func (s *Service) MissedNotTold(ctx context.Context, r *Request) {
+	if _, err := s.store.Update(ctx, r.ID, func(cur *Request) error {
+		cur.MissedAt = time.Time{}
+		return nil
+	}); err != nil {
+		s.log.WarnContext(ctx, "a missed registration that could not be told is not retried", "request_id", r.ID, "err", err)
+		return
+	}
+	if err := s.store.AddWatch(ctx, r.ID); err != nil {
+		s.log.WarnContext(ctx, "a missed registration that could not be told is not retried", "request_id", r.ID, "err", err)
+	}
 }
 
 // revokeRegistered deletes what is left of a pass whose person registered a strong method

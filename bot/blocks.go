@@ -164,8 +164,8 @@ func outcomeText(r *approvals.Request) string {
 func RevealBlocks(r *approvals.Request) []slack.Block {
 	var intro string
 	if r.RecipientIsRequester() {
-		intro = fmt.Sprintf("Your request for a Temporary Access Pass for %s was approved by <@%s>. %s has no Slack account and could not be notified, so the pass comes to you: hand it over in person or by phone, never by chat or email.",
-			targetText(r.Target), r.DecidedBy, upnText(r.Target.UPN))
+		intro = fmt.Sprintf("Your request for a Temporary Access Pass for %s was approved by <@%s>. %s has no Slack account and could not be notified, so the pass comes to you to hand over.\n%s",
+			targetText(r.Target), r.DecidedBy, upnText(r.Target.UPN), handOver(r))
 	} else {
 		intro = fmt.Sprintf("<@%s> asked for a Temporary Access Pass for you and <@%s> approved it. Use it to sign in without a password and set up a passkey, security key or the Authenticator app at %s.",
 			r.Requester, r.DecidedBy, SecurityInfoURL)
@@ -208,6 +208,26 @@ func RevealBlocks(r *approvals.Request) []slack.Block {
 		blocks = append(blocks, registeredNote(r))
 	}
 	return blocks
+}
+
+// handOver says how a requester passes a pass on to a person who is not in Slack (a new hire
+// before day one, usually): the pass is shown once, so it is revealed only when the person is
+// there to hear it, and said aloud, never written down where it stays.
+func handOver(r *approvals.Request) string {
+	when := ""
+	if scheduled(r) {
+		when = fmt.Sprintf(" at %s, when the pass starts working", slackDate(r.PassStartsAt))
+	}
+	return fmt.Sprintf("*How to hand it over:* click *Reveal pass* only when %s is with you, on the phone or on a video call%s, and read the pass out. Never email, paste or photograph it. It works %s, %s.",
+		upnText(r.Target.UPN), when, usageWords(r), validity(r))
+}
+
+// usageWords says how often a pass works, for a sentence.
+func usageWords(r *approvals.Request) string {
+	if r.UsableOnce {
+		return "for one sign-in"
+	}
+	return "for any number of sign-ins"
 }
 
 // RevealText is the notification text of the recipient's DM.
@@ -367,6 +387,17 @@ func AuditLine(e approvals.Event) string {
 	usage := "multi-use"
 	if e.UsableOnce {
 		usage = "one-time"
+	}
+	if e.RequestID == "" {
+		// An event about no request (an onboarding prompt): who, what, why.
+		line := fmt.Sprintf("`%s` %s · %s", e.Event, actor, upnText(e.Target))
+		if e.Reason != "" {
+			line += " · " + reasonText(e.Reason)
+		}
+		if e.Detail != "" {
+			line += " · " + detailText(e.Detail)
+		}
+		return line
 	}
 	line := fmt.Sprintf("`%s` %s · %s · %s (%s, %s) · request `%s`", e.Event, actor, upnText(e.Target), reasonText(e.Reason), e.Lifetime, usage, e.RequestID)
 	if e.Detail != "" {

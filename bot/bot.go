@@ -252,6 +252,10 @@ func (b *Bot) Run(parent context.Context) error {
 	h.HandleInteractionBlockAction(ActionExternalExpected, b.tracked(b.onClick(b.onExternalExpected)))
 	h.HandleViewSubmission(CallbackExpected, b.tracked(b.onExpectedSubmission))
 	h.HandleEvents(slackevents.AppHomeOpened, b.tracked(b.onHomeOpened))
+	h.HandleInteractionBlockAction(ActionOnboardingRequest, b.tracked(b.onOnboardingRequest))
+	h.HandleInteractionBlockAction(ActionOnboardingDecline, b.tracked(b.onOnboardingDecline))
+	h.HandleInteractionBlockAction(ActionOnboardingRetry, b.tracked(b.onOnboardingRetry))
+	h.HandleViewSubmission(CallbackOnboardingDecline, b.tracked(b.onDeclineSubmission))
 	// Connection events are consumed by dispatch, in order; the handler would run each on its own
 	// goroutine and a late "connecting" could overwrite "connected".
 	for _, t := range []socketmode.EventType{socketmode.EventTypeConnected, socketmode.EventTypeConnecting,
@@ -354,6 +358,9 @@ func (b *Bot) startLoops(ctx, tail context.Context) (work, all <-chan struct{}) 
 	var jobs, rest sync.WaitGroup
 	jobs.Go(func() { b.every(ctx, b.cfg.SweepEvery, b.sweep) })
 	jobs.Go(func() { b.every(ctx, b.cfg.SweepEvery, b.followUp) })
+	if b.svc.OnboardingOn() {
+		jobs.Go(func() { b.onboard(ctx) })
+	}
 	rest.Go(func() { b.every(tail, b.cfg.HeartbeatTTL/3, b.heartbeat) })
 	rest.Go(func() { b.postAudits(tail) })
 	go func() { jobs.Wait(); close(jobsDone); rest.Wait(); close(allDone) }()
@@ -1005,9 +1012,17 @@ func (b *Bot) onReveal(ctx context.Context, cb slack.InteractionCallback, id str
 	} else {
 		b.metrics.Reveals.WithLabelValues("revealed").Inc()
 	}
-	if confirmed, err := b.svc.ConfirmReveal(ctx, id); err != nil {
+	confirmed, err := b.svc.ConfirmReveal(ctx, id)
+	switch {
+	case errors.Is(err, approvals.ErrShownInDoubt):
+		// Shown after another replica took the reveal over: the pass was deleted, and the
+		// recipient hears why the pass on their screen must not be used.
+		b.metrics.Reveals.WithLabelValues("in_doubt").Inc()
+		b.tellClicker(ctx, cb, ":rotating_light: "+userMessage(err))
+		r = confirmed
+	case err != nil:
 		b.log.Error("record reveal", "request_id", id, "err", err)
-	} else {
+	default:
 		r = confirmed
 	}
 	if r.RevealMessage.IsZero() {
@@ -1016,7 +1031,7 @@ func (b *Bot) onReveal(ctx context.Context, cb slack.InteractionCallback, id str
 	}
 	b.updateRevealMessage(ctx, r)
 	b.updateApproval(ctx, r)
-	if r.State == approvals.Revealed && r.Requester != r.Recipient {
+	if (r.State == approvals.Revealed || r.State == approvals.Failed) && r.Requester != r.Recipient {
 		b.tellRequester(ctx, r)
 	}
 }
@@ -1174,10 +1189,18 @@ type auditPost struct {
 // blocks a request: when the queue is full the event is only in the log and the store.
 func (b *Bot) OnAudit(_ context.Context, e approvals.Event, r *approvals.Request) {
 	select {
-	case b.audits <- auditPost{e, r.Clone()}:
+	case b.audits <- auditPost{e, cloneOrNil(r)}:
 	default:
 		b.log.Warn("audit channel queue full; event kept in log and store only", "event", e.Event, "request_id", e.RequestID)
 	}
+}
+
+// cloneOrNil copies a request, if the event has one (onboarding events have none).
+func cloneOrNil(r *approvals.Request) *approvals.Request {
+	if r == nil {
+		return nil
+	}
+	return r.Clone()
 }
 
 // postAudits posts queued audit events in order until ctx ends, then drains what is queued
@@ -1244,6 +1267,8 @@ func alertText(e approvals.Event) string {
 		return fmt.Sprintf(":rotating_light: <@%s> tried to reveal a pass that was already revealed. Someone else may have it.", e.Actor)
 	case e.Event == approvals.EventRevealRefused:
 		return fmt.Sprintf(":rotating_light: <@%s> tried to reveal a pass that is not theirs.", e.Actor)
+	case e.Event == approvals.EventRevealInDoubt:
+		return ":rotating_light: A pass was put on screen after another tapbot replica had taken its reveal over, so it may have been shown twice. It was deleted in Entra ID; check who signed in with it."
 	}
 	return ""
 }

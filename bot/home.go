@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
@@ -74,6 +75,10 @@ func (b *Bot) publishHome(ctx context.Context, user, notice string) {
 	if err != nil {
 		problems = append(problems, err)
 	}
+	cohort, err := b.svc.Cohort(ctx, user)
+	if err != nil {
+		problems = append(problems, err)
+	}
 	if err := errors.Join(problems...); err != nil {
 		b.log.Error("read what App Home shows", "user", user, "err", err)
 		warn := ":warning: Some of this could not be loaded: " + userMessage(problems[0])
@@ -83,7 +88,7 @@ func (b *Bot) publishHome(ctx context.Context, user, notice string) {
 			notice = warn
 		}
 	}
-	view := HomeView(user, notice, pending, mine, decisions, b.svc.ApproversFor)
+	view := HomeViewWith(user, notice, pending, mine, decisions, b.svc.ApproversFor, cohort)
 	if _, err := b.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view}); err != nil {
 		b.log.Error("publish App Home", "user", user, "err", err)
 	}
@@ -199,6 +204,16 @@ func viewShows(blocks slack.Blocks, actionID, value string) bool {
 // approversFor names who may decide a request, for the requester's view.
 func HomeView(user, notice string, pending []approvals.Decidable, mine []*approvals.Request, decisions []approvals.Event,
 	approversFor func(*approvals.Request) []string) slack.HomeTabViewRequest {
+	return HomeViewWith(user, notice, pending, mine, decisions, approversFor, nil)
+}
+
+// homeMaxCohort is how many new hires the Starting soon section lists.
+const homeMaxCohort = 20
+
+// HomeViewWith is HomeView with the Starting soon section of new hires (TAP_ONBOARDING), shown
+// when cohort is not empty.
+func HomeViewWith(user, notice string, pending []approvals.Decidable, mine []*approvals.Request, decisions []approvals.Event,
+	approversFor func(*approvals.Request) []string, cohort []approvals.CohortEntry) slack.HomeTabViewRequest {
 	blocks := []slack.Block{slack.NewHeaderBlock(plain("Temporary Access Passes"))}
 	if notice != "" {
 		// A notice is made of answers that each quote user text: it is clipped as a whole.
@@ -271,6 +286,9 @@ func HomeView(user, notice string, pending []approvals.Decidable, mine []*approv
 		}
 		blocks = append(blocks, section(heading+"\n"+strings.Join(lines, "\n")))
 	}
+	if len(cohort) > 0 {
+		blocks = append(blocks, cohortBlock(cohort))
+	}
 	blocks = append(blocks, note("Open this tab again to refresh it. Ask for a pass with `/tap`."))
 	return slack.HomeTabViewRequest{
 		Type:            slack.VTHomeTab,
@@ -295,4 +313,54 @@ func whyYou(r *approvals.Request, a approvals.Authority) string {
 		return fmt.Sprintf("you are in <!subteam^%s>, which is listed in TAP_APPROVERS.", a.Group)
 	}
 	return "you are listed in TAP_APPROVERS."
+}
+
+// cohortBlock is the Starting soon section: one line per new hire, upcoming first, each within
+// its share of the section. The stage and the day come first, so a clipped name never hides them.
+func cohortBlock(cohort []approvals.CohortEntry) slack.Block {
+	const heading = "*Starting soon*"
+	shown := cohort[:min(len(cohort), homeMaxCohort)]
+	share := (maxText-len(heading)-40)/len(shown) - 1
+	lines := make([]string, 0, len(shown)+1)
+	for _, e := range shown {
+		who := upnText(e.UPN)
+		if e.DisplayName != "" {
+			who = nameText(e.DisplayName) + " (" + who + ")"
+		}
+		manager := "no manager in Slack"
+		switch {
+		case e.ManagerSlackID != "":
+			manager = "manager <@" + e.ManagerSlackID + ">"
+		case e.Stage == approvals.StageNotAsked:
+			manager = "not asked yet"
+		}
+		head := fmt.Sprintf("%s *%s* · starts %s", stageIcon(e.Stage), e.Stage, e.FirstDay)
+		if e.RequestID != "" {
+			head += " · `" + e.RequestID + "`"
+		}
+		if e.Disabled {
+			head += " · account disabled"
+		}
+		tail := " · " + manager + " · " + who
+		lines = append(lines, head+clip(tail, max(share-utf8.RuneCountInString(head), 1)))
+	}
+	if more := len(cohort) - len(shown); more > 0 {
+		lines = append(lines, fmt.Sprintf("…and %d more.", more))
+	}
+	return section(heading + "\n" + strings.Join(lines, "\n"))
+}
+
+// stageIcon marks a hire's stage at a glance.
+func stageIcon(s approvals.CohortStage) string {
+	switch s {
+	case approvals.StageRegistered:
+		return ":white_check_mark:"
+	case approvals.StageRevealed, approvals.StageIssued, approvals.StageApproved, approvals.StageRequested:
+		return ":hourglass_flowing_sand:"
+	case approvals.StageNotNeeded:
+		return ":heavy_minus_sign:"
+	case approvals.StageEnded, approvals.StageMissed:
+		return ":warning:"
+	}
+	return ":grey_question:"
 }

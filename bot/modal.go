@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -59,6 +60,40 @@ type FormSpec struct {
 	// (by block ID) under its input.
 	Draft  *approvals.Draft
 	Errors map[string]string
+	// FixedTarget, when set, names the person the pass is for instead of offering a picker:
+	// a new hire from the onboarding prompt, who is usually not in Slack yet (Draft.TargetEmail
+	// holds their UPN). Onboarding is that prompt's key, so the request is noted on it.
+	FixedTarget string
+	Onboarding  string
+}
+
+// formMeta is what the request form carries in its private_metadata: the zone its start time is
+// read in and, from an onboarding prompt, the fixed target and the prompt's key.
+type formMeta struct {
+	TZ          string
+	TargetEmail string
+	FixedTarget string
+	Onboarding  string
+}
+
+// encode writes the metadata; a form with only a zone keeps the plain zone name, as before.
+func (m formMeta) encode() string {
+	if m.TargetEmail == "" && m.Onboarding == "" {
+		return m.TZ
+	}
+	return url.Values{"tz": {m.TZ}, "target": {m.TargetEmail}, "for": {m.FixedTarget}, "hire": {m.Onboarding}}.Encode()
+}
+
+// parseFormMeta reads encode's output. A zone name never holds "=", so a plain one is a zone.
+func parseFormMeta(s string) formMeta {
+	if !strings.Contains(s, "=") {
+		return formMeta{TZ: s}
+	}
+	v, err := url.ParseQuery(s)
+	if err != nil {
+		return formMeta{}
+	}
+	return formMeta{TZ: v.Get("tz"), TargetEmail: v.Get("target"), FixedTarget: v.Get("for"), Onboarding: v.Get("hire")}
 }
 
 // lifetimeChoices are the lifetimes offered: round values within [lo, hi], plus both ends and
@@ -150,6 +185,11 @@ func RequestForm(spec FormSpec) slack.ModalViewRequest {
 		slack.NewInputBlock(formReason, plain("Reason"), plain("Approvers see this."), reason),
 	}
 	var blocks []slack.Block
+	if spec.FixedTarget != "" {
+		// The person is given: shown, not picked. Errors about them show on the first input.
+		blocks = append(blocks, section("*For:* "+spec.FixedTarget))
+		inputs = inputs[1:]
+	}
 	for _, in := range inputs {
 		blocks = append(blocks, in)
 		if msg := spec.Errors[in.BlockID]; msg != "" {
@@ -162,9 +202,17 @@ func RequestForm(spec FormSpec) slack.ModalViewRequest {
 		Title:           plain("Request a pass"),
 		Submit:          plain("Request"),
 		Close:           plain("Cancel"),
-		PrivateMetadata: spec.TZ,
+		PrivateMetadata: formMeta{TZ: spec.TZ, TargetEmail: targetEmail(spec), FixedTarget: spec.FixedTarget, Onboarding: spec.Onboarding}.encode(),
 		Blocks:          slack.Blocks{BlockSet: blocks},
 	}
+}
+
+// targetEmail is the fixed target's address the form carries, "" when the target is picked.
+func targetEmail(spec FormSpec) string {
+	if spec.FixedTarget == "" || spec.Draft == nil {
+		return ""
+	}
+	return spec.Draft.TargetEmail
 }
 
 // formSpec reads what the form may offer: lifetimes within the tenant policy and
@@ -220,9 +268,12 @@ func readForm(cb slack.InteractionCallback) (approvals.Draft, map[string]string)
 		values = cb.View.State.Values
 	}
 	errs := map[string]string{}
+	meta := parseFormMeta(cb.View.PrivateMetadata)
 	d := approvals.Draft{Requester: cb.User.ID, UsableOnce: true}
-	d.TargetUserID = values[formTarget][formTarget].SelectedUser
-	if d.TargetUserID == "" {
+	d.Onboarding = meta.Onboarding
+	if meta.TargetEmail != "" {
+		d.TargetEmail = meta.TargetEmail
+	} else if d.TargetUserID = values[formTarget][formTarget].SelectedUser; d.TargetUserID == "" {
 		errs[formTarget] = "Pick the person the pass is for."
 	}
 	if v := values[formLifetime][formLifetime].SelectedOption.Value; v != "" {
@@ -235,7 +286,7 @@ func readForm(cb slack.InteractionCallback) (approvals.Draft, map[string]string)
 	d.UsableOnce = values[formUsage][formUsage].SelectedOption.Value != "multi"
 	if date := values[formStartDate][formStartDate].SelectedDate; date != "" {
 		clock := values[formStartTime][formStartTime].SelectedTime
-		loc := location(cb.View.PrivateMetadata)
+		loc := location(meta.TZ)
 		if loc == nil {
 			loc = time.UTC
 		}
@@ -282,6 +333,8 @@ func (b *Bot) onFormSubmission(evt *socketmode.Event, _ *socketmode.Client) {
 		return
 	}
 	d, fieldErrs := readForm(cb)
+	meta := parseFormMeta(cb.View.PrivateMetadata)
+	refused := func(err error) map[string]string { return placeErrors(meta, formErrors(err)) }
 	if len(fieldErrs) > 0 {
 		b.ack(evt, slack.NewErrorsViewSubmissionResponse(fieldErrs))
 		return
@@ -323,11 +376,11 @@ func (b *Bot) onFormSubmission(evt *socketmode.Event, _ *socketmode.Client) {
 	select {
 	case s := <-done:
 		if s.err != nil {
-			b.ack(evt, slack.NewErrorsViewSubmissionResponse(formErrors(s.err)))
+			b.ack(evt, slack.NewErrorsViewSubmissionResponse(refused(s.err)))
 			return
 		}
 		b.ack(evt, nil)
-		b.confirmRequest(ctx, s.r)
+		b.requested(ctx, meta, s.r)
 		return
 	case text := <-queued:
 		v := MessageModal("Request queued", text)
@@ -350,9 +403,10 @@ func (b *Bot) onFormSubmission(evt *socketmode.Event, _ *socketmode.Client) {
 		}
 	}
 	if s.err != nil {
-		spec, err := b.formSpec(ctx, d.Requester, cb.View.PrivateMetadata)
+		spec, err := b.formSpec(ctx, d.Requester, meta.TZ)
 		if err == nil {
-			spec.Draft, spec.Errors = &d, formErrors(s.err)
+			spec.Draft, spec.Errors = &d, refused(s.err)
+			spec.FixedTarget, spec.Onboarding = meta.FixedTarget, meta.Onboarding
 			if b.updateView(ctx, cb.View.ID, RequestForm(spec)) {
 				return
 			}
@@ -364,7 +418,30 @@ func (b *Bot) onFormSubmission(evt *socketmode.Event, _ *socketmode.Client) {
 		return
 	}
 	b.updateView(ctx, cb.View.ID, MessageModal("Request sent", ":outbox_tray: "+confirmation(s.r)))
-	b.confirmRequest(ctx, s.r)
+	b.requested(ctx, meta, s.r)
+}
+
+// requested confirms a request sent from the form and, when it came from an onboarding prompt,
+// notes it on the prompt.
+func (b *Bot) requested(ctx context.Context, meta formMeta, r *approvals.Request) {
+	if meta.Onboarding != "" {
+		b.onboardingRequested(ctx, meta.Onboarding, r)
+	}
+	b.confirmRequest(ctx, r)
+}
+
+// placeErrors moves errors about the target to the first input when the form shows a fixed
+// target, which has no input of its own to show them under (Slack refuses errors for a block
+// that is not an input).
+func placeErrors(meta formMeta, errs map[string]string) map[string]string {
+	if meta.FixedTarget == "" {
+		return errs
+	}
+	if msg, ok := errs[formTarget]; ok {
+		delete(errs, formTarget)
+		errs[formLifetime] = msg
+	}
+	return errs
 }
 
 // confirmRequest DMs the requester that their request went to the approvers, so they have it in

@@ -40,8 +40,13 @@ func PassModalIn(r *approvals.Request, code string, loc *time.Location) slack.Mo
 	}
 	if r.RecipientIsRequester() {
 		steps = []string{
-			fmt.Sprintf("Give this pass to %s in person or by phone, never by chat or email.", upnText(r.Target.UPN)),
-			fmt.Sprintf("They open <%s>, sign in with it instead of a password, and add a passkey or security key under *+ Add sign-in method*.", SecurityInfoURL),
+			fmt.Sprintf("Read this pass out to %s, who is with you, on the phone or on a video call. Never email, paste or photograph it.", upnText(r.Target.UPN)),
+			fmt.Sprintf("They open <%s>, sign in as %s with it instead of a password, and add a passkey or security key under *+ Add sign-in method*.", SecurityInfoURL, upnText(r.Target.UPN)),
+			"Stay with them until the passkey works: the pass is not shown again.",
+		}
+		if scheduled(r) {
+			steps[1] = fmt.Sprintf("From %s, when the pass starts working, they open <%s>, sign in as %s with it instead of a password, and add a passkey or security key under *+ Add sign-in method*.",
+				inZone(r.PassStartsAt, loc), SecurityInfoURL, upnText(r.Target.UPN))
 		}
 	}
 	var list strings.Builder

@@ -20,6 +20,7 @@ func (b *Bot) watch(ctx context.Context) {
 		for _, reg := range found {
 			b.announceRegistration(workCtx, reg)
 		}
+		b.log.Debug("watched", "found", len(found))
 	})
 }
 
@@ -28,6 +29,10 @@ func (b *Bot) watch(ctx context.Context) {
 // person's DM.
 func (b *Bot) announceRegistration(ctx context.Context, reg approvals.Registration) {
 	r := reg.Request
+	if reg.Missed {
+		b.announceMissed(ctx, r)
+		return
+	}
 	if reg.Revoked {
 		b.metrics.Requests.WithLabelValues(string(r.State)).Inc()
 	}

@@ -63,6 +63,12 @@ type Config struct {
 	AuditLogRetention time.Duration
 	// OwnAppID is AZURE_CLIENT_ID: the app whose passes in the audit log are tapbot's own.
 	OwnAppID string
+
+	// Onboarding asks each new hire's manager for a first-morning pass OnboardingNotice before
+	// the hire date, starting at OnboardingStart (HH:MM, the manager's time). See onboarding.go.
+	Onboarding       bool
+	OnboardingNotice time.Duration
+	OnboardingStart  string
 }
 
 // Error names the variable that is wrong and says how to fix it, in one line.
@@ -155,6 +161,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.loadOperations(l)
 	c.loadTrust(l)
 	c.loadFollowUp(l)
+	c.loadOnboarding(l)
 	return c, errors.Join(l.errs...)
 }
 

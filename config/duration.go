@@ -147,4 +147,4 @@ var (
 
 // Durations are every duration variable Load reads, in the README's order.
 var Durations = []DurationSetting{DefaultLifetime, MaxLifetime, RequestTTL, RemindAfter, WatchInterval,
-	TenantWatchInterval, AuditLogRetention, GroupCacheTTL, AuditRetention, GraphTimeout, ShutdownTimeout}
+	TenantWatchInterval, AuditLogRetention, GroupCacheTTL, AuditRetention, GraphTimeout, ShutdownTimeout, OnboardingNotice}

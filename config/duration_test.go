@@ -177,6 +177,7 @@ func TestDurationDefaultsMatchTheDomain(t *testing.T) {
 		{config.DefaultLifetime, approvals.DefaultLifetime}, {config.MaxLifetime, approvals.DefaultMaxLife},
 		{config.RequestTTL, approvals.DefaultTTL}, {config.RemindAfter, approvals.DefaultRemindAfter},
 		{config.WatchInterval, approvals.DefaultWatchInterval},
+		{config.OnboardingNotice, approvals.DefaultOnboardingNotice},
 	} {
 		if got := mustParse(t, tt.s.Default); got != tt.want {
 			t.Errorf("%s defaults to %s (%v); approvals says %v", tt.s.Name, tt.s.Default, got, tt.want)

@@ -103,6 +103,7 @@ const (
 	opCheckGroups
 	opListMethods
 	opListAudits
+	opListHires
 )
 
 // String is the operation's name for Options.Observe. The names are part of the package's
@@ -131,6 +132,8 @@ func (op operation) String() string {
 		return "list_methods"
 	case opListAudits:
 		return "list_audits"
+	case opListHires:
+		return "list_hires"
 	}
 	return "other"
 }
@@ -167,6 +170,8 @@ func forbiddenMessage(op operation) string {
 		return "Entra ID does not allow tapbot to read this user's sign-in methods (the app lacks UserAuthenticationMethod.Read.All)."
 	case opListAudits:
 		return "Entra ID does not allow tapbot to read its audit log, so passes made outside tapbot are not raised (the app lacks AuditLog.Read.All); grant it, or set TAP_TENANT_WATCH_INTERVAL=off."
+	case opListHires:
+		return "Entra ID does not allow tapbot to list users by hire date (the app lacks User.Read.All)."
 	}
 	return "Entra ID does not allow tapbot to do this."
 }
@@ -231,6 +236,8 @@ func classifyStatus(op operation, subject string, e *APIError) error {
 		// A 404 is about the user the call named. A call about no user (the policy, the tenant's
 		// role-assignable groups) that 404s is a broken tenant or proxy, not a missing person.
 		return approvals.WrapError(approvals.NotFound, e, "No Entra ID account found for %s.", subject)
+	case status == 400 && op == opListHires:
+		return approvals.WrapError(approvals.Invalid, e, "Microsoft Graph refused the query for upcoming hires (%s).", sentenceFragment(e.Message))
 	case status == 400 && op == opCreatePass:
 		return approvals.WrapError(approvals.Invalid, e, "%s", refusalMessage(e.Message))
 	case status == 408 || status == 429 || status >= 500:

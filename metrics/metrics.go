@@ -39,7 +39,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "tapbot_requests_total", Help: "Requests by outcome: submitted, rejected, cancelled, issued, denied, expired, failed.",
 		}, []string{"outcome"}),
 		Reveals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tapbot_reveals_total", Help: "Reveal clicks by outcome: revealed, already_revealed, in_progress, returned, refused, throttled (Slack held the window past the click's trigger; the pass stays sealed), error.",
+			Name: "tapbot_reveals_total", Help: "Reveal clicks by outcome: revealed, already_revealed, in_progress, returned, refused, throttled (Slack held the window past the click's trigger; the pass stays sealed), in_doubt (shown after another replica took the reveal over; the pass was deleted), error.",
 		}, []string{"outcome"}),
 		AckDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "tapbot_ack_duration_seconds", Help: "Time to send a socket-mode ack.",
@@ -160,15 +160,23 @@ func (c countingStore) RecentByRequester(ctx context.Context, requester string, 
 func (c countingStore) PutSecret(ctx context.Context, id string, sealed []byte, ttl time.Duration) error {
 	return c.count(c.s.PutSecret(ctx, id, sealed, ttl))
 }
-func (c countingStore) TakeSecret(ctx context.Context, id, token string, hold time.Duration) ([]byte, error) {
-	b, err := c.s.TakeSecret(ctx, id, token, hold)
-	if errors.Is(err, approvals.ErrClaimedElsewhere) {
+func (c countingStore) TakeSecret(ctx context.Context, id, owner, token string, hold time.Duration) ([]byte, error) {
+	b, err := c.s.TakeSecret(ctx, id, owner, token, hold)
+	if errors.Is(err, approvals.ErrClaimedElsewhere) || errors.Is(err, approvals.ErrStaleReveal) {
 		return b, err // an answer about the pass, not a failure of the store
 	}
 	return b, c.count(err)
 }
-func (c countingStore) ReturnSecret(ctx context.Context, id, token string, sealed []byte, ttl time.Duration) error {
-	return c.count(c.s.ReturnSecret(ctx, id, token, sealed, ttl))
+func (c countingStore) ReturnSecret(ctx context.Context, id, owner, token string, sealed []byte, ttl time.Duration) error {
+	err := c.s.ReturnSecret(ctx, id, owner, token, sealed, ttl)
+	if errors.Is(err, approvals.ErrStaleReveal) {
+		return err // an answer about the request, not a failure of the store
+	}
+	return c.count(err)
+}
+func (c countingStore) HasSealedCopy(ctx context.Context, id string) (bool, error) {
+	ok, err := c.s.HasSealedCopy(ctx, id)
+	return ok, c.count(err)
 }
 func (c countingStore) HasSecret(ctx context.Context, id string) (bool, error) {
 	ok, err := c.s.HasSecret(ctx, id)
@@ -224,5 +232,12 @@ func (c countingStore) CompareAndSwap(ctx context.Context, key, old, next string
 func (c countingStore) Value(ctx context.Context, key string) (string, error) {
 	v, err := c.s.Value(ctx, key)
 	return v, c.count(err)
+}
+func (c countingStore) Recall(ctx context.Context, key string) (string, error) {
+	v, err := c.s.Recall(ctx, key)
+	return v, c.count(err)
+}
+func (c countingStore) Remember(ctx context.Context, key, value string, ttl time.Duration) error {
+	return c.count(c.s.Remember(ctx, key, value, ttl))
 }
 func (c countingStore) Close() error { return c.s.Close() }

@@ -84,11 +84,11 @@ func TestLostRepliesAreRecognised(t *testing.T) {
 				}
 			},
 			act: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
-				b, err := s.TakeSecret(ctx, r.ID, "reveal-1", time.Minute)
+				b, err := revealingTake(t, s, r.ID, "reveal-1")
 				if err != nil || string(b) != "sealed" {
 					t.Fatalf("TakeSecret = %q, %v; want the pass: the claim is its own", b, err)
 				}
-				if _, err := s.TakeSecret(ctx, r.ID, "reveal-2", time.Minute); !errors.Is(err, approvals.ErrClaimedElsewhere) {
+				if _, err := revealingTake(t, s, r.ID, "reveal-2"); !errors.Is(err, approvals.ErrClaimedElsewhere) {
 					t.Fatalf("another reveal's take = %v, want ErrClaimedElsewhere", err)
 				}
 			}},
@@ -142,7 +142,7 @@ func TestTakeWaitsForAReplica(t *testing.T) {
 		}
 	}
 	put()
-	if b, err := s.TakeSecret(ctx, id, "t1", time.Minute); err != nil || string(b) != "sealed" {
+	if b, err := revealingTake(t, s, id, "t1"); err != nil || string(b) != "sealed" {
 		t.Fatalf("take with a live replica = %q, %v", b, err)
 	}
 	if n := commandCalls(t, admin)["wait"]; n != 1 {
@@ -152,7 +152,7 @@ func TestTakeWaitsForAReplica(t *testing.T) {
 	replica.Pause()
 	put()
 	start := time.Now()
-	b, err := s.TakeSecret(ctx, id, "t2", time.Minute)
+	b, err := revealingTake(t, s, id, "t2")
 	replica.Resume()
 	if !errors.Is(err, approvals.ErrNotReplicated) || string(b) != "sealed" {
 		t.Fatalf("take with a stuck replica = %q, %v; want the sealed pass and ErrNotReplicated", b, err)
@@ -163,10 +163,10 @@ func TestTakeWaitsForAReplica(t *testing.T) {
 	if ok, _ := s.HasSecret(ctx, id); ok {
 		t.Fatal("the pass is back in the store; the caller decides that")
 	}
-	if err := s.ReturnSecret(ctx, id, "t2", b, time.Hour); err != nil {
+	if err := s.ReturnSecret(ctx, id, "replica-a", "t2", b, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := s.TakeSecret(ctx, id, "t3", time.Minute); err != nil || string(b) != "sealed" {
+	if b, err := revealingTake(t, s, id, "t3"); err != nil || string(b) != "sealed" {
 		t.Fatalf("take after the replica came back = %q, %v", b, err)
 	}
 
@@ -177,10 +177,138 @@ func TestTakeWaitsForAReplica(t *testing.T) {
 	if err := ls.PutSecret(ctx, id, []byte("sealed"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ls.TakeSecret(ctx, id, "t1", time.Minute); err != nil {
+	if _, err := revealingTake(t, ls, id, "t1"); err != nil {
 		t.Fatal(err)
 	}
 	if n := commandCalls(t, lone)["wait"]; n != 0 {
 		t.Fatalf("WAIT ran %d times on a server without replicas", n)
+	}
+}
+
+// revealingTake makes request id Revealing under replica-a and token (creating the record when
+// there is none), as Reveal does, and takes its pass: the store takes only for the reveal the
+// request names.
+func revealingTake(t *testing.T, s *redisstore.Store, id, token string) ([]byte, error) {
+	t.Helper()
+	ctx := context.Background()
+	set := func(r *approvals.Request) error {
+		r.State, r.Owner, r.RevealToken = approvals.Revealing, "replica-a", token
+		return nil
+	}
+	_, err := s.Update(ctx, id, set)
+	if errors.Is(err, approvals.ErrNotFound) {
+		r := &approvals.Request{ID: id, Requester: "U1", Reason: "x"}
+		_ = set(r)
+		err = s.Create(ctx, r)
+	}
+	if err != nil {
+		t.Fatalf("make %s revealing: %v", id, err)
+	}
+	return s.TakeSecret(ctx, id, "replica-a", token, time.Minute)
+}
+
+// TestLostRepliesAreRecognisedAfterAnotherWrite: a write's reply is lost, and before the client
+// sends it again another client writes the same key (a heartbeat renews the request, the lock is
+// handed on, the envelope mark is replaced). The retry must still report that its own write
+// stood, as it did: its write left a marker of its own, where the key's value no longer says so.
+func TestLostRepliesAreRecognisedAfterAnotherWrite(t *testing.T) {
+	srv := redistest.Start(t)
+	proxy := redistest.StartProxy(t, srv)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name string
+		key  string // the key whose command loses its reply
+		// setup runs before the fault is armed; meanwhile is the other client's write, between
+		// the lost reply and the retry; act runs through the fault and checks the outcome.
+		setup     func(t *testing.T, s *redisstore.Store, r *approvals.Request)
+		meanwhile func(other *redisstore.Store, r *approvals.Request) error
+		act       func(t *testing.T, s *redisstore.Store, r *approvals.Request)
+	}{
+		{name: "Create", key: "req:",
+			meanwhile: func(other *redisstore.Store, r *approvals.Request) error {
+				_, err := other.Update(ctx, r.ID, func(r *approvals.Request) error { r.Reason = "edited"; return nil })
+				return err
+			},
+			act: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
+				if err := s.Create(ctx, r); err != nil {
+					t.Fatalf("Create = %v, want nil: the record is its own", err)
+				}
+			}},
+		{name: "Update", key: "req:",
+			setup: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
+				if err := s.Create(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+			},
+			meanwhile: func(other *redisstore.Store, r *approvals.Request) error {
+				_, err := other.Update(ctx, r.ID, func(r *approvals.Request) error { r.Owner = "renewed"; return nil })
+				return err
+			},
+			act: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
+				runs := 0
+				_, err := s.Update(ctx, r.ID, func(r *approvals.Request) error {
+					runs++
+					if r.State != approvals.Issued {
+						return approvals.ErrConflict // a transition from Issued, as Reveal's
+					}
+					r.State = approvals.Revealing
+					return nil
+				})
+				if err != nil || runs != 1 {
+					t.Fatalf("Update = %v after %d runs of change; want its write recognised", err, runs)
+				}
+			}},
+		{name: "CompareAndSwap", key: "key:target:",
+			meanwhile: func(other *redisstore.Store, r *approvals.Request) error {
+				_, err := other.CompareAndSwap(ctx, "target:entra-ada", r.ID, "copy-of-"+r.ID, time.Hour)
+				return err
+			},
+			act: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
+				if ok, err := s.CompareAndSwap(ctx, "target:entra-ada", "", r.ID, time.Hour); !ok || err != nil {
+					t.Fatalf("taking a free lock = %v, %v; want true: the lock was its own", ok, err)
+				}
+			}},
+		{name: "Claim", key: "key:envelope:",
+			meanwhile: func(other *redisstore.Store, r *approvals.Request) error {
+				if err := other.Release(ctx, "envelope:1"); err != nil {
+					return err
+				}
+				_, err := other.Claim(ctx, "envelope:1", time.Hour)
+				return err
+			},
+			act: func(t *testing.T, s *redisstore.Store, r *approvals.Request) {
+				if first, err := s.Claim(ctx, "envelope:1", time.Hour); !first || err != nil {
+					t.Fatalf("Claim = %v, %v; want first: the envelope must not be dropped as a duplicate of itself", first, err)
+				}
+			}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rdb, err := redisstore.NewClient(proxy.URL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			prefix := "{" + approvals.NewID() + "}:"
+			s := redisstore.New(rdb, prefix)
+			t.Cleanup(func() { _ = s.Close() })
+			other := redisstore.New(redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket()}), prefix)
+			t.Cleanup(func() { _ = other.Close() })
+			r := &approvals.Request{ID: approvals.NewID(), Requester: "U1", State: approvals.Issued, Reason: "x"}
+			if tt.setup != nil {
+				tt.setup(t, s, r)
+			}
+			var meanwhileErr error
+			dropped := proxy.DropReplyThen(func(cmd []string) bool {
+				return redistest.HasArg("", prefix+tt.key)(cmd) && !strings.EqualFold(cmd[0], "get")
+			}, func() { meanwhileErr = tt.meanwhile(other, r) })
+			tt.act(t, s, r)
+			select {
+			case <-dropped:
+			default:
+				t.Fatal("no reply was lost: the test did not test anything")
+			}
+			if meanwhileErr != nil {
+				t.Fatalf("the other client's write: %v", meanwhileErr)
+			}
+		})
 	}
 }

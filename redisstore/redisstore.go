@@ -116,6 +116,16 @@ func (s *Store) auditKey() string              { return s.prefix + "audit" }
 // /tap status.
 func (s *Store) byRequesterKey(requester string) string { return s.prefix + "byreq:" + requester }
 
+// wroteKey is the marker a write script leaves for writeTTL under its call's unique write ID, so
+// that the same call sent again after its reply was lost knows its write stood even when another
+// client has written the key since: comparing the key's value alone would call that a conflict
+// (a person locked out by their own request's lock, a click dropped as a duplicate of itself, a
+// state change reported as lost).
+func (s *Store) wroteKey(writeID string) string { return s.prefix + "wrote:" + writeID }
+
+// writeTTL is how long a write's marker lives: go-redis sends its retries within seconds.
+const writeTTL = time.Minute
+
 // hitScript counts in a fixed window: the first hit starts the window's expiry.
 var hitScript = redis.NewScript(`
 local n = redis.call('INCR', KEYS[1])
@@ -141,11 +151,14 @@ end
 // is scored by creation time but never goes backwards, so it lists requests in the order they
 // were stored even when two share a timestamp or replicas' clocks differ; it keeps the newest
 // ARGV[6] IDs and lives as long as the newest record. A record that is already exactly ARGV[1]
-// (whose revision is unique to this call) is this call's own write, sent again after its reply
-// was lost: it reports success, the indexes done by the first run.
+// (whose revision is unique to this call), or the call's marker KEYS[4], is this call's own
+// write, sent again after its reply was lost: it reports success, the indexes done by the first
+// run. The marker lives ARGV[7] ms.
 var createScript = redis.NewScript(keepLua + `
+if redis.call('EXISTS', KEYS[4]) == 1 then return 1 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('SET', KEYS[4], '1', 'PX', ARGV[7])
   keep(KEYS[1], ARGV[4])
   redis.call('SADD', KEYS[2], ARGV[3])
   local score = tonumber(ARGV[5])
@@ -181,8 +194,8 @@ func (s *Store) Create(ctx context.Context, r *approvals.Request) error {
 	if err != nil {
 		return err
 	}
-	created, err := createScript.Run(ctx, s.rdb, []string{s.reqKey(r.ID), s.openKey(), s.byRequesterKey(r.Requester)},
-		b, approvals.RecordRetention.Milliseconds(), r.ID, keepUntil(r), r.CreatedAt.UnixMicro(), approvals.RecentKept).Int()
+	created, err := createScript.Run(ctx, s.rdb, []string{s.reqKey(r.ID), s.openKey(), s.byRequesterKey(r.Requester), s.wroteKey(approvals.NewID())},
+		b, approvals.RecordRetention.Milliseconds(), r.ID, keepUntil(r), r.CreatedAt.UnixMicro(), approvals.RecentKept, writeTTL.Milliseconds()).Int()
 	if err != nil {
 		return fmt.Errorf("redis create request: %w", err)
 	}
@@ -253,13 +266,16 @@ func decode(b []byte) (*approvals.Request, error) {
 //
 // A record that already holds ARGV[2] was written by this very call: its revision is new with
 // each write, so nobody else writes the same bytes. That is the script sent again after its
-// reply was lost, and it reports 1, as the first run did, instead of a conflict with itself.
+// reply was lost, and it reports 1, as the first run did, instead of a conflict with itself; so
+// does the call's marker KEYS[3] (ARGV[6] ms), which still says so once another write followed.
 var updateScript = redis.NewScript(keepLua + `
+if redis.call('EXISTS', KEYS[3]) == 1 then return 1 end
 local cur = redis.call('GET', KEYS[1])
 if not cur then return -1 end
 if cur == ARGV[2] then return 1 end
 if cur ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[6])
 keep(KEYS[1], ARGV[5])
 if ARGV[4] == 'rem' then
   redis.call('SREM', KEYS[2], ARGV[3])
@@ -305,7 +321,8 @@ func (s *Store) Update(ctx context.Context, id string, change func(*approvals.Re
 		if !r.KeepUntil().Equal(keptUntil) {
 			keep = keepUntil(r)
 		}
-		res, err := updateScript.Run(ctx, s.rdb, []string{key, s.openKey()}, b, nb, id, index, keep).Int()
+		res, err := updateScript.Run(ctx, s.rdb, []string{key, s.openKey(), s.wroteKey(approvals.NewID())}, b, nb, id, index, keep,
+			writeTTL.Milliseconds()).Int()
 		if err != nil {
 			return nil, fmt.Errorf("redis update request: %w", err)
 		}
@@ -364,18 +381,33 @@ func (s *Store) PutSecret(ctx context.Context, id string, sealed []byte, ttl tim
 	return nil
 }
 
+// revealsLua defines reveals(key, owner, token): whether the request record under key is
+// Revealing, owned by owner under the reveal token token. takeScript and returnScript check it
+// in the same step as they move the pass, so a slow owner that a sweeper took over can neither
+// take the pass nor put it back.
+const revealsLua = `
+local function reveals(key, owner, token)
+  local raw = redis.call('GET', key)
+  if not raw then return false end
+  local r = cjson.decode(raw)
+  return r.state == 'revealing' and r.owner == owner and r.reveal_token == token
+end
+`
+
 // takeScript moves the sealed pass KEYS[1] to the claim KEYS[2] (a hash of the reveal's token
 // ARGV[1] and the sealed bytes) that lives ARGV[2] ms, or as long as the pass had left if that
-// is less, in one step. A claim that already holds ARGV[1] is this reveal's own take, sent again
-// after its reply was lost (GETDEL would find nothing and lose the pass): it answers with the
-// same bytes. It returns {1, sealed, replicas, hold ms}, {0} when there is nothing, {2} when
-// another token's claim holds it. replicas is how many replicas the server has, so the caller
-// knows whether to WAIT.
-var takeScript = redis.NewScript(`
+// is less, in one step, if the request KEYS[3] is Revealing under owner ARGV[3] and token
+// ARGV[1]. A claim that already holds ARGV[1] is this reveal's own take, sent again after its
+// reply was lost (GETDEL would find nothing and lose the pass): it answers with the same bytes.
+// It returns {1, sealed, replicas, hold ms}, {0} when there is nothing, {2} when another token's
+// claim holds it, {3} when the request no longer names this reveal. replicas is how many
+// replicas the server has, so the caller knows whether to WAIT.
+var takeScript = redis.NewScript(revealsLua + `
 local function replicas()
   local info = redis.call('INFO', 'replication')
   return tonumber(string.match(info, 'connected_slaves:(%d+)')) or 0
 end
+if not reveals(KEYS[3], ARGV[3], ARGV[1]) then return {3} end
 local token = redis.call('HGET', KEYS[2], 'token')
 if token == ARGV[1] then
   return {1, redis.call('HGET', KEYS[2], 'sealed'), replicas(), redis.call('PTTL', KEYS[2])}
@@ -400,9 +432,9 @@ const replicaAckTimeout = time.Second
 // WAITs for one to acknowledge the claim: with asynchronous replication a failover can promote
 // a replica that never saw the claim, and that replica would show the pass again. Without an
 // acknowledgement in time it returns the sealed pass with approvals.ErrNotReplicated.
-func (s *Store) TakeSecret(ctx context.Context, id, token string, hold time.Duration) ([]byte, error) {
+func (s *Store) TakeSecret(ctx context.Context, id, owner, token string, hold time.Duration) ([]byte, error) {
 	claim := s.passClaimKey(id)
-	res, err := takeScript.Run(ctx, s.rdb, []string{s.passKey(id), claim}, token, max(hold.Milliseconds(), 1)).Slice()
+	res, err := takeScript.Run(ctx, s.rdb, []string{s.passKey(id), claim, s.reqKey(id)}, token, max(hold.Milliseconds(), 1), owner).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("redis take sealed pass: %w", err)
 	}
@@ -411,6 +443,8 @@ func (s *Store) TakeSecret(ctx context.Context, id, token string, hold time.Dura
 		return nil, approvals.ErrNotFound
 	case code == 2:
 		return nil, approvals.ErrClaimedElsewhere
+	case code == 3:
+		return nil, approvals.ErrStaleReveal
 	case code != 1 || len(res) != 4:
 		return nil, fmt.Errorf("redis take sealed pass: unexpected reply %v", res)
 	}
@@ -469,18 +503,26 @@ func (s *Store) ackTimeout() time.Duration {
 	return replicaAckTimeout
 }
 
-// returnScript puts the sealed pass ARGV[2] back under KEYS[1] for ARGV[3] ms and drops the
-// claim KEYS[2] if it is the token ARGV[1]'s; running it twice leaves the same.
-var returnScript = redis.NewScript(`
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+// returnScript puts the sealed pass ARGV[2] back under KEYS[1] for ARGV[3] ms, if the request
+// KEYS[3] is still Revealing under owner ARGV[4] and token ARGV[1], and drops the claim KEYS[2]
+// if it is the token's either way; running it twice leaves the same. It returns 0 when the
+// request no longer names this reveal: the copy is dropped, not put back.
+var returnScript = redis.NewScript(revealsLua + `
+local fenced = reveals(KEYS[3], ARGV[4], ARGV[1])
+if fenced then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
 if redis.call('HGET', KEYS[2], 'token') == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return 1`)
+if fenced then return 1 end
+return 0`)
 
 // ReturnSecret implements approvals.Store.
-func (s *Store) ReturnSecret(ctx context.Context, id, token string, sealed []byte, ttl time.Duration) error {
-	if err := returnScript.Run(ctx, s.rdb, []string{s.passKey(id), s.passClaimKey(id)}, token, sealed,
-		max(ttl.Milliseconds(), 1)).Err(); err != nil {
+func (s *Store) ReturnSecret(ctx context.Context, id, owner, token string, sealed []byte, ttl time.Duration) error {
+	n, err := returnScript.Run(ctx, s.rdb, []string{s.passKey(id), s.passClaimKey(id), s.reqKey(id)}, token, sealed,
+		max(ttl.Milliseconds(), 1), owner).Int()
+	if err != nil {
 		return fmt.Errorf("redis return sealed pass: %w", err)
+	}
+	if n == 0 {
+		return approvals.ErrStaleReveal
 	}
 	return nil
 }
@@ -492,6 +534,15 @@ func (s *Store) HasSecret(ctx context.Context, id string) (bool, error) {
 		return false, fmt.Errorf("redis check sealed pass: %w", err)
 	}
 	return n == 1, nil
+}
+
+// HasSealedCopy implements approvals.Store: the pass or a claim on it, in one EXISTS.
+func (s *Store) HasSealedCopy(ctx context.Context, id string) (bool, error) {
+	n, err := s.rdb.Exists(ctx, s.passKey(id), s.passClaimKey(id)).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis check sealed copies: %w", err)
+	}
+	return n > 0, nil
 }
 
 // DeleteSecret implements approvals.Store.
@@ -542,17 +593,24 @@ func (s *Store) liveMembers(ctx context.Context, set, what string) ([]string, er
 	return live, nil
 }
 
-// claimScript is SET NX of a value unique to the call (ARGV[1]) that also recognises that value:
-// a SET NX sent again after its reply was lost finds its own write and would report that
-// someone else was first, dropping a click as a duplicate of itself.
+// claimScript is SET NX of a value unique to the call (ARGV[1]) that also recognises that value,
+// or the call's marker KEYS[2] (ARGV[3] ms) once the key changed again: a SET NX sent again
+// after its reply was lost finds its own write and would report that someone else was first,
+// dropping a click as a duplicate of itself.
 var claimScript = redis.NewScript(`
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
+  return 1
+end
 if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0`)
 
 // Claim implements approvals.Store with claimScript.
 func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	n, err := claimScript.Run(ctx, s.rdb, []string{s.claimKey(key)}, approvals.NewID(), max(ttl.Milliseconds(), 1)).Int()
+	id := approvals.NewID()
+	n, err := claimScript.Run(ctx, s.rdb, []string{s.claimKey(key), s.wroteKey(id)}, id, max(ttl.Milliseconds(), 1),
+		writeTTL.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("redis claim %s: %w", key, err)
 	}
@@ -586,8 +644,10 @@ func (s *Store) Release(ctx context.Context, key string) error {
 
 // casScript sets or removes KEYS[1] only if it holds ARGV[1] (an empty string for a missing key),
 // or already holds ARGV[2]: that is its own write, by a call sent again after its reply was lost
-// (approvals.Store.CompareAndSwap says why ARGV[2] must name one writer).
+// (approvals.Store.CompareAndSwap says why ARGV[2] must name one writer). The call's marker
+// KEYS[2] (ARGV[4] ms) says so too once another write has changed the key since.
 var casScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
 local cur = redis.call('GET', KEYS[1]) or ''
 if cur ~= ARGV[1] and cur ~= ARGV[2] then return 0 end
 if ARGV[2] == '' then
@@ -595,6 +655,7 @@ if ARGV[2] == '' then
 else
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 end
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[4])
 return 1`)
 
 // CompareAndSwap implements approvals.Store in one script, so no other client writes between
@@ -604,7 +665,8 @@ func (s *Store) CompareAndSwap(ctx context.Context, key, old, next string, ttl t
 	if next != "" && ms <= 0 {
 		return false, fmt.Errorf("redis swap %s: ttl %v is under a millisecond", key, ttl)
 	}
-	n, err := casScript.Run(ctx, s.rdb, []string{s.claimKey(key)}, old, next, ms).Int()
+	n, err := casScript.Run(ctx, s.rdb, []string{s.claimKey(key), s.wroteKey(approvals.NewID())}, old, next, ms,
+		writeTTL.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("redis swap %s: %w", key, err)
 	}

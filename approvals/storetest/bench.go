@@ -60,7 +60,9 @@ func Bench(b *testing.B, s approvals.Store) {
 			if err := s.PutSecret(ctx, r.ID, sealed, time.Hour); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := s.TakeSecret(ctx, r.ID, approvals.NewID(), time.Minute); err != nil {
+			token := approvals.NewID()
+			revealing(b, s, r.ID, testOwner, token)
+			if _, err := s.TakeSecret(ctx, r.ID, testOwner, token, time.Minute); err != nil {
 				b.Fatal(err)
 			}
 		}

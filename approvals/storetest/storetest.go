@@ -31,6 +31,8 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("SecretExpires", func(t *testing.T) { testSecretExpires(t, newStore) })
 	t.Run("SecretClaims", func(t *testing.T) { testSecretClaims(t, newStore) })
 	t.Run("SecretPeekAndDelete", func(t *testing.T) { testSecretPeekDelete(t, newStore) })
+	t.Run("RevealFence", func(t *testing.T) { testRevealFence(t, newStore) })
+	t.Run("SealedCopy", func(t *testing.T) { testSealedCopy(t, newStore) })
 	t.Run("OpenRequestsIndex", func(t *testing.T) { testOpenRequests(t, newStore) })
 	t.Run("WatchIndex", func(t *testing.T) { testWatchIndex(t, newStore) })
 	t.Run("RecordOutlivesPass", func(t *testing.T) { testRecordOutlivesPass(t, newStore) })
@@ -396,7 +398,7 @@ func testSecretPeekDelete(t *testing.T, newStore Factory) {
 	if err := s.DeleteSecret(ctx, id); err != nil {
 		t.Fatalf("deleting a missing secret: %v", err)
 	}
-	if _, err := s.TakeSecret(ctx, id, "t", time.Minute); !errors.Is(err, approvals.ErrNotFound) {
+	if _, err := take(t, s, id, "t", time.Minute); !errors.Is(err, approvals.ErrNotFound) {
 		t.Fatalf("TakeSecret after DeleteSecret = %v", err)
 	}
 }
@@ -534,7 +536,7 @@ func testGetMissing(t *testing.T, newStore Factory) {
 	if !errors.Is(err, approvals.ErrNotFound) {
 		t.Fatalf("Update of a missing request = %v, want ErrNotFound", err)
 	}
-	if _, err := s.TakeSecret(ctx, approvals.NewID(), "t", time.Minute); !errors.Is(err, approvals.ErrNotFound) {
+	if _, err := take(t, s, approvals.NewID(), "t", time.Minute); !errors.Is(err, approvals.ErrNotFound) {
 		t.Fatalf("TakeSecret of a missing pass = %v, want ErrNotFound", err)
 	}
 }
@@ -640,11 +642,11 @@ func testSecretOnce(t *testing.T, newStore Factory) {
 	if err := s.PutSecret(ctx, id, []byte("sealed-bytes"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.TakeSecret(ctx, id, "reveal-1", time.Minute)
+	got, err := take(t, s, id, "reveal-1", time.Minute)
 	if err != nil || string(got) != "sealed-bytes" {
 		t.Fatalf("TakeSecret = %q, %v", got, err)
 	}
-	if _, err := s.TakeSecret(ctx, id, "reveal-2", time.Minute); !errors.Is(err, approvals.ErrClaimedElsewhere) {
+	if _, err := take(t, s, id, "reveal-2", time.Minute); !errors.Is(err, approvals.ErrClaimedElsewhere) {
 		t.Fatalf("a second reveal's TakeSecret = %v, want ErrClaimedElsewhere", err)
 	}
 	if ok, _ := s.HasSecret(ctx, id); ok {
@@ -660,7 +662,7 @@ func testSecretClaims(t *testing.T, newStore Factory) {
 	ctx := context.Background()
 	take := func(id, token string, hold time.Duration) ([]byte, error) {
 		t.Helper()
-		return s.TakeSecret(ctx, id, token, hold)
+		return take(t, s, id, token, hold)
 	}
 	id := approvals.NewID()
 	if err := s.PutSecret(ctx, id, []byte("sealed-1"), time.Hour); err != nil {
@@ -676,7 +678,8 @@ func testSecretClaims(t *testing.T, newStore Factory) {
 		t.Fatalf("another token's take = %v, want ErrClaimedElsewhere", err)
 	}
 	for range 2 { // a return sent again is harmless
-		if err := s.ReturnSecret(ctx, id, "t1", []byte("sealed-1b"), time.Hour); err != nil {
+		revealing(t, s, id, testOwner, "t1")
+		if err := s.ReturnSecret(ctx, id, testOwner, "t1", []byte("sealed-1b"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -729,6 +732,7 @@ func testConcurrentTakes(t *testing.T, newStore Factory) {
 		if err := s.PutSecret(ctx, id, []byte("sealed"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
+		revealing(t, s, id, testOwner, "first")
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		winners := 0
@@ -736,13 +740,23 @@ func testConcurrentTakes(t *testing.T, newStore Factory) {
 		for range readers {
 			wg.Go(func() {
 				<-start
-				b, err := s.TakeSecret(ctx, id, approvals.NewID(), time.Minute)
+				// Each reader makes the request name it, then takes: the request may name another
+				// by then, and whichever way the race goes only one gets the pass.
+				owner, token := approvals.NewID(), approvals.NewID()
+				if _, err := s.Update(ctx, id, func(r *approvals.Request) error {
+					r.Owner, r.RevealToken = owner, token
+					return nil
+				}); err != nil {
+					t.Error(err)
+					return
+				}
+				b, err := s.TakeSecret(ctx, id, owner, token, time.Minute)
 				switch {
 				case err == nil && string(b) == "sealed":
 					mu.Lock()
 					winners++
 					mu.Unlock()
-				case errors.Is(err, approvals.ErrClaimedElsewhere):
+				case errors.Is(err, approvals.ErrClaimedElsewhere), errors.Is(err, approvals.ErrStaleReveal):
 				default:
 					t.Errorf("TakeSecret = %q, %v", b, err)
 				}
@@ -764,7 +778,7 @@ func testSecretExpires(t *testing.T, newStore Factory) {
 		t.Fatal(err)
 	}
 	elapse(100 * time.Millisecond)
-	if _, err := s.TakeSecret(ctx, id, "t", time.Minute); !errors.Is(err, approvals.ErrNotFound) {
+	if _, err := take(t, s, id, "t", time.Minute); !errors.Is(err, approvals.ErrNotFound) {
 		t.Fatalf("TakeSecret after the TTL = %v, want ErrNotFound", err)
 	}
 }

@@ -105,6 +105,7 @@ const (
 	chkGraphPerms   = "Graph permissions"
 	chkPolicy       = "TAP policy"
 	chkTenantWatch  = "Tenant watch"
+	chkHires        = "New hires"
 	chkStore        = "Store"
 	chkRedisWrite   = "Redis writable"
 	chkEncryptionKy = "Encryption key"
@@ -499,6 +500,7 @@ func (d *doctor) checkGraph(ctx context.Context) {
 	skipAll := func(why string) {
 		d.list.skip(chkGraphPerms, why)
 		d.list.skip(chkPolicy, why)
+		d.list.skip(chkHires, why)
 		d.list.skip(chkTenantWatch, why)
 	}
 	if d.skipBroken(chkGraphToken, "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST",
@@ -571,6 +573,71 @@ func (d *doctor) checkPolicy(ctx context.Context, dir *graph.Client) {
 		}
 		d.list.pass(chkPolicy, detail)
 	}
+	d.checkHires(ctx, dir)
+}
+
+// checkHires runs the onboarding look-ahead's hire-date query (an advanced query) for the notice
+// window and says how many people it finds, so an admin sees before the first prompt whether
+// HR provisioning fills employeeHireDate.
+func (d *doctor) checkHires(ctx context.Context, dir *graph.Client) {
+	if d.skipBroken(chkHires, "TAP_ONBOARDING", "TAP_ONBOARDING_NOTICE", "TAP_ONBOARDING_START") {
+		return
+	}
+	if !d.cfg.Onboarding {
+		d.list.pass(chkHires, "TAP_ONBOARDING is off: tapbot does not ask managers about new hires")
+		return
+	}
+	notice := d.cfg.OnboardingNotice
+	ctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+	defer cancel()
+	now := time.Now()
+	hires, err := dir.UpcomingHires(ctx, now, now.Add(notice))
+	if err != nil {
+		fix := "check that Microsoft Graph is reachable and run tapbot doctor again"
+		switch approvals.ErrorCode(err) {
+		case approvals.Forbidden:
+			fix = "grant the app the Microsoft Graph application permission User.Read.All with admin consent (see " + chkGraphPerms + ")"
+		case approvals.Invalid:
+			fix = "Graph refused the query itself: report it as a tapbot bug, with this line"
+		}
+		d.list.fail(chkHires, "cannot list users by hire date: "+graphProblem(err), fix)
+		return
+	}
+	window := approvals.FormatDuration(notice)
+	if len(hires) == 0 {
+		some, err := dir.AnyHireDates(ctx)
+		switch {
+		case err != nil:
+			d.list.pass(chkHires, fmt.Sprintf("the hire-date query works; nobody starts within %s", window))
+		case !some:
+			d.list.fail(chkHires, "no user in the tenant has a hire date (employeeHireDate), so tapbot would never ask about anyone",
+				"have HR provisioning (Workday, SuccessFactors, an inbound SCIM app) fill employeeHireDate in Entra ID, or set TAP_ONBOARDING=off")
+		default:
+			d.list.pass(chkHires, fmt.Sprintf("the hire-date query works; nobody starts within %s", window))
+		}
+		return
+	}
+	d.list.pass(chkHires, fmt.Sprintf("%d %s within %s (the first on %s)", len(hires), plural(len(hires), "person starts", "people start"),
+		window, earliest(hires).Format("2006-01-02")))
+}
+
+// earliest is the soonest hire date.
+func earliest(hires []approvals.Hire) time.Time {
+	first := hires[0].HireDate
+	for _, h := range hires[1:] {
+		if h.HireDate.Before(first) {
+			first = h.HireDate
+		}
+	}
+	return first
+}
+
+// plural picks the singular or plural wording for n.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // checkTenantWatch reads one page of Entra ID's audit log, as the tenant watcher does. Without

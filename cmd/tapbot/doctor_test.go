@@ -61,11 +61,12 @@ var allGreen = []string{
 	"✓ Graph sign-in: Entra ID issued an access token",
 	"✓ Graph permissions: all 6 application permissions granted",
 	"✓ TAP policy: enabled; lifetimes 1h to 8h, default 1h",
+	"✓ New hires: TAP_ONBOARDING is off",
 	"✓ Tenant watch: tapbot can read Entra ID's audit log (AuditLog.Read.All)",
 	"✓ Store: Redis at ",
 	"✓ Redis writable: wrote, read and deleted a key",
 	"✓ Encryption key: 1 key; seal and open round-trip",
-	"All 16 checks passed.",
+	"All 17 checks passed.",
 }
 
 func requireLines(t *testing.T, out string, prefixes ...string) {
@@ -112,7 +113,7 @@ func TestDoctorAllGreenEmbeddedStore(t *testing.T) {
 		"✓ Protected approvers (TAP_PROTECTED_APPROVERS): SAPPROVERS (1 member)",
 		"✓ Store: embedded (REDIS_URL is not set): fine for a single replica",
 		"✓ Encryption key: TAP_ENCRYPTION_KEY is not set",
-		"All 15 checks passed.")
+		"All 16 checks passed.")
 	w.assertNoSecret(out)
 }
 
@@ -271,7 +272,7 @@ func TestDoctorNamesEachFailure(t *testing.T) {
 				"✗ Configuration: TAP_APPROVERS: required: a comma-separated list of Slack user IDs",
 				"○ Approvers (TAP_APPROVERS): skipped: needs a valid TAP_APPROVERS (see Configuration)",
 				"✓ Slack bot token:", "✓ Graph sign-in:", "✓ Store: embedded",
-				"1 of 15 checks failed, 1 skipped: fix the ✗ lines above and run tapbot doctor again.",
+				"1 of 16 checks failed, 1 skipped: fix the ✗ lines above and run tapbot doctor again.",
 			},
 			failed: 1,
 		},
@@ -344,7 +345,7 @@ func TestDoctorCommandExitsNonZero(t *testing.T) {
 	requireLines(t, out,
 		"✓ Graph sign-in:", "✓ Redis writable:",
 		"✗ Approval channel (TAP_APPROVAL_CHANNEL): the bot is not in #capprovals",
-		"1 of 16 checks failed: fix the ✗ lines above and run tapbot doctor again.",
+		"1 of 17 checks failed: fix the ✗ lines above and run tapbot doctor again.",
 		"tapbot: doctor: 1 check failed")
 	w.assertNoSecret(out)
 }
@@ -413,10 +414,10 @@ func TestDoctorRunsWhatDoesNotDependOnABrokenValue(t *testing.T) {
 				`✗ Configuration: TAP_APPROVERS: "@ari" is not a Slack user ID`,
 				"✓ Slack bot token:", "✓ Slack bot scopes:", "✓ Slack socket mode:", "✓ Approval channel (TAP_APPROVAL_CHANNEL):", "✓ Audit channel:",
 				"○ Approvers (TAP_APPROVERS): skipped: needs a valid TAP_APPROVERS (see Configuration)",
-				"✓ Requesters:", "✓ Protected approvers:", "✓ Graph sign-in:", "✓ Graph permissions:", "✓ TAP policy:", "✓ Tenant watch:",
-				"✓ Store: Redis at", "✓ Redis writable:", "✓ Encryption key:",
+				"✓ Requesters:", "✓ Protected approvers:", "✓ Graph sign-in:", "✓ Graph permissions:", "✓ TAP policy:",
+				"✓ New hires:", "✓ Tenant watch:", "✓ Store: Redis at", "✓ Redis writable:", "✓ Encryption key:",
 			},
-			summary: "1 of 16 checks failed, 1 skipped",
+			summary: "1 of 17 checks failed, 1 skipped",
 		},
 		{
 			name: "bot token in the wrong variable",
@@ -427,9 +428,9 @@ func TestDoctorRunsWhatDoesNotDependOnABrokenValue(t *testing.T) {
 				"○ Slack bot scopes: skipped: needs an accepted bot token", "✓ Slack socket mode:",
 				"○ Approval channel: skipped: needs an accepted bot token", "✓ Audit channel:",
 				"○ Approvers: skipped: needs an accepted bot token", "✓ Requesters:", "✓ Protected approvers:",
-				"✓ Graph sign-in:", "✓ Graph permissions:", "✓ TAP policy:", "✓ Tenant watch:", "✓ Store: Redis at", "✓ Redis writable:", "✓ Encryption key:",
+				"✓ Graph sign-in:", "✓ Graph permissions:", "✓ TAP policy:", "✓ New hires:", "✓ Tenant watch:", "✓ Store: Redis at", "✓ Redis writable:", "✓ Encryption key:",
 			},
-			summary: "1 of 16 checks failed, 4 skipped",
+			summary: "1 of 17 checks failed, 4 skipped",
 		},
 		{
 			name: "bad Redis URL and Graph timeout, an audit channel name",
@@ -441,10 +442,10 @@ func TestDoctorRunsWhatDoesNotDependOnABrokenValue(t *testing.T) {
 				"✓ Slack bot token:", "✓ Slack bot scopes:", "✓ Slack socket mode:", "✓ Approval channel (TAP_APPROVAL_CHANNEL):",
 				"○ Audit channel (TAP_AUDIT_CHANNEL): skipped: needs a valid TAP_AUDIT_CHANNEL",
 				"✓ Approvers (TAP_APPROVERS):", "✓ Requesters:", "✓ Protected approvers:",
-				"○ Graph sign-in: skipped: needs a valid TAP_GRAPH_TIMEOUT", "○ Graph permissions: skipped", "○ TAP policy: skipped", "○ Tenant watch: skipped",
+				"○ Graph sign-in: skipped: needs a valid TAP_GRAPH_TIMEOUT", "○ Graph permissions: skipped", "○ TAP policy: skipped", "○ New hires: skipped", "○ Tenant watch: skipped",
 				"○ Store: skipped: needs a valid REDIS_URL", "○ Redis writable: skipped", "✓ Encryption key:",
 			},
-			summary: "3 of 18 checks failed, 7 skipped",
+			summary: "3 of 19 checks failed, 8 skipped",
 		},
 	}
 	for _, tt := range tests {

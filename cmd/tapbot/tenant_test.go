@@ -19,8 +19,6 @@ var (
 	mspTool     = graphfake.AuditInitiator{AppID: "99999999-0000-0000-0000-000000000001", AppName: "MSP Onboarding"}
 )
 
-const managerEntraID = "00000000-0000-0000-0000-0000000000aa"
-
 // withTenantWatch reads the audit log every second (and runs the follow-up jobs often enough
 // to take each turn), on a real redis-server.
 func withTenantWatch(w *world) {

@@ -153,6 +153,7 @@ func (m *Main) Run(ctx context.Context) error {
 	} else {
 		ownApps = appendApp(ownApps, id)
 	}
+	svcOpts = append(svcOpts, approvals.WithHires(dir))
 	var b *bot.Bot // the audit sink posts through the bot, which needs the service first
 	svcOpts = append(svcOpts, approvals.WithAuditSink(func(ctx context.Context, e approvals.Event, r *approvals.Request) {
 		b.OnAudit(ctx, e, r)
@@ -166,6 +167,7 @@ func (m *Main) Run(ctx context.Context) error {
 		RatePerRequester: cfg.RatePerRequester, AuditRetention: cfg.AuditRetention,
 		RemindAfter: cfg.RemindAfter, WatchInterval: cfg.WatchInterval, RevokeAfterRegistration: cfg.RevokeAfterRegistration,
 		TenantWatchInterval: cfg.TenantWatchInterval, AuditLogRetention: cfg.AuditLogRetention, OwnAppIDs: ownApps,
+		Onboarding: cfg.Onboarding, OnboardingNotice: cfg.OnboardingNotice, OnboardingStart: cfg.OnboardingStart,
 		// From an Approve click, Graph gets one and a half attempts in all (45 s with the default
 		// TAP_GRAPH_TIMEOUT of 30 s): the create, its retries and Retry-After waits, and the check
 		// after a create that timed out. The approver then hears within a minute of the click.

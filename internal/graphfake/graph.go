@@ -64,6 +64,9 @@ func graphRoute(method string, segs []string) (op, userKey, itemID string) {
 
 func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []string) {
 	op, userKey, itemID := graphRoute(r.Method, segs)
+	if op == OpFindUsers && isHireQuery(r) {
+		op = OpListHires
+	}
 	if op == "" {
 		s.violation("unexpected Graph request %s %s", r.Method, r.URL.Path)
 		s.writeGraphError(w, r, http.StatusBadRequest, "BadRequest",
@@ -109,6 +112,8 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 		s.getUser(w, r, userKey)
 	case OpFindUsers:
 		s.findUsers(w, r)
+	case OpListHires:
+		s.listHires(w, r)
 	case OpListPasses:
 		s.listPasses(w, r, userKey)
 	case OpCreatePass:

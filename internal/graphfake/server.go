@@ -186,6 +186,8 @@ type Server struct {
 	groups          map[string]*group          // by lower-case ID
 	methods         map[string][]Method        // lower-case user ID -> registered methods; see methods.go
 	audit           auditState                 // see audit.go
+	hireDates       map[string]time.Time       // lower-case user ID -> employeeHireDate; see hires.go
+	disabled        map[string]bool            // lower-case user ID -> accountEnabled is false
 }
 
 // New starts a fake on a random loopback port with DefaultPolicy and no users.

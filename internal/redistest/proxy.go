@@ -46,6 +46,7 @@ type fault struct {
 	left   int  // matching commands still to act on; -1 for every one
 	fired  int
 	notify chan struct{} // closed when the fault first acts
+	then   func()        // run after a dropped reply, before the client's connection closes
 }
 
 // StartProxy starts a proxy on a free port of 127.0.0.1 in front of upstream; it stops, closing
@@ -79,6 +80,13 @@ func (p *Proxy) URL() string { return "redis://" + p.Addr() }
 // passed on and does not count. The returned channel closes once a reply was dropped.
 func (p *Proxy) DropReply(match Match) <-chan struct{} {
 	return p.add(&fault{match: match, drop: true, left: 1})
+}
+
+// DropReplyThen is DropReply that runs then after the server ran the command and before the
+// client learns that its connection is gone, so a test can make another client write in between
+// the command and the retry the client sends after the lost reply.
+func (p *Proxy) DropReplyThen(match Match, then func()) <-chan struct{} {
+	return p.add(&fault{match: match, drop: true, left: 1, then: then})
 }
 
 // Refuse makes the proxy close the client's connection instead of forwarding each command that
@@ -249,6 +257,9 @@ func (p *Proxy) relay(client, up net.Conn) {
 			}
 			p.mu.Unlock()
 			if drop {
+				if f.then != nil {
+					f.then()
+				}
 				return
 			}
 		}
