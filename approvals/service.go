@@ -362,6 +362,13 @@ func (s *Service) resolveTarget(ctx context.Context, d Draft) (Target, error) {
 	if err != nil {
 		return t, err
 	}
+	switch {
+	case u.Disabled:
+		// Entra ID refuses a disabled account's sign-in, pass or not.
+		return t, Errorf(Invalid, "The Entra ID account %s is disabled, so nobody could sign in with a pass for it (a shared mailbox is a disabled account too). An Entra ID admin must enable it first.", u.UPN)
+	case u.IsGuest():
+		return t, Errorf(Forbidden, "%s is a guest account from another organisation. Guests sign in through their own organisation, which also resets their sign-in, so tapbot does not make passes for them.", u.UPN)
+	}
 	t.EntraID, t.UPN, t.DisplayName, t.Email, t.Mail = u.ID, u.UPN, u.DisplayName, lookup, u.Mail
 	if t.SlackID != "" {
 		return t, nil

@@ -81,6 +81,11 @@ type User struct {
 	// address: "SMTP:" marks the primary email address, "smtp:" each alias, and other types
 	// ("SIP:", "X500:") are not email addresses at all. One person can be reached at all of them.
 	ProxyAddresses []string
+	// Disabled is accountEnabled=false: the account cannot sign in. Shared mailboxes are such
+	// user objects.
+	Disabled bool
+	// UserType is "Member" or "Guest"; empty means "Member".
+	UserType string
 }
 
 // Policy is the tenant's Temporary Access Pass configuration, as in
