@@ -826,7 +826,7 @@ func (s *Service) claimSecret(ctx context.Context, r *Request, clicker string) (
 		s.log.WarnContext(ctx, "reveal: no replica of the store acknowledged the claim in time, so the pass is not shown and goes back unseen",
 			"request_id", id, "err", err)
 		return s.putBack(ctx, r, sealed, WrapError(Unavailable, err,
-			"tapbot's store could not confirm your claim on its replica in time, so your pass was not shown. It is still sealed and unseen: try again in a minute."))
+			"Your pass is temporarily unavailable: tapbot's store could not confirm your claim on its replica in time, so it was not shown. It is still sealed and unseen: click Reveal pass again in a minute."))
 	case err != nil:
 		// Whether the take ran is unknown. The request goes back to Issued with its token, so
 		// the next click finds the claim this take may have made.

@@ -42,8 +42,8 @@ func TestRevealWaitsForConfiguredReplicas(t *testing.T) {
 			if n := w.modalsShowing(ada, code); n != 0 {
 				t.Fatalf("the pass was shown although fewer than %s replicas held its claim", tt.replicas)
 			}
-			if text := answer.PlainText(); !strings.Contains(text, "could not confirm your claim on its replica") ||
-				!strings.Contains(text, "still sealed and unseen: try again") {
+			if text := answer.PlainText(); !strings.Contains(text, "Your pass is temporarily unavailable: tapbot's store could not confirm your claim on its replica") ||
+				!strings.Contains(text, "still sealed and unseen: click Reveal pass again") {
 				t.Fatalf("ada reads %q; want to hear the pass is unseen and to try again", text)
 			}
 			rdb := redis.NewClient(&redis.Options{Addr: w.redis.Addr()})
