@@ -51,7 +51,7 @@ func TestFourEyesRefusesDisabledAndGuestAccounts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.user = w0(tt.user)
+			tt.user = withFixedID(tt.user)
 			w := newWorld(t, withAccount(tt.email, tt.user))
 
 			w.tap(notAPersonAccount, "<@UADA> 1h once new laptop")
@@ -79,8 +79,8 @@ func TestFourEyesRefusesDisabledAndGuestAccounts(t *testing.T) {
 	}
 }
 
-// w0 gives a test user a fixed object ID, so its passes can be looked up.
-func w0(u graphfake.User) graphfake.User {
+// withFixedID gives a test user a fixed object ID, so its passes can be looked up.
+func withFixedID(u graphfake.User) graphfake.User {
 	u.ID = "00000000-0000-0000-0000-0000000000f0"
 	return u
 }
