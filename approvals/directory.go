@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -64,6 +65,17 @@ type DirectoryUser struct {
 	UPN         string
 	DisplayName string
 	Mail        string
+	// Disabled is accountEnabled=false: nobody can sign in with the account. Shared mailboxes
+	// are disabled user objects.
+	Disabled bool
+	// Guest is userType "Guest": a person from another organisation invited into the tenant.
+	Guest bool
+}
+
+// IsGuest reports whether the account is a guest: userType "Guest", or a UPN with "#EXT#",
+// the mark Entra ID gives an invited external account (whose userType an admin can change).
+func (u DirectoryUser) IsGuest() bool {
+	return u.Guest || strings.Contains(strings.ToUpper(u.UPN), "#EXT#")
 }
 
 // PassPolicy is the tenant's Temporary Access Pass configuration.

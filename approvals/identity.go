@@ -61,8 +61,41 @@ func (s *Service) directoryPerson(ctx context.Context, userID string, role perso
 	if u.ID == "" {
 		return "", errors.New("the directory returned a user without an object ID")
 	}
+	if why := notAPerson(u); why != "" {
+		// Not cached: an account enabled again, or made a member, counts at the next click.
+		s.log.WarnContext(ctx, "refused a disabled or guest Entra ID account as requester or approver",
+			"chat_user", userID, "entra_id", u.ID, "disabled", u.Disabled, "guest", u.IsGuest())
+		return "", Errorf(Forbidden, "%s", ineligiblePerson(role, email, why))
+	}
 	s.keepAccount(email, u.ID)
 	return u.ID, nil
+}
+
+// notAPerson says why a directory account cannot be one of the four eyes, or "" when it can. A
+// disabled account (accountEnabled false; every shared mailbox is one) signs nobody in and may be
+// shared by a team; a guest belongs to another organisation, which vouches for it. Either way the
+// account does not stand for one accountable person of this tenant.
+func notAPerson(u DirectoryUser) string {
+	switch {
+	case u.Disabled:
+		return fmt.Sprintf("the Entra ID account %s is disabled (shared mailboxes are disabled accounts too)", u.UPN)
+	case u.IsGuest():
+		return fmt.Sprintf("the Entra ID account %s is a guest account from another organisation", u.UPN)
+	}
+	return ""
+}
+
+// ineligiblePerson explains to the person concerned why a chat user whose directory account is
+// disabled or a guest may not request or approve.
+func ineligiblePerson(role personRole, email, why string) string {
+	const rule = "Four-eyes approval needs two people with their own enabled, member Entra ID accounts"
+	switch role {
+	case asApprover:
+		return fmt.Sprintf("You cannot approve passes: your Slack email, %s, belongs to %s. %s, so only such people may approve. Nothing was changed.", email, why, rule)
+	case asPastRequester:
+		return fmt.Sprintf("Nobody can approve this request: the requester's Slack email, %s, belongs to %s. %s, so only such people may ask for passes. Deny it.", email, why, rule)
+	}
+	return fmt.Sprintf("You cannot ask for passes: your Slack email, %s, belongs to %s. %s, so only such people may ask for them. Ask from your own account; nothing was requested.", email, why, rule)
 }
 
 type cachedAccount struct {

@@ -54,6 +54,9 @@ type Target struct {
 	Email       string `json:"email,omitempty"` // the address the requester gave or Slack showed
 	Mail        string `json:"mail,omitempty"`  // the directory's mail attribute
 	DisplayName string `json:"display_name,omitempty"`
+	// Disabled is set when the account was disabled in Entra ID when the request was made (a
+	// new hire's, until HR enables it on day one); only a pass that starts later is allowed then.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // Matches reports whether an email address is one of the target's (UPN, mail, or the address

@@ -405,7 +405,16 @@ func (s *Service) resolveTarget(ctx context.Context, d Draft) (Target, error) {
 	if err != nil {
 		return t, err
 	}
-	t.EntraID, t.UPN, t.DisplayName, t.Email, t.Mail = u.ID, u.UPN, u.DisplayName, lookup, u.Mail
+	switch {
+	case u.Disabled && d.StartsAt.IsZero():
+		// Entra ID refuses a disabled account's sign-in, pass or not. A pass that starts later
+		// is allowed: HR provisioning creates a new hire's account disabled and enables it on
+		// their first day, which is when a first-morning pass starts.
+		return t, Errorf(Invalid, "The Entra ID account %s is disabled, so nobody could sign in with a pass for it (a shared mailbox is a disabled account too). An Entra ID admin must enable it first; for a new hire whose account is enabled on their first day, ask for a pass that starts then.", u.UPN)
+	case u.IsGuest():
+		return t, Errorf(Forbidden, "%s is a guest account from another organisation. Guests sign in through their own organisation, which also resets their sign-in, so tapbot does not make passes for them.", u.UPN)
+	}
+	t.EntraID, t.UPN, t.DisplayName, t.Email, t.Mail, t.Disabled = u.ID, u.UPN, u.DisplayName, lookup, u.Mail, u.Disabled
 	if t.SlackID != "" {
 		return t, nil
 	}
@@ -879,7 +888,7 @@ func (s *Service) claimSecret(ctx context.Context, r *Request, clicker string) (
 		s.log.WarnContext(ctx, "reveal: no replica of the store acknowledged the claim in time, so the pass is not shown and goes back unseen",
 			"request_id", id, "err", err)
 		return s.putBack(ctx, r, sealed, WrapError(Unavailable, err,
-			"tapbot's store could not confirm your claim on its replica in time, so your pass was not shown. It is still sealed and unseen: try again in a minute."))
+			"Your pass is temporarily unavailable: tapbot's store could not confirm your claim on its replica in time, so it was not shown. It is still sealed and unseen: click Reveal pass again in a minute."))
 	case err != nil:
 		// Whether the take ran is unknown. The request goes back to Issued with its token, so
 		// the next click finds the claim this take may have made.

@@ -36,9 +36,9 @@ type Store interface {
 	// the request no longer names this attempt (a sweeper took it over, or it ended): a slow
 	// owner must not take, or find its claim, once someone else may be showing the pass.
 	// ErrNotFound when there is neither a pass nor a claim by token (it expired, or the store
-	// lost it); ErrClaimedElsewhere when another token's claim holds it. A store with replicas
-	// also waits until one acknowledged the claim: if none did in time it returns the sealed
-	// pass with ErrNotReplicated, since a failover could lose the claim and let the pass be shown
+	// lost it); ErrClaimedElsewhere when another token's claim holds it. A store configured to
+	// wait for replicas also waits until they acknowledged the claim: if fewer did in time it
+	// returns the sealed pass with ErrNotReplicated, since a failover could lose the claim and let the pass be shown
 	// again, and the caller must put it back (ReturnSecret) instead of showing it.
 	TakeSecret(ctx context.Context, id, owner, token string, hold time.Duration) ([]byte, error)
 	// ReturnSecret puts a sealed pass back for ttl and drops token's claim on it, in one step:

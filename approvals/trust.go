@@ -81,8 +81,8 @@ func (s *Service) approversFor(r *Request) []string {
 }
 
 // routeToManager picks the target's manager as the approver to ask first, when configured and
-// when the manager is in chat, is not the requester (by chat or directory account), and the
-// target is not privileged.
+// when the manager is in chat, is not the requester (by chat or directory account), has an
+// enabled member account, and the target is not privileged.
 func (s *Service) routeToManager(ctx context.Context, r *Request) error {
 	if !s.cfg.RouteToManager || r.Privileged.Privileged() {
 		return nil
@@ -93,6 +93,11 @@ func (s *Service) routeToManager(ctx context.Context, r *Request) error {
 	}
 	if err != nil {
 		return err
+	}
+	if notAPerson(m) != "" {
+		// Their approval would be refused, so asking them would leave the request with nobody
+		// asked; the approvers decide instead.
+		return nil
 	}
 	for _, email := range uniqueFold(m.Mail, m.UPN) {
 		id, err := s.people.FindByEmail(ctx, email)

@@ -106,6 +106,11 @@ func TestManagerRouting(t *testing.T) {
 		{"manager in Slack", approvals.DirectoryUser{ID: "m1", UPN: "appr@example.com", Mail: "appr@example.com"}, "UAPPR"},
 		{"manager is the requester", approvals.DirectoryUser{ID: "m2", UPN: "boss@example.com"}, ""},
 		{"manager not in Slack", approvals.DirectoryUser{ID: "m3", UPN: "nobody@example.com"}, ""},
+		// Their approval would be refused (four eyes needs enabled member accounts), so asking
+		// them would leave the request with nobody asked.
+		{"manager disabled", approvals.DirectoryUser{ID: "m4", UPN: "appr@example.com", Mail: "appr@example.com", Disabled: true}, ""},
+		{"manager a guest", approvals.DirectoryUser{ID: "m5", UPN: "appr@example.com", Mail: "appr@example.com", Guest: true}, ""},
+		{"manager an external account", approvals.DirectoryUser{ID: "m6", UPN: "appr_partner.example#EXT#@example.com", Mail: "appr@example.com"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

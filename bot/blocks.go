@@ -80,6 +80,10 @@ func ApprovalBlocks(r *approvals.Request) []slack.Block {
 	if r.ReplacesActivePass {
 		blocks = append(blocks, note(":warning: This person already has an active Temporary Access Pass; approving replaces it."))
 	}
+	if r.Target.Disabled {
+		blocks = append(blocks, note(fmt.Sprintf(":information_source: %s was disabled in Entra ID when this was asked (a new hire's account, usually enabled on their first day). The pass works only once the account is enabled.",
+			upnText(r.Target.UPN))))
+	}
 	if r.RecipientIsRequester() {
 		blocks = append(blocks, note(fmt.Sprintf(":information_source: %s has no Slack account, so the pass will be sent to <@%s> to hand over.",
 			upnText(r.Target.UPN), r.Requester)))

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
@@ -311,9 +312,28 @@ func readForm(cb slack.InteractionCallback) (approvals.Draft, map[string]string)
 }
 
 // formErrors places a refusal beside the input it is about. Slack shows these as plain text, so
-// the message is not escaped.
+// the message is not escaped, only clipped (formError).
 func formErrors(err error) map[string]string {
-	return map[string]string{fieldBlocks[approvals.ErrorField(err)]: approvals.UserMessage(err)}
+	return map[string]string{fieldBlocks[approvals.ErrorField(err)]: formError(approvals.UserMessage(err))}
+}
+
+// formError clips one response_action error to messageShare characters, the share an error's
+// sentence gets on every other surface (the same refusal drawn under its field when the form
+// comes back, an ephemeral). The sentence may quote what a person typed or what Entra ID
+// answered, and Slack documents no limit of its own for these errors, so they are held to a
+// text object's. Characters are Unicode code points, as Slack counts them (Slack's
+// python-slack-sdk validators measure len() of a str, which counts code points, not UTF-16
+// units): an emoji counts one. The cut falls between whole characters and is marked with "…".
+func formError(msg string) string {
+	if utf8.RuneCountInString(msg) <= messageShare {
+		return msg
+	}
+	cut := 0
+	for range messageShare - 1 { // room for the ellipsis
+		_, size := utf8.DecodeRuneInString(msg[cut:])
+		cut += size
+	}
+	return strings.TrimRight(msg[:cut], " ") + ellipsis
 }
 
 type submitted struct {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -182,6 +183,41 @@ func TestFormErrorsSitBesideTheirField(t *testing.T) {
 			t.Errorf("formErrors(%v) = %v, want the message at %s", tt.err, got, tt.block)
 		}
 	}
+}
+
+// TestFormErrorsAreClipped: a refusal shown beside a form field (response_action errors) is held
+// to messageShare characters, counted as code points as Slack counts them, cut between whole
+// characters and marked; a refusal within the share is left as it is.
+func TestFormErrorsAreClipped(t *testing.T) {
+	long := "No Entra ID account found for " + strings.Repeat("a", 3000) + "@contoso.com."
+	emoji := strings.Repeat("😀", 2*messageShare) // 2 UTF-16 units and 4 bytes each
+	tests := []struct {
+		name, msg string
+		want      string
+	}{
+		{"short", "Pick the person the pass is for.", "Pick the person the pass is for."},
+		{"exactly the share", strings.Repeat("x", messageShare), strings.Repeat("x", messageShare)},
+		{"long", long, long[:messageShare-1] + "…"},
+		{"code points, not UTF-16 units", emoji, strings.Repeat("😀", messageShare-1) + "…"},
+		{"cut before trailing spaces", strings.Repeat("ab ", messageShare), strings.TrimRight(strings.Repeat("ab ", messageShare)[:messageShare-1], " ") + "…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := formErrors(&approvals.Error{Code: approvals.Invalid, Field: approvals.FieldTarget, Message: tt.msg})[formTarget]
+			if got != tt.want {
+				t.Fatalf("form error of %d characters = %d characters %q..., want %d", utf8.RuneCountInString(tt.msg),
+					utf8.RuneCountInString(got), firstRunes(got, 20), utf8.RuneCountInString(tt.want))
+			}
+			if n := utf8.RuneCountInString(got); n > messageShare || !utf8.ValidString(got) {
+				t.Fatalf("form error is %d characters (valid UTF-8: %v), over %d", n, utf8.ValidString(got), messageShare)
+			}
+		})
+	}
+}
+
+func firstRunes(s string, n int) string {
+	r := []rune(s)
+	return string(r[:min(n, len(r))])
 }
 
 func TestPassModalInTheRecipientsZone(t *testing.T) {

@@ -20,11 +20,14 @@ import (
 // Config is everything tapbot reads at start. Azure credentials are not here: azidentity reads
 // its own variables (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, ...).
 type Config struct {
-	SlackAppToken    string
-	SlackBotToken    string
-	SlackAPIURL      string
-	GraphBaseURL     string
-	RedisURL         string // empty: the embedded store
+	SlackAppToken string
+	SlackBotToken string
+	SlackAPIURL   string
+	GraphBaseURL  string
+	RedisURL      string // empty: the embedded store
+	// RedisReplicas is how many Redis replicas must acknowledge a reveal's claim (WAIT) before
+	// the pass is shown (TAP_REDIS_REPLICAS); 0 waits for none.
+	RedisReplicas    int
 	ApprovalChannel  string
 	Approvers        []string
 	Requesters       []string
@@ -255,9 +258,24 @@ func (c *Config) loadApprovals(l *loader) {
 	l.duration(&c.RequestTTL, RequestTTL)
 }
 
+// maxRedisReplicas bounds TAP_REDIS_REPLICAS: more than a handful of replicas of one master is
+// no deployment tapbot's store needs, and a typo such as 11 for 1 would stall every reveal.
+const maxRedisReplicas = 5
+
 func (c *Config) loadStore(l *loader) {
 	redis := l.redisURL()
 	c.RedisURL = redis.value
+	if v := l.get("TAP_REDIS_REPLICAS"); v != "" {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil || n < 0 || n > maxRedisReplicas:
+			l.fail("TAP_REDIS_REPLICAS", fmt.Sprintf("%q is not a number of replicas from 0 to %d", v, maxRedisReplicas))
+		case n > 0 && !redis.set:
+			l.fail("TAP_REDIS_REPLICAS", "needs REDIS_URL: the embedded store has no replicas to wait for")
+		default:
+			c.RedisReplicas = n
+		}
+	}
 	switch keys := l.secret("TAP_ENCRYPTION_KEY"); {
 	case l.bad[keys.from]:
 	case keys.value == "" && redis.set:

@@ -36,7 +36,7 @@ func TestLoadDefaults(t *testing.T) {
 		c.HTTPAddr != ":8080" || c.RedisURL != "" || len(c.Approvers) != 2 || c.Requesters != nil ||
 		c.GraphConcurrency != 8 || c.GraphTimeout != 30*time.Second || c.ShutdownTimeout != 20*time.Second ||
 		c.GroupCacheTTL != 5*time.Minute || c.AllowSelfRequest || c.RouteToManager || c.RatePerRequester != 10 ||
-		c.AuditRetention != 90*24*time.Hour || c.AuditChannel != "" {
+		c.AuditRetention != 90*24*time.Hour || c.AuditChannel != "" || c.RedisReplicas != 0 {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -75,6 +75,11 @@ func TestLoadNamesTheBadVariable(t *testing.T) {
 		{"audit channel name", map[string]string{"TAP_AUDIT_CHANNEL": "#audit"}, "TAP_AUDIT_CHANNEL:"},
 		{"audit retention", map[string]string{"TAP_AUDIT_RETENTION": "forever"}, "TAP_AUDIT_RETENTION:"},
 		{"group cache", map[string]string{"TAP_GROUP_CACHE_TTL": "5"}, "TAP_GROUP_CACHE_TTL:"},
+		{"replicas not a number", map[string]string{"REDIS_URL": "redis://localhost:6379", "TAP_ENCRYPTION_KEY": key, "TAP_REDIS_REPLICAS": "one"},
+			`TAP_REDIS_REPLICAS: "one" is not a number of replicas from 0 to 5`},
+		{"negative replicas", map[string]string{"REDIS_URL": "redis://localhost:6379", "TAP_ENCRYPTION_KEY": key, "TAP_REDIS_REPLICAS": "-1"}, "TAP_REDIS_REPLICAS:"},
+		{"too many replicas", map[string]string{"REDIS_URL": "redis://localhost:6379", "TAP_ENCRYPTION_KEY": key, "TAP_REDIS_REPLICAS": "11"}, "TAP_REDIS_REPLICAS:"},
+		{"replicas of the embedded store", map[string]string{"TAP_REDIS_REPLICAS": "1"}, "TAP_REDIS_REPLICAS: needs REDIS_URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,6 +101,22 @@ func TestLoadRedisWithKeys(t *testing.T) {
 	}
 	if len(c.EncryptionKeys) != 2 {
 		t.Fatalf("keys = %d, want 2", len(c.EncryptionKeys))
+	}
+	if c.RedisReplicas != 0 {
+		t.Fatalf("TAP_REDIS_REPLICAS unset = %d, want 0 (no WAIT)", c.RedisReplicas)
+	}
+}
+
+// TestLoadRedisReplicas: TAP_REDIS_REPLICAS is how many replicas must acknowledge a claim.
+func TestLoadRedisReplicas(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		want  int
+	}{{"", 0}, {"0", 0}, {"1", 1}, {"5", 5}} {
+		c, err := config.Load(env(map[string]string{"REDIS_URL": "redis://redis:6379", "TAP_ENCRYPTION_KEY": key, "TAP_REDIS_REPLICAS": tt.value}))
+		if err != nil || c.RedisReplicas != tt.want {
+			t.Fatalf("TAP_REDIS_REPLICAS=%q: %d, %v; want %d", tt.value, c.RedisReplicas, err, tt.want)
+		}
 	}
 }
 

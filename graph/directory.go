@@ -20,7 +20,10 @@ import (
 // policy.
 const tapConfigurationID = "TemporaryAccessPass"
 
-var userFields = []string{"id", "userPrincipalName", "displayName", "mail"}
+// userFields are the user properties tapbot reads. accountEnabled and userType are not in the
+// set Graph returns without $select, so they must be named here: without them a disabled
+// account or a guest would look like any member.
+var userFields = []string{"id", "userPrincipalName", "displayName", "mail", "accountEnabled", "userType"}
 
 // callContext bounds one Directory call by Options.Timeout, tells the transport underneath the
 // SDK which operation its attempts belong to, and admits the call (admit). The returned cancel
@@ -346,6 +349,16 @@ func toDirectoryUser(u models.Userable, fallbackUPN string) (approvals.Directory
 	}
 	if m := u.GetMail(); m != nil {
 		out.Mail = *m
+	}
+	// Absent only when the query did not $select it; guessing "enabled" would let a disabled
+	// account through four eyes, so such an answer is refused.
+	enabled := u.GetAccountEnabled()
+	if enabled == nil {
+		return approvals.DirectoryUser{}, fmt.Errorf("graph: user %s answered without accountEnabled (not $selected?)", out.ID)
+	}
+	out.Disabled = !*enabled
+	if t := u.GetUserType(); t != nil {
+		out.Guest = strings.EqualFold(*t, "Guest")
 	}
 	return out, nil
 }

@@ -119,70 +119,88 @@ func TestLostRepliesAreRecognised(t *testing.T) {
 	}
 }
 
-// TestTakeWaitsForAReplica: on a server with a replica, a take returns the pass only once the
-// replica acknowledged the claim; while the replica is stuck it returns ErrNotReplicated with
-// the sealed bytes, and the pass stays claimed for the caller to put back. A server without
-// replicas is never asked to WAIT.
+// TestTakeWaitsForAReplica: how many replicas must acknowledge a take is configuration
+// (WithReplicas, TAP_REDIS_REPLICAS), not what the master reports. With it, a take returns the
+// pass only once that many replicas acknowledged the claim; while a replica is stuck, gone (a
+// master whose INFO then lists no replica) or too few, it returns ErrNotReplicated with the
+// sealed bytes, and the pass stays claimed for the caller to put back. Without it, nothing waits,
+// replicas or not.
 func TestTakeWaitsForAReplica(t *testing.T) {
 	master := redistest.StartTCP(t)
 	replica := redistest.StartReplica(t, master)
 	ctx := context.Background()
-	s, err := redisstore.Open(ctx, master.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
 	admin := redis.NewClient(&redis.Options{Addr: master.Addr()})
 	t.Cleanup(func() { _ = admin.Close() })
+	open := func(t *testing.T, n int) *redisstore.Store {
+		t.Helper()
+		s, err := redisstore.Open(ctx, master.URL(), redisstore.WithReplicas(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
 	id := approvals.NewID()
-	put := func() {
+	put := func(t *testing.T, s *redisstore.Store) {
 		t.Helper()
 		if err := s.PutSecret(ctx, id, []byte("sealed"), time.Hour); err != nil {
 			t.Fatal(err)
 		}
 	}
-	put()
+	// notShown checks that a take with too few acknowledgements returns the sealed pass for the
+	// caller to put back, and that the next take, with the replica back, gets it.
+	notShown := func(t *testing.T, s *redisstore.Store, token string, take func() ([]byte, error), back func()) {
+		t.Helper()
+		b, err := take()
+		back()
+		if !errors.Is(err, approvals.ErrNotReplicated) || string(b) != "sealed" {
+			t.Fatalf("take = %q, %v; want the sealed pass and ErrNotReplicated", b, err)
+		}
+		if ok, _ := s.HasSecret(ctx, id); ok {
+			t.Fatal("the pass is back in the store; the caller decides that")
+		}
+		if err := s.ReturnSecret(ctx, id, "replica-a", token, b, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	s := open(t, 1)
+	put(t, s)
+	waits := commandCalls(t, admin)["wait"]
 	if b, err := revealingTake(t, s, id, "t1"); err != nil || string(b) != "sealed" {
 		t.Fatalf("take with a live replica = %q, %v", b, err)
 	}
-	if n := commandCalls(t, admin)["wait"]; n != 1 {
-		t.Fatalf("WAIT ran %d times for one take on a server with a replica, want 1", n)
+	if n := commandCalls(t, admin)["wait"] - waits; n != 1 {
+		t.Fatalf("WAIT ran %d times for one take, want 1", n)
 	}
 
+	put(t, s)
 	replica.Pause()
-	put()
-	start := time.Now()
-	b, err := revealingTake(t, s, id, "t2")
-	replica.Resume()
-	if !errors.Is(err, approvals.ErrNotReplicated) || string(b) != "sealed" {
-		t.Fatalf("take with a stuck replica = %q, %v; want the sealed pass and ErrNotReplicated", b, err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("the take waited %v for a stuck replica", d)
-	}
-	if ok, _ := s.HasSecret(ctx, id); ok {
-		t.Fatal("the pass is back in the store; the caller decides that")
-	}
-	if err := s.ReturnSecret(ctx, id, "replica-a", "t2", b, time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	notShown(t, s, "t2", func() ([]byte, error) { return revealingTake(t, s, id, "t2") }, replica.Resume)
 	if b, err := revealingTake(t, s, id, "t3"); err != nil || string(b) != "sealed" {
 		t.Fatalf("take after the replica came back = %q, %v", b, err)
 	}
 
-	alone := redistest.Start(t)
-	lone := redis.NewClient(&redis.Options{Network: "unix", Addr: alone.Socket()})
-	t.Cleanup(func() { _ = lone.Close() })
-	ls := redisstore.New(lone, "{t}:")
-	if err := ls.PutSecret(ctx, id, []byte("sealed"), time.Hour); err != nil {
+	// Two replicas asked for, one running: never enough.
+	two := open(t, 2)
+	put(t, two)
+	notShown(t, two, "t4", func() ([]byte, error) { return revealingTake(t, two, id, "t4") }, func() {})
+
+	// Nothing configured: no WAIT, although the master has a replica.
+	none := open(t, 0)
+	put(t, none)
+	waits = commandCalls(t, admin)["wait"]
+	if _, err := revealingTake(t, none, id, "t5"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := revealingTake(t, ls, id, "t1"); err != nil {
-		t.Fatal(err)
+	if n := commandCalls(t, admin)["wait"] - waits; n != 0 {
+		t.Fatalf("WAIT ran %d times without TAP_REDIS_REPLICAS", n)
 	}
-	if n := commandCalls(t, lone)["wait"]; n != 0 {
-		t.Fatalf("WAIT ran %d times on a server without replicas", n)
-	}
+
+	// The replica gone: the master's INFO lists none, and the configured wait still holds.
+	put(t, s)
+	replica.Stop()
+	notShown(t, s, "t6", func() ([]byte, error) { return revealingTake(t, s, id, "t6") }, func() {})
 }
 
 // revealingTake makes request id Revealing under replica-a and token (creating the record when

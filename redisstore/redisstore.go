@@ -27,7 +27,19 @@ const maxUpdateAttempts = 100
 type Store struct {
 	rdb    redis.UniversalClient
 	prefix string
+	// replicas is how many replicas must acknowledge a reveal's claim before TakeSecret returns
+	// the pass (WithReplicas); 0 waits for none.
+	replicas int
 }
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithReplicas makes every reveal WAIT until n replicas acknowledged its claim before the pass
+// is shown (TAP_REDIS_REPLICAS). It is configuration, not something read from the server: a
+// replica that is down or still syncing does not show up in the master's INFO, and a count read
+// from there would quietly turn the wait off exactly when a failover is likeliest.
+func WithReplicas(n int) Option { return func(s *Store) { s.replicas = max(n, 0) } }
 
 var _ approvals.Store = (*Store)(nil)
 
@@ -41,14 +53,14 @@ const (
 // Open connects to the Redis at rawURL and checks that it answers. go-redis URL options are
 // allowed; a master_name option selects Redis Sentinel, and cluster=true Redis Cluster (more
 // nodes with addr=host:port options).
-func Open(ctx context.Context, rawURL string) (*Store, error) {
+func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	rdb, err := NewClient(rawURL)
 	if err != nil {
 		return nil, err
 	}
 	// One hash tag puts every key in one cluster slot, so the multi-key scripts and transactions
 	// also work on Redis Cluster; tapbot keeps little data.
-	s := New(rdb, "{tapbot}:")
+	s := New(rdb, Prefix, opts...)
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -97,9 +109,18 @@ func NewClient(rawURL string) (redis.UniversalClient, error) {
 	return redis.NewClient(opts), nil
 }
 
+// Prefix is the one hash tag before every key Open's store writes: one cluster slot for all,
+// so the multi-key scripts and transactions work on Redis Cluster. An ACL user for tapbot needs
+// access to keys matching Prefix + "*".
+const Prefix = "{tapbot}:"
+
 // New wraps an existing client; prefix namespaces the keys (tests use one per test).
-func New(rdb redis.UniversalClient, prefix string) *Store {
-	return &Store{rdb: rdb, prefix: prefix}
+func New(rdb redis.UniversalClient, prefix string, opts ...Option) *Store {
+	s := &Store{rdb: rdb, prefix: prefix}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 func (s *Store) reqKey(id string) string  { return s.prefix + "req:" + id }
@@ -399,18 +420,13 @@ end
 // is less, in one step, if the request KEYS[3] is Revealing under owner ARGV[3] and token
 // ARGV[1]. A claim that already holds ARGV[1] is this reveal's own take, sent again after its
 // reply was lost (GETDEL would find nothing and lose the pass): it answers with the same bytes.
-// It returns {1, sealed, replicas, hold ms}, {0} when there is nothing, {2} when another token's
-// claim holds it, {3} when the request no longer names this reveal. replicas is how many
-// replicas the server has, so the caller knows whether to WAIT.
+// It returns {1, sealed, hold ms}, {0} when there is nothing, {2} when another token's claim
+// holds it, {3} when the request no longer names this reveal.
 var takeScript = redis.NewScript(revealsLua + `
-local function replicas()
-  local info = redis.call('INFO', 'replication')
-  return tonumber(string.match(info, 'connected_slaves:(%d+)')) or 0
-end
 if not reveals(KEYS[3], ARGV[3], ARGV[1]) then return {3} end
 local token = redis.call('HGET', KEYS[2], 'token')
 if token == ARGV[1] then
-  return {1, redis.call('HGET', KEYS[2], 'sealed'), replicas(), redis.call('PTTL', KEYS[2])}
+  return {1, redis.call('HGET', KEYS[2], 'sealed'), redis.call('PTTL', KEYS[2])}
 end
 local sealed = redis.call('GET', KEYS[1])
 if not sealed then
@@ -423,15 +439,16 @@ if left > 0 and left < hold then hold = left end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[2], 'token', ARGV[1], 'sealed', sealed)
 redis.call('PEXPIRE', KEYS[2], hold)
-return {1, sealed, replicas(), hold}`)
+return {1, sealed, hold}`)
 
-// replicaAckTimeout bounds how long a reveal waits for a replica to acknowledge its claim.
+// replicaAckTimeout bounds how long a reveal waits for the replicas to acknowledge its claim.
 const replicaAckTimeout = time.Second
 
-// TakeSecret implements approvals.Store with takeScript. When the server has replicas it then
-// WAITs for one to acknowledge the claim: with asynchronous replication a failover can promote
-// a replica that never saw the claim, and that replica would show the pass again. Without an
-// acknowledgement in time it returns the sealed pass with approvals.ErrNotReplicated.
+// TakeSecret implements approvals.Store with takeScript. With WithReplicas(n) it then WAITs for
+// n replicas to acknowledge the claim: with asynchronous replication a failover can promote a
+// replica that never saw the claim, and that replica would show the pass again. When fewer
+// acknowledge in time it returns the sealed pass with approvals.ErrNotReplicated, for the caller
+// to put back unseen.
 func (s *Store) TakeSecret(ctx context.Context, id, owner, token string, hold time.Duration) ([]byte, error) {
 	claim := s.passClaimKey(id)
 	res, err := takeScript.Run(ctx, s.rdb, []string{s.passKey(id), claim, s.reqKey(id)}, token, max(hold.Milliseconds(), 1), owner).Slice()
@@ -445,25 +462,24 @@ func (s *Store) TakeSecret(ctx context.Context, id, owner, token string, hold ti
 		return nil, approvals.ErrClaimedElsewhere
 	case code == 3:
 		return nil, approvals.ErrStaleReveal
-	case code != 1 || len(res) != 4:
+	case code != 1 || len(res) != 3:
 		return nil, fmt.Errorf("redis take sealed pass: unexpected reply %v", res)
 	}
 	sealed, _ := res[1].(string)
-	replicas, _ := res[2].(int64)
-	held, _ := res[3].(int64)
-	if replicas == 0 {
+	held, _ := res[2].(int64)
+	if s.replicas == 0 {
 		return []byte(sealed), nil
 	}
 	if err := s.waitForReplica(ctx, claim, time.Duration(held)*time.Millisecond); err != nil {
-		return []byte(sealed), fmt.Errorf("redis take sealed pass (%d replicas): %w: %w", replicas, approvals.ErrNotReplicated, err)
+		return []byte(sealed), fmt.Errorf("redis take sealed pass: %w: %w", approvals.ErrNotReplicated, err)
 	}
 	return []byte(sealed), nil
 }
 
-// waitForReplica WAITs until a replica has everything written before the claim's key was
-// written again just now. WAIT counts what its own connection wrote, and go-redis may have sent
-// the take (or its retry) on another one, so the pipeline rewrites the claim's expiry first,
-// on the connection WAIT then uses. On a cluster both go to the node that holds the claim.
+// waitForReplica WAITs until s.replicas replicas have everything written before the claim's
+// key was written again just now. WAIT counts what its own connection wrote, and go-redis may
+// have sent the take (or its retry) on another one, so the pipeline rewrites the claim's expiry
+// first, on the connection WAIT then uses. On a cluster both go to the node that holds the claim.
 func (s *Store) waitForReplica(ctx context.Context, claim string, held time.Duration) error {
 	var node redis.Cmdable = s.rdb
 	if c, ok := s.rdb.(*redis.ClusterClient); ok {
@@ -474,15 +490,15 @@ func (s *Store) waitForReplica(ctx context.Context, claim string, held time.Dura
 		node = n
 	}
 	timeout := s.ackTimeout()
-	wait := redis.NewIntCmd(ctx, "wait", 1, timeout.Milliseconds())
+	wait := redis.NewIntCmd(ctx, "wait", s.replicas, timeout.Milliseconds())
 	if _, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.PExpire(ctx, claim, max(held, time.Millisecond))
 		return p.Process(ctx, wait)
 	}); err != nil {
 		return err
 	}
-	if wait.Val() < 1 {
-		return fmt.Errorf("no replica acknowledged within %v", timeout)
+	if got := wait.Val(); got < int64(s.replicas) {
+		return fmt.Errorf("%d of the %d replicas TAP_REDIS_REPLICAS asks for acknowledged within %v", got, s.replicas, timeout)
 	}
 	return nil
 }
@@ -792,4 +808,41 @@ func (s *Store) Remember(ctx context.Context, key, value string, ttl time.Durati
 		return fmt.Errorf("redis remember %s: %w", key, err)
 	}
 	return nil
+}
+
+// RoundTrip takes and puts back a throwaway sealed pass through the store's own scripts, as a
+// reveal does (a request record Revealing under a reveal token, the take, the WAIT of
+// WithReplicas, the return), and removes what it wrote: tapbot doctor's proof that REDIS_URL's
+// user may run them. It returns approvals.ErrNotReplicated, wrapped, when the replicas did not
+// acknowledge the claim, after putting the pass back.
+func (s *Store) RoundTrip(ctx context.Context, ttl time.Duration) (err error) {
+	id := approvals.NewID()
+	owner, token := "doctor", approvals.NewID()
+	sealed := []byte(approvals.NewID())
+	record, err := json.Marshal(&approvals.Request{ID: id, State: approvals.Revealing, Owner: owner, RevealToken: token})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if derr := s.rdb.Del(context.WithoutCancel(ctx), s.reqKey(id), s.passKey(id), s.passClaimKey(id)).Err(); err == nil && derr != nil {
+			err = fmt.Errorf("redis delete the round trip's keys: %w", derr)
+		}
+	}()
+	if err := s.rdb.Set(ctx, s.reqKey(id), record, ttl).Err(); err != nil {
+		return fmt.Errorf("redis write a request record: %w", err)
+	}
+	if err := s.PutSecret(ctx, id, sealed, ttl); err != nil {
+		return err
+	}
+	got, err := s.TakeSecret(ctx, id, owner, token, ttl)
+	if err != nil && !errors.Is(err, approvals.ErrNotReplicated) {
+		return err
+	}
+	if string(got) != string(sealed) {
+		return fmt.Errorf("redis take sealed pass: it came back different")
+	}
+	if rerr := s.ReturnSecret(ctx, id, owner, token, sealed, ttl); rerr != nil {
+		return rerr
+	}
+	return err
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/redis/go-redis/v9"
 	"github.com/slack-go/slack"
 
 	"github.com/tapbot/tapbot/approvals"
@@ -802,7 +803,31 @@ func (d *doctor) checkStore(ctx context.Context) {
 		d.list.fail(chkRedisWrite, "a key written was read back different",
 			"check that nothing else rewrites tapbot's {tapbot}: keys and that REDIS_URL does not point at a proxy that mangles values")
 	default:
-		d.list.pass(chkRedisWrite, fmt.Sprintf("wrote, read and deleted a key that would expire in %s", doctorKeyTTL))
+		d.checkScripts(wctx, rdb)
+	}
+}
+
+// checkScripts takes and puts back a throwaway sealed pass through the store's own scripts, as
+// REDIS_URL's user, and with the WAIT of TAP_REDIS_REPLICAS when it is set: a user whose ACL
+// allows SET and GET but not the scripts (or WAIT) would pass the plain key check and then fail
+// every request and every reveal.
+func (d *doctor) checkScripts(ctx context.Context, rdb redis.UniversalClient) {
+	// Not closed: it shares rdb, which checkStore closes.
+	s := redisstore.New(rdb, redisstore.Prefix+"doctor:"+randomHex(8)+":", redisstore.WithReplicas(d.cfg.RedisReplicas))
+	err := s.RoundTrip(ctx, doctorKeyTTL)
+	replicas := ""
+	if n := d.cfg.RedisReplicas; n > 0 {
+		replicas = fmt.Sprintf(", and TAP_REDIS_REPLICAS=%d replicas acknowledged the claim", n)
+	}
+	switch {
+	case errors.Is(err, approvals.ErrNotReplicated) && !strings.Contains(err.Error(), "NOPERM"):
+		d.list.fail(chkRedisWrite, "a reveal's claim was not acknowledged by TAP_REDIS_REPLICAS replicas: "+oneLine(err),
+			"check that the replicas are connected to the master (INFO replication, connected_slaves) and keep up, or set TAP_REDIS_REPLICAS to the number there are")
+	case err != nil:
+		fix := "check that REDIS_URL's user may run the scripts and commands README.md lists under \"Redis\" (ACL SETUSER), WAIT included when TAP_REDIS_REPLICAS is set"
+		d.list.fail(chkRedisWrite, "cannot take and put back a sealed pass with tapbot's scripts: "+oneLine(err), fix)
+	default:
+		d.list.pass(chkRedisWrite, fmt.Sprintf("wrote, read and deleted a key that would expire in %s; took and put back a sealed pass with tapbot's scripts%s", doctorKeyTTL, replicas))
 	}
 }
 

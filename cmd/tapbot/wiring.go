@@ -255,7 +255,7 @@ func (m *Main) openStore(ctx context.Context) (approvals.Store, *approvals.Seale
 	redisstore.LogTo(m.log)
 	openCtx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
-	store, err := redisstore.Open(openCtx, m.cfg.RedisURL)
+	store, err := redisstore.Open(openCtx, m.cfg.RedisURL, redisstore.WithReplicas(m.cfg.RedisReplicas))
 	if err != nil {
 		return nil, nil, fmt.Errorf("REDIS_URL: cannot reach Redis: %w", err)
 	}

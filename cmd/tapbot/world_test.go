@@ -98,12 +98,14 @@ func withRedisProxy(w *world) {
 	w.env["REDIS_URL"] = w.proxy.URL()
 }
 
-// withRedisReplica is withRedis on a Redis with a replica, as Sentinel deployments run.
+// withRedisReplica is withRedis on a Redis with a replica, as Sentinel deployments run, and
+// TAP_REDIS_REPLICAS=1 so a reveal waits for it.
 func withRedisReplica(w *world) {
 	w.env["TAP_ENCRYPTION_KEY"] = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
 	w.redis = redistest.StartTCP(w.t)
 	w.replica = redistest.StartReplica(w.t, w.redis)
 	w.env["REDIS_URL"] = w.redis.URL()
+	w.env["TAP_REDIS_REPLICAS"] = "1"
 }
 
 // withSlackSpeed runs Slack's published rate limits speed times faster, in the fake and in

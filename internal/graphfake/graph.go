@@ -201,24 +201,84 @@ func (s *Server) userNotFound(w http.ResponseWriter, r *http.Request, key string
 		fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", key), "")
 }
 
-type userJSON struct {
-	ODataContext      string  `json:"@odata.context,omitempty"`
-	ID                string  `json:"id"`
-	UserPrincipalName string  `json:"userPrincipalName"`
-	DisplayName       string  `json:"displayName"`
-	Mail              *string `json:"mail"`
+// userDefaultProperties is the property set Graph v1.0 returns for a user without $select
+// (Microsoft Graph docs, "user resource type": "By default, only a limited set of properties
+// are returned"). accountEnabled, userType and proxyAddresses are not in it: a client that
+// needs them must $select them, and one that forgets reads them as absent.
+var userDefaultProperties = []string{"businessPhones", "displayName", "givenName", "id", "jobTitle",
+	"mail", "mobilePhone", "officeLocation", "preferredLanguage", "surname", "userPrincipalName"}
+
+// userProperties is every user property the fake knows, keyed by its lowercased name, with the
+// spelling Graph uses. A $select of anything else is refused, as Graph refuses it.
+var userProperties = func() map[string]string {
+	m := map[string]string{}
+	for _, p := range append([]string{"accountEnabled", "userType", "proxyAddresses", "employeeHireDate"}, userDefaultProperties...) {
+		m[strings.ToLower(p)] = p
+	}
+	return m
+}()
+
+// userSelection is the properties a request's $select asks for, in Graph's spelling, or the
+// default set when it has none; ok is false (and a 400 was written) for an unknown property.
+func (s *Server) userSelection(w http.ResponseWriter, r *http.Request) (props []string, ok bool) {
+	raw := strings.TrimSpace(r.URL.Query().Get("$select"))
+	if raw == "" {
+		return userDefaultProperties, true
+	}
+	for _, f := range strings.Split(raw, ",") {
+		name, known := userProperties[strings.ToLower(strings.TrimSpace(f))]
+		if !known {
+			s.writeGraphError(w, r, http.StatusBadRequest, "BadRequest",
+				fmt.Sprintf("Parsing OData Select and Expand failed: Could not find a property named '%s' on type 'microsoft.graph.user'.", strings.TrimSpace(f)), "")
+			return nil, false
+		}
+		props = append(props, name)
+	}
+	return props, true
 }
 
-func toUserJSON(u User) userJSON {
-	j := userJSON{ID: u.ID, UserPrincipalName: u.UPN, DisplayName: u.DisplayName}
-	if u.Mail != "" {
-		m := u.Mail
-		j.Mail = &m
+// userJSON renders u with only the properties props names, as Graph does: a property not
+// selected is absent, a selected one without a value is null.
+func userJSON(u User, props []string) map[string]any {
+	userType := u.UserType
+	if userType == "" {
+		userType = "Member"
 	}
-	return j
+	var mail any
+	if u.Mail != "" {
+		mail = u.Mail
+	}
+	var hired any
+	if !u.HireDate.IsZero() {
+		hired = u.HireDate.UTC().Format(time.RFC3339)
+	}
+	all := map[string]any{
+		"id": u.ID, "userPrincipalName": u.UPN, "displayName": u.DisplayName, "mail": mail, "employeeHireDate": hired,
+		"accountEnabled": !u.Disabled, "userType": userType,
+		"proxyAddresses": append([]string{}, u.ProxyAddresses...), "businessPhones": []string{},
+		"givenName": nil, "surname": nil, "jobTitle": nil, "mobilePhone": nil, "officeLocation": nil, "preferredLanguage": nil,
+	}
+	out := make(map[string]any, len(props)+1)
+	for _, p := range props {
+		out[p] = all[p]
+	}
+	return out
+}
+
+// selectContext is the @odata.context Graph gives a user answer: the selected properties in
+// parentheses, or none for the default set.
+func selectContext(base string, r *http.Request, props []string) string {
+	if strings.TrimSpace(r.URL.Query().Get("$select")) == "" {
+		return base
+	}
+	return base + "(" + strings.Join(props, ",") + ")"
 }
 
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request, key string) {
+	props, ok := s.userSelection(w, r)
+	if !ok {
+		return
+	}
 	s.mu.Lock()
 	u, ok := s.findUserLocked(key)
 	s.mu.Unlock()
@@ -226,8 +286,8 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, key string) {
 		s.userNotFound(w, r, key)
 		return
 	}
-	j := toUserJSON(u)
-	j.ODataContext = metadataURL + "#users(id,userPrincipalName,displayName,mail)/$entity"
+	j := userJSON(u, props)
+	j["@odata.context"] = selectContext(metadataURL+"#users", r, props) + "/$entity"
 	s.writeGraphJSON(w, r, http.StatusOK, j)
 }
 
@@ -314,16 +374,20 @@ func (s *Server) findUsers(w http.ResponseWriter, r *http.Request) {
 		}
 		return false
 	}
+	props, ok := s.userSelection(w, r)
+	if !ok {
+		return
+	}
 	s.mu.Lock()
-	value := []userJSON{}
+	value := []map[string]any{}
 	for _, u := range s.users {
 		if matches(u) && len(value) < top {
-			value = append(value, toUserJSON(u))
+			value = append(value, userJSON(u, props))
 		}
 	}
 	s.mu.Unlock()
 	s.writeGraphJSON(w, r, http.StatusOK, map[string]any{
-		"@odata.context": metadataURL + "#users(id,userPrincipalName,displayName,mail)",
+		"@odata.context": selectContext(metadataURL+"#users", r, props),
 		"value":          value,
 	})
 }

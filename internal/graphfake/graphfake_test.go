@@ -247,6 +247,56 @@ func TestFilterByProxyAddress(t *testing.T) {
 	}
 }
 
+// TestUserSelect: like Graph, a user answer without $select has only the default property set,
+// which lacks accountEnabled and userType, and one with $select has exactly the selected
+// properties, on every route that returns users; an unknown property is a 400.
+func TestUserSelect(t *testing.T) {
+	h := newHarness(t)
+	tok := h.token()
+	boss := h.s.AddUser(graphfake.User{UPN: "box@contoso.com", DisplayName: "Shared Box", Disabled: true})
+	guest := h.s.AddUser(graphfake.User{UPN: "g_fabrikam.com#EXT#@contoso.com", UserType: "Guest"})
+	h.s.SetManager(guest.ID, boss.ID)
+	filter := url.Values{"$filter": {"userPrincipalName eq 'box@contoso.com'"}}.Encode()
+	selected := "id,accountEnabled,userType"
+	tests := []struct {
+		name, path string
+		want       map[string]any // every property of the answer
+	}{
+		{"get, default set", "/users/" + boss.ID, map[string]any{"id": boss.ID, "userPrincipalName": "box@contoso.com",
+			"displayName": "Shared Box", "mail": nil, "businessPhones": []any{}, "givenName": nil, "surname": nil,
+			"jobTitle": nil, "mobilePhone": nil, "officeLocation": nil, "preferredLanguage": nil}},
+		{"get, selected", "/users/" + guest.ID + "?$select=" + selected,
+			map[string]any{"id": guest.ID, "accountEnabled": true, "userType": "Guest"}},
+		{"filter, selected", "/users?" + filter + "&$select=" + selected,
+			map[string]any{"id": boss.ID, "accountEnabled": false, "userType": "Member"}},
+		{"manager, selected", "/users/" + guest.ID + "/manager?$select=" + selected,
+			map[string]any{"@odata.type": "#microsoft.graph.user", "id": boss.ID, "accountEnabled": false, "userType": "Member"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, body := h.graph(http.MethodGet, tt.path, tok, nil, nil)
+			if code != 200 {
+				t.Fatalf("%d %v", code, body)
+			}
+			if vals, ok := body["value"].([]any); ok {
+				if len(vals) != 1 {
+					t.Fatalf("found %v", vals)
+				}
+				body = vals[0].(map[string]any)
+			}
+			delete(body, "@odata.context")
+			if fmt.Sprint(body) != fmt.Sprint(tt.want) {
+				t.Errorf("answer %v\nwant   %v", body, tt.want)
+			}
+		})
+	}
+	code, _, body := h.graph(http.MethodGet, "/users/"+boss.ID+"?$select=id,enabled", tok, nil, nil)
+	if e, _ := body["error"].(map[string]any); code != 400 || errorCode(body) != "BadRequest" ||
+		!strings.Contains(fmt.Sprint(e["message"]), "Could not find a property named 'enabled'") {
+		t.Errorf("unknown property: %d %v", code, body)
+	}
+}
+
 func gzipped(b []byte) []byte {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -630,7 +680,7 @@ func TestManagerRoute(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, body := h.graph(http.MethodGet, "/users/"+tc.key+"/manager?$select=id,displayName", tok, nil, nil)
+			code, _, body := h.graph(http.MethodGet, "/users/"+tc.key+"/manager?$select=id,userPrincipalName,displayName,mail", tok, nil, nil)
 			if code != tc.status {
 				t.Fatalf("%d %v", code, body)
 			}

@@ -17,27 +17,23 @@ const OpListHires = "listHires"
 // SetHireDate records a user's employeeHireDate, as HR provisioning (Workday, SuccessFactors,
 // an inbound SCIM app) fills it in Entra ID; the zero time clears it.
 func (s *Server) SetHireDate(userID string, hired time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.hireDates == nil {
-		s.hireDates = map[string]time.Time{}
-	}
-	if hired.IsZero() {
-		delete(s.hireDates, strings.ToLower(userID))
-		return
-	}
-	s.hireDates[strings.ToLower(userID)] = hired.UTC()
+	s.changeUser(userID, func(u *User) { u.HireDate = hired.UTC() })
 }
 
-// SetAccountEnabled records a user's accountEnabled (true unless set otherwise): HR-provisioned
-// accounts are often created disabled and enabled on day one.
+// SetAccountEnabled sets a user's accountEnabled: HR-provisioned accounts are often created
+// disabled and enabled on day one.
 func (s *Server) SetAccountEnabled(userID string, enabled bool) {
+	s.changeUser(userID, func(u *User) { u.Disabled = !enabled })
+}
+
+func (s *Server) changeUser(userID string, change func(*User)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.disabled == nil {
-		s.disabled = map[string]bool{}
+	key := strings.ToLower(userID)
+	if u, ok := s.users[key]; ok {
+		change(&u)
+		s.users[key] = u
 	}
-	s.disabled[strings.ToLower(userID)] = !enabled
 }
 
 // isHireQuery reports whether a users listing filters on employeeHireDate.
@@ -94,46 +90,26 @@ func (s *Server) listHires(w http.ResponseWriter, r *http.Request) {
 			after = append(after, func(h time.Time) bool { return h.Equal(t) })
 		}
 	}
-	selected := map[string]bool{}
-	for _, f := range strings.Split(q.Get("$select"), ",") {
-		selected[strings.ToLower(strings.TrimSpace(f))] = true
+	props, ok := s.userSelection(w, r)
+	if !ok {
+		return
 	}
-
 	s.mu.Lock()
-	type match struct {
-		u     User
-		hired time.Time
-	}
-	var all []match
-	for id, hired := range s.hireDates {
-		u, ok := s.users[id]
-		if !ok {
-			continue
-		}
-		if slices.ContainsFunc(after, func(f func(time.Time) bool) bool { return !f(hired) }) ||
+	var all []User
+	for _, u := range s.users {
+		hired := u.HireDate
+		if hired.IsZero() ||
+			slices.ContainsFunc(after, func(f func(time.Time) bool) bool { return !f(hired) }) ||
 			slices.ContainsFunc(before, func(f func(time.Time) bool) bool { return !f(hired) }) {
 			continue
 		}
-		all = append(all, match{u, hired})
-	}
-	disabled := make(map[string]bool, len(s.disabled))
-	for k, v := range s.disabled {
-		disabled[k] = v
+		all = append(all, u)
 	}
 	s.mu.Unlock()
-	sort.Slice(all, func(i, j int) bool { return all[i].u.ID < all[j].u.ID })
-
+	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
 	items := make([]any, 0, len(all))
-	for _, m := range all {
-		j := toUserJSON(m.u)
-		v := map[string]any{"id": j.ID, "userPrincipalName": j.UserPrincipalName, "displayName": j.DisplayName, "mail": j.Mail}
-		if selected["employeehiredate"] {
-			v["employeeHireDate"] = m.hired.Format(time.RFC3339)
-		}
-		if selected["accountenabled"] {
-			v["accountEnabled"] = !disabled[strings.ToLower(m.u.ID)]
-		}
-		items = append(items, v)
+	for _, u := range all {
+		items = append(items, userJSON(u, props))
 	}
 	s.writePage(w, r, metadataURL+"#users", items)
 }

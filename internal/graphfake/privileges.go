@@ -171,6 +171,10 @@ func (s *Server) transitiveGroupsLocked(id string) map[string]bool {
 }
 
 func (s *Server) getManager(w http.ResponseWriter, r *http.Request, key string) {
+	props, ok := s.userSelection(w, r)
+	if !ok {
+		return
+	}
 	u, ok := s.lockUser(w, r, key)
 	if !ok {
 		return
@@ -178,9 +182,8 @@ func (s *Server) getManager(w http.ResponseWriter, r *http.Request, key string) 
 	var answer map[string]any
 	if mid, has := s.managers[strings.ToLower(u.ID)]; has {
 		if m, isUser := s.users[strings.ToLower(mid)]; isUser {
-			j := toUserJSON(m)
-			answer = map[string]any{"@odata.type": "#microsoft.graph.user", "id": j.ID,
-				"userPrincipalName": j.UserPrincipalName, "displayName": j.DisplayName, "mail": j.Mail}
+			answer = userJSON(m, props)
+			answer["@odata.type"] = "#microsoft.graph.user"
 		} else if name, isContact := s.contacts[strings.ToLower(mid)]; isContact {
 			answer = map[string]any{"@odata.type": "#microsoft.graph.orgContact", "id": mid, "displayName": name, "mail": nil}
 		}

@@ -97,6 +97,13 @@ type User struct {
 	// address: "SMTP:" marks the primary email address, "smtp:" each alias, and other types
 	// ("SIP:", "X500:") are not email addresses at all. One person can be reached at all of them.
 	ProxyAddresses []string
+	// Disabled is accountEnabled=false: the account cannot sign in. Shared mailboxes are such
+	// user objects.
+	Disabled bool
+	// UserType is "Member" or "Guest"; empty means "Member".
+	UserType string
+	// HireDate is employeeHireDate, which HR provisioning fills; zero when it is not set.
+	HireDate time.Time
 }
 
 // Policy is the tenant's Temporary Access Pass configuration, as in
@@ -186,8 +193,6 @@ type Server struct {
 	groups          map[string]*group          // by lower-case ID
 	methods         map[string][]Method        // lower-case user ID -> registered methods; see methods.go
 	audit           auditState                 // see audit.go
-	hireDates       map[string]time.Time       // lower-case user ID -> employeeHireDate; see hires.go
-	disabled        map[string]bool            // lower-case user ID -> accountEnabled is false
 }
 
 // New starts a fake on a random loopback port with DefaultPolicy and no users.
