@@ -609,24 +609,21 @@ func (s *Store) liveMembers(ctx context.Context, set, what string) ([]string, er
 	return live, nil
 }
 
-// claimScript is SET NX of a value unique to the call (ARGV[1]) that also recognises that value,
-// or the call's marker KEYS[2] (ARGV[3] ms) once the key changed again: a SET NX sent again
-// after its reply was lost finds its own write and would report that someone else was first,
-// dropping a click as a duplicate of itself.
+// claimScript is SET NX of a value unique to the call (ARGV[1]) that also recognises that value:
+// a SET NX sent again after its reply was lost finds its own write and would otherwise report
+// that someone else was first, dropping a click as a duplicate of itself. Unlike the other
+// writes it leaves no marker: a claimed key that changed since the first run (released and
+// claimed again, or expired and claimed again) is someone else's now, and a retry that said it
+// had won would let two holders into a lock.
 var claimScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
-  return 1
-end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0`)
 
 // Claim implements approvals.Store with claimScript.
 func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	id := approvals.NewID()
-	n, err := claimScript.Run(ctx, s.rdb, []string{s.claimKey(key), s.wroteKey(id)}, id, max(ttl.Milliseconds(), 1),
-		writeTTL.Milliseconds()).Int()
+	n, err := claimScript.Run(ctx, s.rdb, []string{s.claimKey(key)}, id, max(ttl.Milliseconds(), 1)).Int()
 	if err != nil {
 		return false, fmt.Errorf("redis claim %s: %w", key, err)
 	}
