@@ -324,10 +324,12 @@ const onboardingLock = 10 * time.Second
 // withOnboarding changes a hire's record under a short lock, so that two changes (a request and
 // a "not needed", a click and the prompt being recorded) never overwrite each other.
 func (s *Service) withOnboarding(ctx context.Context, key string, change func(*Onboarding) error) (*Onboarding, error) {
-	lock := "onboarding-lock:" + key
+	// The lock holds a token of this call's, and only that token releases it: a change that
+	// outlived the lock must not release the next holder's.
+	lock, holder := "onboarding-lock:"+key, NewID()
 	giveUp := time.Now().Add(2 * time.Second)
 	for {
-		won, err := s.store.Claim(ctx, lock, onboardingLock)
+		won, err := s.store.CompareAndSwap(ctx, lock, "", holder, onboardingLock)
 		if err != nil {
 			return nil, storeError(err)
 		}
@@ -344,7 +346,7 @@ func (s *Service) withOnboarding(ctx context.Context, key string, change func(*O
 		}
 	}
 	defer func() {
-		if err := s.store.Release(context.WithoutCancel(ctx), lock); err != nil {
+		if _, err := s.store.CompareAndSwap(context.WithoutCancel(ctx), lock, holder, "", 0); err != nil {
 			s.log.WarnContext(ctx, "onboarding lock not released; it lapses by itself", "key", key, "err", err)
 		}
 	}()
