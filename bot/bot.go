@@ -252,9 +252,9 @@ func (b *Bot) Run(parent context.Context) error {
 	h.HandleInteractionBlockAction(ActionExternalExpected, b.tracked(b.onClick(b.onExternalExpected)))
 	h.HandleViewSubmission(CallbackExpected, b.tracked(b.onExpectedSubmission))
 	h.HandleEvents(slackevents.AppHomeOpened, b.tracked(b.onHomeOpened))
-	h.HandleInteractionBlockAction(ActionOnboardingRequest, b.tracked(b.onOnboardingRequest))
-	h.HandleInteractionBlockAction(ActionOnboardingDecline, b.tracked(b.onOnboardingDecline))
-	h.HandleInteractionBlockAction(ActionOnboardingRetry, b.tracked(b.onOnboardingRetry))
+	h.HandleInteractionBlockAction(ActionOnboardingRequest, b.tracked(b.onboardingAction(b.onOnboardingRequest)))
+	h.HandleInteractionBlockAction(ActionOnboardingDecline, b.tracked(b.onboardingAction(b.onOnboardingDecline)))
+	h.HandleInteractionBlockAction(ActionOnboardingRetry, b.tracked(b.onboardingAction(b.onOnboardingRetry)))
 	h.HandleViewSubmission(CallbackOnboardingDecline, b.tracked(b.onDeclineSubmission))
 	// Connection events are consumed by dispatch, in order; the handler would run each on its own
 	// goroutine and a late "connecting" could overwrite "connected".

@@ -175,37 +175,53 @@ func (b *Bot) onboardingClick(ctx context.Context, cb slack.InteractionCallback)
 	return o, true
 }
 
+// onboardingAction runs handle for a click on an onboarding button, as onClick does for a
+// request's: acked at once, deduplicated across replicas, with a click's priority for Slack.
+func (b *Bot) onboardingAction(handle func(ctx context.Context, cb slack.InteractionCallback)) socketmode.SocketmodeHandlerFunc {
+	return func(evt *socketmode.Event, _ *socketmode.Client) {
+		if !b.ackOnce(evt) {
+			return
+		}
+		cb, ok := evt.Data.(slack.InteractionCallback)
+		if !ok {
+			return
+		}
+		ctx, cancel := b.work()
+		defer cancel()
+		handle(slackrate.With(ctx, slackrate.Interactive), cb)
+	}
+}
+
+// openForClick opens a window for the clicker with the click's trigger_id, and tells them what
+// to do when Slack would not open it (what names the window for the log).
+func (b *Bot) openForClick(ctx context.Context, cb slack.InteractionCallback, v slack.ModalViewRequest, what string) {
+	_, err := b.openWithTrigger(ctx, cb.TriggerID, v)
+	if wait, throttled := slackrate.Throttled(err); throttled {
+		b.tellClicker(ctx, cb, fmt.Sprintf(":hourglass_flowing_sand: Slack is limiting how fast tapbot may open windows right now. Click again in %s.", roundWait(wait)))
+		return
+	}
+	if err != nil {
+		b.log.Error("open "+what, "user", cb.User.ID, "err", err)
+		b.tellClicker(ctx, cb, ":warning: I could not open the window; click again in a moment.")
+	}
+}
+
 // onOnboardingRequest opens the request form filled in for the hire's first morning.
-func (b *Bot) onOnboardingRequest(evt *socketmode.Event, _ *socketmode.Client) {
-	b.openOnboardingForm(evt, false)
+func (b *Bot) onOnboardingRequest(ctx context.Context, cb slack.InteractionCallback) {
+	if o, ok := b.onboardingClick(ctx, cb); ok {
+		b.openOnboardingForm(ctx, cb, o, false)
+	}
 }
 
 // onOnboardingRetry opens the request form for a new pass, working at once, for a hire whose
 // first-morning pass ended without a passkey.
-func (b *Bot) onOnboardingRetry(evt *socketmode.Event, _ *socketmode.Client) {
-	b.openOnboardingForm(evt, true)
+func (b *Bot) onOnboardingRetry(ctx context.Context, cb slack.InteractionCallback) {
+	if o, ok := b.retryClick(ctx, cb); ok {
+		b.openOnboardingForm(ctx, cb, o, true)
+	}
 }
 
-func (b *Bot) openOnboardingForm(evt *socketmode.Event, retry bool) {
-	if !b.ackOnce(evt) {
-		return
-	}
-	cb, ok := evt.Data.(slack.InteractionCallback)
-	if !ok {
-		return
-	}
-	ctx, cancel := b.work()
-	defer cancel()
-	ctx = slackrate.With(ctx, slackrate.Interactive)
-	var o *approvals.Onboarding
-	if retry {
-		o, ok = b.retryClick(ctx, cb)
-	} else {
-		o, ok = b.onboardingClick(ctx, cb)
-	}
-	if !ok {
-		return
-	}
+func (b *Bot) openOnboardingForm(ctx context.Context, cb slack.InteractionCallback, o *approvals.Onboarding, retry bool) {
 	spec, err := b.formSpec(ctx, cb.User.ID, "")
 	if err != nil {
 		b.tellClicker(ctx, cb, ":warning: "+userMessage(err))
@@ -223,15 +239,7 @@ func (b *Bot) openOnboardingForm(evt *socketmode.Event, retry bool) {
 	spec.Draft = d
 	spec.FixedTarget = fixedTarget(o)
 	spec.Onboarding = o.Key
-	_, err = b.openWithTrigger(ctx, cb.TriggerID, RequestForm(spec))
-	if wait, throttled := slackrate.Throttled(err); throttled {
-		b.tellClicker(ctx, cb, fmt.Sprintf(":hourglass_flowing_sand: Slack is limiting how fast tapbot may open windows right now. Click again in %s.", roundWait(wait)))
-		return
-	}
-	if err != nil {
-		b.log.Error("open first-morning form", "user", cb.User.ID, "err", err)
-		b.tellClicker(ctx, cb, ":warning: I could not open the request form; click again in a moment.")
-	}
+	b.openForClick(ctx, cb, RequestForm(spec), "first-morning form")
 }
 
 // retryClick reads the hire of an "Ask for a new pass" button and checks that the clicker may
@@ -299,29 +307,9 @@ func (b *Bot) updatePrompt(ctx context.Context, o *approvals.Onboarding) {
 }
 
 // onOnboardingDecline asks why no pass is needed.
-func (b *Bot) onOnboardingDecline(evt *socketmode.Event, _ *socketmode.Client) {
-	if !b.ackOnce(evt) {
-		return
-	}
-	cb, ok := evt.Data.(slack.InteractionCallback)
-	if !ok {
-		return
-	}
-	ctx, cancel := b.work()
-	defer cancel()
-	ctx = slackrate.With(ctx, slackrate.Interactive)
-	o, ok := b.onboardingClick(ctx, cb)
-	if !ok {
-		return
-	}
-	_, err := b.openWithTrigger(ctx, cb.TriggerID, DeclineForm(o))
-	if wait, throttled := slackrate.Throttled(err); throttled {
-		b.tellClicker(ctx, cb, fmt.Sprintf(":hourglass_flowing_sand: Slack is limiting how fast tapbot may open windows right now. Click again in %s.", roundWait(wait)))
-		return
-	}
-	if err != nil {
-		b.log.Error("open not-needed form", "user", cb.User.ID, "err", err)
-		b.tellClicker(ctx, cb, ":warning: I could not open the window; click again in a moment.")
+func (b *Bot) onOnboardingDecline(ctx context.Context, cb slack.InteractionCallback) {
+	if o, ok := b.onboardingClick(ctx, cb); ok {
+		b.openForClick(ctx, cb, DeclineForm(o), "not-needed form")
 	}
 }
 
