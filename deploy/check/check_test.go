@@ -323,11 +323,12 @@ func TestComposeRulesCatchAWeakFile(t *testing.T) {
 		"secret tap_encryption_key: must be a file: Compose can hand a read-only container no other kind",
 		"tapbot: env_file hands tapbot every line of " + abs(t, "testdata/weak-compose/settings.list") + ", secrets included; name its variables under environment:",
 		"tapbot: AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, GRAPH_BASE_URL, SLACK_API_URL, " +
-			"TAP_ALLOW_SELF_REQUEST, TAP_APPROVAL_CHANNEL, TAP_APPROVERS, TAP_AUDIT_CHANNEL, TAP_AUDIT_RETENTION, " +
+			"TAP_ALLOW_SELF_REQUEST, TAP_APPROVAL_CHANNEL, TAP_APPROVERS, TAP_AUDIT_CHANNEL, TAP_AUDIT_LOG_RETENTION, TAP_AUDIT_RETENTION, " +
 			"TAP_DEFAULT_LIFETIME, TAP_GRAPH_CONCURRENCY, TAP_GRAPH_TIMEOUT, TAP_GROUP_CACHE_TTL, TAP_MAX_LIFETIME, " +
+			"TAP_ONBOARDING, TAP_ONBOARDING_NOTICE, TAP_ONBOARDING_START, " +
 			"TAP_PROTECTED_APPROVERS, TAP_PROTECTED_GROUPS, TAP_RATE_PER_REQUESTER, TAP_REDIS_REPLICAS, TAP_REMIND_AFTER, TAP_REQUESTERS, " +
 			"TAP_REQUEST_TTL, TAP_REVOKE_AFTER_REGISTRATION, TAP_ROUTE_TO_MANAGER, TAP_SHUTDOWN_TIMEOUT, TAP_SLACK_PACING, " +
-			"TAP_WATCH_INTERVAL set in .env would not reach tapbot; list them under environment:",
+			"TAP_TENANT_WATCH_INTERVAL, TAP_WATCH_INTERVAL set in .env would not reach tapbot; list them under environment:",
 		"tapbot: tapbot reads no variable TAP_APROVERS",
 		"tapbot: read_only must be true",
 		"tapbot: cap_drop must hold ALL",
