@@ -227,8 +227,9 @@ func revealingTake(t *testing.T, s *redisstore.Store, id, token string) ([]byte,
 
 // TestLostRepliesAreRecognisedAfterAnotherWrite: a write's reply is lost, and before the client
 // sends it again another client writes the same key (a heartbeat renews the request, the lock is
-// handed on, the envelope mark is replaced). The retry must still report that its own write
-// stood, as it did: its write left a marker of its own, where the key's value no longer says so.
+// handed on, the envelope mark is replaced). A record write or a compare-and-swap must still
+// report that its own write stood, as it did: it left a marker of its own, where the key's value
+// no longer says so. A claim must not: the key it claimed is someone else's now.
 func TestLostRepliesAreRecognisedAfterAnotherWrite(t *testing.T) {
 	srv := redistest.Start(t)
 	proxy := redistest.StartProxy(t, srv)

@@ -44,18 +44,25 @@ func (w *world) openForm(user string) slackfake.View {
 	w.t.Helper()
 	before := len(w.slack.Views(user))
 	w.tap(user, "")
-	var form slackfake.View
-	w.waitFor("the request form", func() bool {
+	return w.openedView(user, before, "tap_request")
+}
+
+// openedView waits for a view with callbackID opened for user after the first before views, and
+// returns it.
+func (w *world) openedView(user string, before int, callbackID string) slackfake.View {
+	w.t.Helper()
+	var found slackfake.View
+	w.waitFor("a "+callbackID+" window for "+user, func() bool {
 		views := w.slack.Views(user)
 		for _, v := range views[min(before, len(views)):] {
-			if v.Event == "open" && v.CallbackID == "tap_request" {
-				form = v
+			if v.Event == "open" && v.CallbackID == callbackID {
+				found = v
 				return true
 			}
 		}
 		return false
 	})
-	return form
+	return found
 }
 
 func (w *world) submitForm(user string, v slackfake.View, f form) slackfake.Ack {

@@ -109,17 +109,7 @@ func TestFirstMorningPassFromThePrompt(t *testing.T) {
 	prompt := w.dm(manager, "Nina New")
 	before := len(w.slack.Views(manager))
 	w.click(manager, prompt, "Request first-morning pass")
-	var form slackfake.View
-	w.waitFor("the filled-in form", func() bool {
-		views := w.slack.Views(manager)
-		for _, v := range views[min(before, len(views)):] {
-			if v.Event == "open" && v.CallbackID == "tap_request" {
-				form = v
-				return true
-			}
-		}
-		return false
-	})
+	form := w.openedView(manager, before, "tap_request")
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	day := ninaHireDate(w)
 	start := time.Date(day.Year(), day.Month(), day.Day(), 8, 0, 0, 0, berlin)
@@ -185,17 +175,7 @@ func TestNewHireWithoutManagerInSlackAsksTheChannel(t *testing.T) {
 	}
 	before := len(w.slack.Views(approver))
 	w.click(approver, prompt, "Not needed")
-	var why slackfake.View
-	w.waitFor("the not-needed form", func() bool {
-		views := w.slack.Views(approver)
-		for _, v := range views[min(before, len(views)):] {
-			if v.Event == "open" && v.CallbackID == "onboarding_decline" {
-				why = v
-				return true
-			}
-		}
-		return false
-	})
+	why := w.openedView(approver, before, "onboarding_decline")
 	ack, err := w.slack.SubmitView(w.ctx(), approver, why.ID, map[string]map[string]slackfake.InputValue{
 		"decline_reason": {"decline_reason": slackfake.TextInput("already set up a passkey at the office")},
 	})
@@ -294,17 +274,7 @@ func TestNewHirePassThatEndsWithoutAPasskey(t *testing.T) {
 
 	before := len(w.slack.Views(manager))
 	w.click(manager, missed, "Ask for a new pass")
-	var again slackfake.View
-	w.waitFor("the form for a new pass", func() bool {
-		views := w.slack.Views(manager)
-		for _, v := range views[min(before, len(views)):] {
-			if v.Event == "open" && v.CallbackID == "tap_request" {
-				again = v
-				return true
-			}
-		}
-		return false
-	})
+	again := w.openedView(manager, before, "tap_request")
 	in := viewInputs(t, again)
 	if d := in["start_date"]["initial_date"]; d != nil {
 		t.Errorf("the new pass is set to start %v; it should work at once", d)
